@@ -1,0 +1,1 @@
+"""netc.compiler: AST -> validated spec -> NetPlan -> generated source. Never imports numpy."""

@@ -1,0 +1,127 @@
+"""Shared error types and their rendering: `path:line:col: error: message`, the line, a caret.
+
+`NetcError` is everything a user can fix (the CLI prints it and exits 1, never a traceback).
+`SpecError` and its subclasses are faults in spec text and carry located `Diagnostic`s.
+`InternalError` is a broken invariant in netc itself and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .source import Source, Span
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One problem: a stable `code`, a message, where it is, and what to do about it."""
+
+    code: str
+    message: str
+    span: Span | None = None
+    loc: tuple[Any, ...] = ()
+    hint: str | None = None
+    notes: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain data for `netc check --json` (editors and scripts)."""
+        s = self.span
+        return {
+            "code": self.code,
+            "message": self.message,
+            "path": s.path if s else None,
+            "line": s.line if s else None,
+            "column": s.column if s else None,
+            "end_line": s.end_line if s else None,
+            "end_column": s.end_column if s else None,
+            "loc": [str(p) for p in self.loc],
+            "hint": self.hint,
+            "notes": list(self.notes),
+        }
+
+
+class NetcError(Exception):
+    """Root of every error a user can fix."""
+
+
+class DataError(NetcError, ValueError):
+    """Data, files or checkpoints that cannot be used as asked; the message names the file."""
+
+
+class TrainingError(NetcError):
+    """Training stopped for a reason the user can act on (a diverged loss)."""
+
+
+class InternalError(RuntimeError):
+    """A broken invariant inside netc: a bug, reported with its traceback."""
+
+
+class SpecError(NetcError, ValueError):
+    """Something wrong in spec text; holds one or more located diagnostics."""
+
+    def __init__(self, diagnostics: Sequence[Diagnostic], source: Source | None = None) -> None:
+        self.diagnostics = tuple(sorted(diagnostics, key=_position))
+        self.source = source
+        first = self.diagnostics[0] if self.diagnostics else None
+        span = first.span if first else None
+        self.path = span.path if span else (source.path if source else None)
+        self.line = span.line if span else None
+        self.column = span.column if span else None
+        self.code = first.code if first else None
+        super().__init__(render(self.diagnostics, source))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.diagnostics, self.source))
+
+
+class SpecSyntaxError(SpecError):
+    """The text does not follow the grammar."""
+
+
+class SpecValidationError(SpecError):
+    """A call's arguments are wrong: unknown op or keyword, a missing or out-of-range value."""
+
+
+class SpecStructureError(SpecError):
+    """The pipeline is ill-formed: loss count or place, undefined or recursive names, repeats."""
+
+
+class SpecShapeError(SpecError):
+    """Neighbouring layers disagree on a width, or a width cannot be inferred."""
+
+
+class SpecLimitError(SpecError):
+    """The network would be larger than netc allows; raised before anything is allocated."""
+
+
+def _position(d: Diagnostic) -> tuple[int, int, int]:
+    return (0, d.span.start, d.span.end) if d.span else (1, 0, 0)
+
+
+def render_one(d: Diagnostic, source: Source | None = None) -> str:
+    """`path:line:col: error: message`, the source line, a caret under the span, hint, notes."""
+    s = d.span
+    if s is None:
+        where = (source.path + ": ") if source else ""
+        loc = " -> ".join(str(p) for p in d.loc)
+        head = f"{where}error: {d.message}" + (f" (at {loc})" if loc else "")
+        lines = [head]
+    else:
+        lines = [f"{s.path}:{s.line}:{s.column}: error: {d.message}"]
+        text = source.line_text(s.line) if source is not None else ""
+        if text:
+            width = (s.end_column - s.column) if s.end_line == s.line else len(text) - s.column + 1
+            shown = text.expandtabs(1)
+            lines.append(f"  {shown}")
+            lines.append("  " + " " * (s.column - 1) + "^" + "~" * max(0, width - 1))
+    lines.extend(f"  note: {n}" for n in d.notes)
+    if d.hint:
+        lines.append(f"  hint: {d.hint}")
+    return "\n".join(lines)
+
+
+def render(diagnostics: Iterable[Diagnostic], source: Source | None = None) -> str:
+    """All diagnostics, in source order, separated by blank lines."""
+    return "\n\n".join(render_one(d, source) for d in diagnostics)

@@ -1,0 +1,1 @@
+"""netc.runtime: NetPlan + generated source -> NumPy network -> training. No lark/pydantic."""

@@ -1,0 +1,1 @@
+"""netc.runtime.data: datasets (spiral, MNIST, user .npz/.csv) as NumPy arrays."""
