@@ -1,1 +1,5 @@
-"""netc.dsl: spec text -> AST (`parse`). Imports only lark and netc.source/netc.errors."""
+"""netc.dsl, stage 1: spec text -> AST (`parse`). Imports only lark and netc.source/netc.errors."""
+
+from .parser import parse
+
+__all__ = ["parse"]

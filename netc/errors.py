@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .source import Source, Span
@@ -62,7 +62,9 @@ class SpecError(NetcError, ValueError):
     """Something wrong in spec text; holds one or more located diagnostics."""
 
     def __init__(self, diagnostics: Sequence[Diagnostic], source: Source | None = None) -> None:
-        self.diagnostics = tuple(sorted(diagnostics, key=_position))
+        unique = {(d.code, d.message, d.span): d for d in reversed(list(diagnostics))}
+        # Why: a faulty block used three times is one fault; report it once.
+        self.diagnostics = tuple(sorted(unique.values(), key=_position))
         self.source = source
         first = self.diagnostics[0] if self.diagnostics else None
         span = first.span if first else None

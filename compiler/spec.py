@@ -1,0 +1,219 @@
+"""Stage 3's output types: Pydantic v2 schemas, one per op and one per declaration.
+
+Argument names, types and ranges live here and only here; `netc layers` documents them from
+these models. Models are strict (no "5" -> 5, no True -> 1), frozen, and forbid unknown fields.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MAX_WIDTH = 2**31
+InitName = Literal["auto", "normal", "xavier", "he"]
+Size = Annotated[int, Field(ge=1, le=MAX_WIDTH)]
+Positive = Annotated[float, Field(gt=0)]
+NonNegative = Annotated[float, Field(ge=0)]
+Fraction = Annotated[float, Field(gt=0, lt=1)]
+
+
+class OpSpec(BaseModel):
+    """Base of every validated call; `op` names it, `kind` says how the compiler treats it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
+    op: str
+    kind: ClassVar[str] = "activation"
+    description: ClassVar[str] = ""
+
+
+class _WeightedSpec(OpSpec):
+    n_in: Size | None = Field(None, description="input width; inferred when left out")
+    n_out: Size = Field(description="output width")
+    init: InitName | None = Field(None, description="weight init; default: the `init:` setting")
+    std: Positive | None = Field(None, description="std for init=normal (default 0.01)")
+    kind: ClassVar[str] = "layer"
+
+
+class AffineSpec(_WeightedSpec):
+    op: Literal["affine"] = "affine"
+    description: ClassVar[str] = "fully connected layer: y = x @ W + b"
+
+
+class MatMulSpec(_WeightedSpec):
+    op: Literal["matmul"] = "matmul"
+    description: ClassVar[str] = "matrix product without bias: y = x @ W"
+
+
+class SigmoidSpec(OpSpec):
+    op: Literal["sigmoid"] = "sigmoid"
+    description: ClassVar[str] = "logistic activation 1 / (1 + exp(-x))"
+
+
+class ReluSpec(OpSpec):
+    op: Literal["relu"] = "relu"
+    description: ClassVar[str] = "rectified linear unit max(0, x)"
+
+
+class TanhSpec(OpSpec):
+    op: Literal["tanh"] = "tanh"
+    description: ClassVar[str] = "hyperbolic tangent activation"
+
+
+class LeakyReluSpec(OpSpec):
+    op: Literal["leaky_relu"] = "leaky_relu"
+    alpha: Annotated[float, Field(ge=0, lt=1)] = Field(0.01, description="slope for x < 0")
+    description: ClassVar[str] = "x for x > 0, alpha * x otherwise"
+
+
+class SoftmaxSpec(OpSpec):
+    op: Literal["softmax"] = "softmax"
+    description: ClassVar[str] = "row-wise softmax (an inference output; train with softmax_ce)"
+
+
+class DropoutSpec(OpSpec):
+    op: Literal["dropout"] = "dropout"
+    p: Fraction = Field(0.5, description="probability of dropping a unit while training")
+    description: ClassVar[str] = "inverted dropout in training, identity in evaluation"
+
+
+class BatchNormSpec(OpSpec):
+    op: Literal["batchnorm"] = "batchnorm"
+    momentum: Fraction = Field(0.9, description="running statistics decay")
+    eps: Positive = Field(1e-5, description="added to the variance")
+    kind: ClassVar[str] = "layer"
+    description: ClassVar[str] = "batch normalisation with running statistics for evaluation"
+
+
+class RepeatSpec(OpSpec):
+    op: Literal["repeat"] = "repeat"
+    n: Size = Field(description="number of copies")
+    kind: ClassVar[str] = "node"
+    description: ClassVar[str] = "branch node: n copies side by side, d -> n*d (backward: sum)"
+
+
+class SumSpec(OpSpec):
+    op: Literal["sum"] = "sum"
+    n: Size = Field(description="number of blocks to add")
+    kind: ClassVar[str] = "node"
+    description: ClassVar[str] = "sum node: adds n blocks, width n*d -> d (backward: repeat)"
+
+
+class SoftmaxCESpec(OpSpec):
+    op: Literal["softmax_ce"] = "softmax_ce"
+    kind: ClassVar[str] = "loss"
+    description: ClassVar[str] = "softmax + cross-entropy (labels: class indices or one-hot)"
+
+
+class SigmoidCESpec(OpSpec):
+    op: Literal["sigmoid_ce"] = "sigmoid_ce"
+    kind: ClassVar[str] = "loss"
+    description: ClassVar[str] = "sigmoid + binary cross-entropy per output unit"
+
+
+class MSESpec(OpSpec):
+    op: Literal["mse"] = "mse"
+    kind: ClassVar[str] = "loss"
+    description: ClassVar[str] = "mean squared error 0.5 * sum((y - t)**2) / batch"
+
+
+# ---- declarations ----------------------------------------------------------------------
+
+
+class SettingSpec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
+    description: ClassVar[str] = ""
+
+
+class InputSpec(SettingSpec):
+    width: Size = Field(description="number of input features")
+    description: ClassVar[str] = "input width, so the first layer may leave n_in out"
+
+
+class DataSpec(SettingSpec):
+    source: str = Field("spiral", description="spiral, mnist, or a .npz/.csv file")
+    description: ClassVar[str] = "the training data"
+
+
+class TrainSpec(SettingSpec):
+    epochs: Annotated[int, Field(ge=1, le=10**6)] = Field(10, description="passes over the data")
+    batch_size: Annotated[int, Field(ge=1, le=10**7)] = Field(100, description="mini-batch size")
+    seed: Annotated[int, Field(ge=0, lt=2**63)] = Field(0, description="seed for init & shuffling")
+    dtype: Literal["float32", "float64"] = Field("float32", description="floating point type")
+    description: ClassVar[str] = "the training loop"
+
+
+class InitSpec(SettingSpec):
+    scheme: InitName = Field("auto", description="auto: he before relu, xavier otherwise")
+    std: Positive | None = Field(None, description="std for normal (default 0.01)")
+    description: ClassVar[str] = "default weight initialisation"
+
+
+class OptimizerSpec(SettingSpec):
+    name: str = "sgd"
+    lr: Positive = Field(0.01, description="learning rate")
+    wd: NonNegative = Field(0.0, description="L2 weight decay")
+
+    def hyper(self) -> dict[str, Any]:
+        """Hyper-parameters in the runtime kernel's order (`wd` last)."""
+        d = self.model_dump(exclude={"name"})
+        d["wd"] = d.pop("wd")
+        return d
+
+
+class SGDSpec(OptimizerSpec):
+    name: Literal["sgd"] = "sgd"
+    description: ClassVar[str] = "stochastic gradient descent: p -= lr * g"
+
+
+class MomentumSpec(OptimizerSpec):
+    name: Literal["momentum"] = "momentum"
+    momentum: Fraction = Field(0.9, description="velocity decay")
+    description: ClassVar[str] = "SGD with momentum (DLFS-1 6.1.4)"
+
+
+class NesterovSpec(OptimizerSpec):
+    name: Literal["nesterov"] = "nesterov"
+    momentum: Fraction = Field(0.9, description="velocity decay")
+    description: ClassVar[str] = "Nesterov accelerated gradient"
+
+
+class AdaGradSpec(OptimizerSpec):
+    name: Literal["adagrad"] = "adagrad"
+    eps: Positive = Field(1e-7, description="added to the root")
+    description: ClassVar[str] = "AdaGrad: per-parameter rates from summed squared gradients"
+
+
+class RMSpropSpec(OptimizerSpec):
+    name: Literal["rmsprop"] = "rmsprop"
+    decay: Fraction = Field(0.99, description="squared-gradient decay")
+    eps: Positive = Field(1e-7, description="added to the root")
+    description: ClassVar[str] = "RMSprop: AdaGrad with a decaying average"
+
+
+class AdamSpec(OptimizerSpec):
+    name: Literal["adam"] = "adam"
+    lr: Positive = Field(0.001, description="learning rate")
+    beta1: Fraction = Field(0.9, description="first-moment decay")
+    beta2: Fraction = Field(0.999, description="second-moment decay")
+    eps: Positive = Field(1e-7, description="added to the root")
+    description: ClassVar[str] = "Adam (DLFS-1 6.1.6)"
+
+
+class RunSpec(BaseModel):
+    """Everything `netc run` needs besides the layers; every part has a default."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    input: InputSpec | None = None
+    data: DataSpec = DataSpec()
+    optimizer: OptimizerSpec = SGDSpec()
+    train: TrainSpec = TrainSpec()
+    init: InitSpec = InitSpec()
+
+
+class NetSpec(BaseModel):
+    """The validated network: layers in pipeline order, and the run settings."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    layers: tuple[OpSpec, ...]
+    run: RunSpec = RunSpec()

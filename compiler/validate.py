@@ -1,0 +1,196 @@
+"""Stage 3, validate: expanded calls + declarations -> `NetSpec` and a `SourceMap`.
+
+Arguments are bound to field names (positional forms come from the registry), checked by the
+Pydantic schemas in `spec.py`, and every problem in the file is collected into one
+`SpecValidationError` whose diagnostics point at the exact argument. Pydantic's own
+exceptions never leave this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from ..dsl.nodes import Arg, Call, Declaration, Program
+from ..errors import Diagnostic, SpecValidationError
+from ..source import Span
+from . import spec as s
+from .expand import Expanded
+from .messages import describe_error
+from .registry import OPS, OPTIMIZERS, SETTINGS, OpInfo, suggest
+
+
+@dataclass
+class SourceMap:
+    """Where each part of the validated spec came from: layer calls, arguments, settings."""
+
+    layers: tuple[Expanded, ...] = ()
+    args: dict[tuple[Any, ...], Span] = field(default_factory=dict)
+
+    def call_span(self, index: int) -> Span | None:
+        return self.layers[index].call.span if index < len(self.layers) else None
+
+    def arg_span(self, index: int, name: str) -> Span | None:
+        return self.args.get((index, name)) or self.call_span(index)
+
+    def notes(self, index: int) -> tuple[str, ...]:
+        return self.layers[index].notes() if index < len(self.layers) else ()
+
+
+def validate(program: Program, calls: Sequence[Expanded]) -> tuple[s.NetSpec, SourceMap]:
+    """Validate every call and declaration; raise one `SpecValidationError` with all problems."""
+    problems: list[Diagnostic] = []
+    smap = SourceMap(tuple(calls))
+    layers = [_layer(i, ex, smap, problems) for i, ex in enumerate(calls)]
+    run = _run(program.declarations, smap, problems)
+    if problems:
+        raise SpecValidationError(problems, program.source)
+    return s.NetSpec.model_construct(layers=tuple(layers), run=run), smap
+
+
+def _layer(i: int, ex: Expanded, smap: SourceMap, problems: list[Diagnostic]) -> Any:
+    call, notes = ex.call, ex.notes()
+    info = OPS.get(call.name)
+    if info is None:
+        problems.append(Diagnostic(
+            "unknown_op", f"unknown layer '{call.name}'", call.name_span,
+            hint=suggest(call.name, OPS) or "run `netc layers` to list them", notes=notes))
+        return None
+    before = len(problems)
+    fields = _bind(info, call.args, call, problems, notes)
+    for a_name, span in fields.pop("__spans__").items():
+        smap.args[(i, a_name)] = span
+    if len(problems) > before:
+        return None
+    return _check(info, fields, call, lambda f: smap.arg_span(i, f), problems, notes)
+
+
+def _bind(info: OpInfo, args: Sequence[Arg], call: Call, problems: list[Diagnostic],
+          notes: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Map positional and keyword arguments onto field names; spans go under `__spans__`."""
+    positional = [a for a in args if a.name is None]
+    forms = info.positional
+    fields: dict[str, Any] = {}
+    spans: dict[str, Span] = {}
+    if len(positional) >= len(forms):
+        extra = positional[len(forms) - 1]
+        most = len(forms) - 1
+        problems.append(Diagnostic(
+            "too_many_args", f"{call.name} takes {_count(most)} positional argument"
+            f"{'s' if most != 1 else ''}, got {len(positional)}", extra.span,
+            hint=_usage(info), notes=notes))
+        positional = positional[:most]
+    for name, a in zip(forms[len(positional)], positional, strict=False):
+        fields[name], spans[name] = _value(a, problems, notes), a.value_span
+    for a in args:
+        if a.name is None:
+            continue
+        if a.name in fields:
+            problems.append(Diagnostic("duplicate_arg", f"'{a.name}' is given twice", a.span,
+                                       notes=notes))
+        fields[a.name], spans[a.name] = _value(a, problems, notes), a.value_span
+    fields["__spans__"] = spans
+    return fields
+
+
+def _value(a: Arg, problems: list[Diagnostic], notes: tuple[str, ...]) -> Any:
+    v = a.value
+    if not isinstance(v, Call):
+        return v
+    if v.has_parens:
+        problems.append(Diagnostic("bad_value", f"'{v.name}(...)' is not a value here",
+                                   v.span, hint="write a number, a name or a string",
+                                   notes=notes))
+        return None
+    return {"true": True, "false": False}.get(v.name, v.name)
+
+
+def _check(info: OpInfo, fields: dict[str, Any], call: Call, span_of: Any,
+           problems: list[Diagnostic], notes: tuple[str, ...] = (),
+           schema: type[BaseModel] | None = None) -> Any:
+    schema = schema or info.schema
+    try:
+        return schema.model_validate(fields)
+    except ValidationError as e:
+        seen = set()
+        for err in e.errors(include_url=False):
+            key = (err["loc"][:1], err["type"])
+            if key in seen:
+                continue
+            seen.add(key)
+            problems.append(describe_error(err, call, schema, span_of, _usage(info), notes))
+        return None
+
+
+def _run(decls: Sequence[Declaration], smap: SourceMap, problems: list[Diagnostic]) -> Any:
+    parts: dict[str, Any] = {}
+    seen: dict[str, Declaration] = {}
+    for d in decls:
+        info = SETTINGS.get(d.key)
+        if info is None:
+            problems.append(Diagnostic(
+                "unknown_setting", f"unknown setting '{d.key}'", d.key_span,
+                hint=suggest(d.key, SETTINGS) or f"settings are: {', '.join(SETTINGS)}"))
+            continue
+        if d.key in seen:
+            first = seen[d.key].key_span
+            problems.append(Diagnostic("duplicate_setting", f"'{d.key}' is set twice",
+                                       d.key_span, notes=(f"first set at {first.line}:"
+                                                          f"{first.column}",)))
+            continue
+        seen[d.key] = d
+        parts[d.key] = _setting(info, d, smap, problems)
+    if any(v is None for v in parts.values()):
+        return None
+    return s.RunSpec(**parts)
+
+
+def _setting(info: OpInfo, d: Declaration, smap: SourceMap,
+             problems: list[Diagnostic]) -> Any:
+    args = list(d.args)
+    head = args[0].value if args and args[0].name is None else None
+    if isinstance(head, Call) and head.has_parens:
+        # `optimizer: adam(lr=0.001)` reads as `optimizer: adam, lr=0.001`.
+        args = [Arg(None, Call(head.name, (), head.name_span, head.name_span, False),
+                    head.name_span, head.name_span), *head.args, *args[1:]]
+    call = Call(d.key, tuple(args), d.span, d.key_span, True)
+    before = len(problems)
+    fields = _bind(info, args, call, problems)
+    spans = fields.pop("__spans__")
+    smap.args.update({("run", d.key, k): v for k, v in spans.items()})
+    if len(problems) > before:
+        return None
+    schema = info.schema
+    if d.key == "optimizer":
+        schema = _optimizer_schema(fields, spans.get("name", d.span), problems)
+        if schema is None:
+            return None
+    return _check(info, fields, call, lambda f: spans.get(f, d.span), problems, schema=schema)
+
+
+def _optimizer_schema(fields: dict[str, Any], span: Span,
+                      problems: list[Diagnostic]) -> type[BaseModel] | None:
+    name = fields.setdefault("name", "sgd")
+    found = OPTIMIZERS.get(name) if isinstance(name, str) else None
+    if found is None:
+        problems.append(Diagnostic(
+            "unknown_optimizer", f"unknown optimizer {name!r}", span,
+            hint=suggest(str(name), OPTIMIZERS) or f"choose one of {', '.join(OPTIMIZERS)}"))
+        return None
+    return found.schema
+
+
+def _count(n: int) -> str:
+    return {0: "no", 1: "one", 2: "two"}.get(n, str(n))
+
+
+def _usage(info: OpInfo) -> str:
+    forms = [f"{info.name}({', '.join(f)})" for f in info.positional if f]
+    names = [n for n in info.schema.model_fields if n not in ("op", "name")]
+    if not names:
+        return f"{info.name} takes no arguments"
+    return "usage: " + (" or ".join(forms) + "; " if forms else "") + \
+        "keywords: " + ", ".join(names)

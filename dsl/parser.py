@@ -1,0 +1,129 @@
+"""Stage 1, parse: `Source` -> `nodes.Program`, with Lark errors turned into `SpecSyntaxError`.
+
+The LALR parser is built once per process (and its tables cached on disk by Lark), with the
+AST built inline during the parse. A small post-lexer joins lines: a newline ends a statement
+unless it only continues one, as Python joins lines inside brackets.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from functools import lru_cache
+
+from lark import Lark, Token, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+
+from ..errors import Diagnostic, SpecSyntaxError
+from ..source import Source, Span
+from .nodes import Declaration, Definition, Pipeline, Program
+from .transform import ToNodes
+
+# A newline after these tokens, or before these, continues the statement.
+_JOIN_AFTER = frozenset({"ARROW", "LPAR", "COMMA", "EQ", "COLON", "STAR"})
+_JOIN_BEFORE = frozenset({"ARROW", "STAR", "COMMA", "RPAR"})
+
+_LABELS = {
+    "ARROW": "'->'", "STAR": "'*'", "LPAR": "'('", "RPAR": "')'", "COMMA": "','",
+    "EQ": "'='", "COLON": "':'", "NAME": "a name", "NUMBER": "a number",
+    "STRING": "a string", "_NL": "a new line", "$END": "the end of the file",
+}
+
+
+class _LineJoiner:
+    """Post-lexer: drop newlines that continue a statement, collapse the rest into one."""
+
+    always_accept: tuple[str, ...] = ()
+
+    def process(self, stream: Iterator[Token]) -> Iterator[Token]:
+        depth, prev, pending = 0, None, None
+        for tok in stream:
+            if tok.type == "_NL":
+                pending = pending or tok
+                continue
+            if pending is not None and prev is not None and depth == 0 \
+                    and prev not in _JOIN_AFTER and tok.type not in _JOIN_BEFORE:
+                yield pending
+            pending = None
+            depth += (tok.type == "LPAR") - (tok.type == "RPAR" and depth > 0)
+            prev = tok.type
+            yield tok
+
+
+_lock = threading.Lock()
+
+
+@lru_cache(maxsize=1)
+def _parser() -> tuple[Lark, ToNodes]:
+    transformer = ToNodes()
+    lark = Lark.open("grammar.lark", rel_to=__file__, parser="lalr", lexer="basic",
+                     postlex=_LineJoiner(), transformer=transformer, maybe_placeholders=True,
+                     cache=True)
+    return lark, transformer
+
+
+def parse(source: Source | str) -> Program:
+    """Parse spec text into a `Program`. Raises `SpecSyntaxError` with a located diagnostic."""
+    if isinstance(source, str):
+        source = Source.from_text(source)
+    lark, transformer = _parser()
+    with _lock:  # Why: the inline transformer carries the path of the file being parsed.
+        transformer.path = source.path
+        try:
+            statements = lark.parse(source.text)
+        except UnexpectedInput as e:
+            raise SpecSyntaxError([_diagnose(e, source)], source) from None
+    return Program(
+        tuple(s for s in statements if isinstance(s, Definition)),
+        tuple(s for s in statements if isinstance(s, Declaration)),
+        tuple(s for s in statements if isinstance(s, Pipeline)),
+        source,
+    )
+
+
+def _diagnose(e: UnexpectedInput, source: Source) -> Diagnostic:
+    if isinstance(e, UnexpectedCharacters):
+        pos = e.pos_in_stream
+        ch = source.text[pos]
+        shown = "NUL byte" if ch == "\0" else f"character {ch!r}"
+        return Diagnostic("unexpected_character", f"unexpected {shown}",
+                          source.span(pos, pos + 1), hint=_char_hint(ch))
+    if isinstance(e, UnexpectedToken):
+        return _token_diagnostic(e, source)
+    pos = len(source.text)
+    return Diagnostic("unexpected_eof", "unexpected end of the file", source.span(pos, pos))
+
+
+def _token_diagnostic(e: UnexpectedToken, source: Source) -> Diagnostic:
+    tok = e.token
+    expected = sorted(_LABELS.get(t, t) for t in e.expected if not t.startswith("__"))
+    want = _expected_text(expected)
+    if tok.type == "$END":
+        pos = len(source.text.rstrip())
+        hint = "a pipeline cannot end with '->'" if "a name" in expected else None
+        return Diagnostic("unexpected_eof", f"unexpected end of the file{want}",
+                          source.span(pos, pos), hint=hint)
+    if tok.type == "_NL":
+        span = source.span(tok.start_pos, tok.start_pos)
+        return Diagnostic("unexpected_newline", f"the line ends too early{want}", span)
+    span: Span = source.span(tok.start_pos, tok.end_pos)
+    shown = _LABELS.get(tok.type, tok.type) if tok.type not in ("NAME", "NUMBER") else repr(
+        str(tok))
+    hint = None
+    if tok.type in ("NAME", "LPAR") and "'->'" in expected:
+        hint = f"missing '->' before {str(tok)!r}?"
+    return Diagnostic("unexpected_token", f"unexpected {shown}{want}", span, hint=hint)
+
+
+def _expected_text(expected: list[str]) -> str:
+    if not expected or len(expected) > 6:
+        return ""
+    return "; expected " + (expected[0] if len(expected) == 1 else
+                            ", ".join(expected[:-1]) + " or " + expected[-1])
+
+
+def _char_hint(ch: str) -> str | None:
+    if ch in "[]{}":
+        return "use parentheses '(' ')' for calls and groups"
+    if ch == ";":
+        return "statements are separated by new lines"
+    return None

@@ -1,0 +1,96 @@
+"""The pipeline driver: one function per stage, and `compile`/`load` that run them all.
+
+Stages: read (`Source`) -> parse -> expand -> validate -> check -> lower (`NetPlan`) -> build
+(`Network`). Every stage stays callable on its own, so tests and users can stop anywhere.
+The runtime (numpy) is imported only inside the functions that build networks, so
+`import netc` and `netc check` stay fast.
+"""
+
+from __future__ import annotations
+
+from os import PathLike
+from typing import TYPE_CHECKING, Any
+
+from .source import STRING_PATH, Source
+
+if TYPE_CHECKING:
+    from .compiler.plan import NetPlan
+    from .compiler.spec import NetSpec
+    from .dsl.nodes import Program
+    from .runtime.network import Network
+
+
+def read(path: str | PathLike[str]) -> Source:
+    """Stage 0: read a spec file (UTF-8, BOM and CRLF accepted); `DataError` if unreadable."""
+    return Source.from_path(path)
+
+
+def _source(text: str | Source, path: str | None) -> Source:
+    if isinstance(text, Source):
+        return text
+    return Source.from_text(text, path or STRING_PATH)
+
+
+def parse(text: str | Source, *, path: str | None = None) -> Program:
+    """Stage 1: spec text -> AST (`netc.dsl.nodes.Program`). Raises `SpecSyntaxError`."""
+    from .dsl.parser import parse as parse_source
+
+    return parse_source(_source(text, path))
+
+
+def validate(text: str | Source, *, path: str | None = None) -> NetSpec:
+    """Stages 1-4: spec text -> validated, structurally checked `NetSpec`."""
+    return _validated(_source(text, path))[0]
+
+
+def _validated(source: Source) -> tuple[Any, Any]:
+    from .compiler.check import check
+    from .compiler.expand import expand
+    from .compiler.validate import validate as validate_calls
+    from .dsl.parser import parse as parse_source
+
+    program = parse_source(source)
+    spec, smap = validate_calls(program, expand(program))
+    check(spec, smap, source)
+    return spec, smap
+
+
+def plan(text: str | Source, *, path: str | None = None) -> NetPlan:
+    """Stages 1-5: spec text -> `NetPlan` (widths checked, parameters named; no numpy)."""
+    from .compiler.lower import lower
+
+    source = _source(text, path)
+    spec, smap = _validated(source)
+    return lower(spec, smap, source)
+
+
+def plan_file(path: str | PathLike[str]) -> NetPlan:
+    """`plan` of a spec file."""
+    return plan(read(path))
+
+
+# Why the name: `netc.compile` is the product's verb; it shadows the builtin only here.
+def compile(  # noqa: A001
+    text: str | Source, *, seed: int | None = None, dtype: str | None = None,
+    path: str | None = None,
+) -> Network:
+    """Spec text -> a ready `Network` (generated forward/backward code, initialised weights).
+
+    `seed` and `dtype` default to the spec's `train:` settings (seed 0, float32).
+    """
+    from .runtime.build import build
+
+    return build(plan(text, path=path), seed=seed, dtype=dtype)
+
+
+def load(
+    path: str | PathLike[str], *, seed: int | None = None, dtype: str | None = None,
+    checkpoint: str | PathLike[str] | None = None,
+) -> Network:
+    """A spec file -> `Network`; with `checkpoint`, its trained parameters are loaded."""
+    from .runtime.build import build
+
+    net = build(plan(read(path)), seed=seed, dtype=dtype)
+    if checkpoint is not None:
+        net.load_checkpoint(checkpoint)
+    return net
