@@ -1,0 +1,189 @@
+"""Runtime stage: training checkpoints as one `.npz` file, written atomically, read without pickle.
+
+Layout: arrays under `param/<key>`, `buffer/<key>` and `optim/<key>` in insertion order (npz is a
+zip archive, which keeps it), and `meta` as a JSON string in a 0-d unicode array. JSON rather
+than pickle keeps loading safe and still carries the big ints of a PCG64 `bit_generator.state`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..errors import DataError
+
+_SECTIONS = ("param", "buffer", "optim")
+_PROBE_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """Everything needed to resume training; `meta` must be JSON-native (lists, str keys)."""
+
+    params: dict[str, np.ndarray]
+    buffers: dict[str, np.ndarray] = field(default_factory=dict)
+    optimizer: dict[str, np.ndarray] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def save_checkpoint(path: str | os.PathLike[str], ckpt: Checkpoint) -> None:
+    """Write `ckpt` to exactly `path`; a failure leaves any previous file there untouched."""
+    target = os.fspath(path)
+    arrays = _to_entries(target, ckpt)
+    folder = os.path.dirname(os.path.abspath(target))
+    try:
+        tmp = tempfile.NamedTemporaryFile(
+            delete=False, dir=folder, prefix=f".{os.path.basename(target)}.", suffix=".tmp"
+        )
+    except OSError as e:
+        raise DataError(f"{target}: cannot write checkpoint: {_reason(e)}") from e
+    try:
+        with tmp:
+            # A file object, not a name: np.savez would append ".npz" to a name.
+            np.savez(tmp, **arrays)
+            tmp.flush()
+            os.fsync(tmp.fileno())
+        os.replace(tmp.name, target)
+    except BaseException as e:
+        _remove_quietly(tmp.name)
+        if not isinstance(e, Exception):
+            raise
+        raise DataError(f"{target}: cannot write checkpoint: {_reason(e)}") from e
+    _sync_folder(folder)
+
+
+def _to_entries(target: str, ckpt: Checkpoint) -> dict[str, np.ndarray]:
+    entries: dict[str, np.ndarray] = {}
+    for section, arrays in zip(_SECTIONS, (ckpt.params, ckpt.buffers, ckpt.optimizer), strict=True):
+        for key, value in arrays.items():
+            array = np.asarray(value)
+            if array.dtype.hasobject:
+                raise DataError(
+                    f"{target}: cannot write checkpoint: {section}/{key} is an object array"
+                )
+            entries[f"{section}/{key}"] = array
+    try:
+        entries["meta"] = np.array(json.dumps(ckpt.meta))
+    except (TypeError, ValueError) as e:
+        raise DataError(f"{target}: cannot write checkpoint: meta is not JSON: {e}") from e
+    return entries
+
+
+def _reason(e: BaseException) -> str:
+    if isinstance(e, OSError) and e.strerror:
+        return e.strerror
+    return str(e) or type(e).__name__
+
+
+def _remove_quietly(name: str) -> None:
+    try:
+        os.unlink(name)
+    except OSError:
+        pass
+
+
+def _sync_folder(folder: str) -> None:
+    # Makes the rename itself durable; not possible on every platform, and only best effort.
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def load_checkpoint(path: str | os.PathLike[str], *, spec_hash: str | None = None) -> Checkpoint:
+    """Read a checkpoint written by `save_checkpoint`; with `spec_hash`, insist it matches."""
+    source = os.fspath(path)
+    if os.path.isdir(source):
+        raise DataError(f"{source}: is a directory, not a checkpoint file")
+    if not os.path.exists(source):
+        raise DataError(f"{source}: no such checkpoint file")
+    entries = _read_entries(source)
+    meta = _parse_meta(source, entries.pop("meta", None))
+    sections: dict[str, dict[str, np.ndarray]] = {s: {} for s in _SECTIONS}
+    for name, array in entries.items():
+        section, sep, key = name.partition("/")
+        if not sep or section not in sections:
+            raise DataError(f"{source}: not a netc checkpoint (unexpected entry {name!r})")
+        sections[section][key] = array
+    if spec_hash is not None and meta.get("spec_hash") != spec_hash:
+        raise DataError(
+            f"{source}: checkpoint was written for a different spec "
+            f"(hash {_short(meta.get('spec_hash'))} ≠ {_short(spec_hash)}); "
+            "resume with the spec it came from, or start without --resume"
+        )
+    return Checkpoint(sections["param"], sections["buffer"], sections["optim"], meta)
+
+
+def _read_entries(source: str) -> dict[str, np.ndarray]:
+    # np.load treats anything that is not zip or .npy as a pickle; rule that out first so
+    # a text file or a truncated archive is reported as what it is.
+    try:
+        is_zip = zipfile.is_zipfile(source)
+    except OSError as e:
+        raise DataError(f"{source}: cannot read checkpoint: {_reason(e)}") from e
+    if not is_zip:
+        raise DataError(f"{source}: not a netc checkpoint (not an .npz archive, or truncated)")
+    try:
+        with np.load(source, allow_pickle=False) as npz:
+            return {name: npz[name] for name in npz.files}
+    except ValueError as e:
+        if "pickle" in str(e):
+            raise DataError(
+                f"{source}: refusing to load pickled data (the checkpoint holds an object array)"
+            ) from e
+        raise DataError(f"{source}: corrupt checkpoint: {e}") from e
+    except (zipfile.BadZipFile, EOFError, OSError, KeyError) as e:
+        raise DataError(f"{source}: corrupt checkpoint: {_reason(e)}") from e
+
+
+def _parse_meta(source: str, raw: np.ndarray | None) -> dict[str, Any]:
+    if raw is None:
+        raise DataError(f"{source}: not a netc checkpoint (no 'meta' entry)")
+    if raw.ndim != 0 or raw.dtype.kind != "U":
+        raise DataError(f"{source}: corrupt checkpoint: 'meta' is not a JSON string")
+    try:
+        meta = json.loads(str(raw[()]))
+    except json.JSONDecodeError as e:
+        raise DataError(f"{source}: corrupt checkpoint: 'meta' is not valid JSON ({e})") from e
+    if not isinstance(meta, dict):
+        raise DataError(f"{source}: corrupt checkpoint: 'meta' is not a JSON object")
+    return meta
+
+
+def _short(spec_hash: object) -> str:
+    if not isinstance(spec_hash, str) or not spec_hash:
+        return "(none)"
+    return spec_hash if len(spec_hash) <= 12 else spec_hash[:12] + "…"
+
+
+def check_writable(path: str | os.PathLike[str]) -> None:
+    """Fail before training, not after it, if a checkpoint could not be written to `path`."""
+    target = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(target))
+    if not os.path.isdir(folder):
+        what = "is not a folder" if os.path.exists(folder) else "does not exist"
+        raise DataError(f"{target}: cannot write checkpoint: folder {folder} {what}")
+    if os.path.isdir(target):
+        raise DataError(f"{target}: cannot write checkpoint: it is a directory")
+    try:
+        # Writing real bytes (not just creating the file) also catches a full disk.
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".netc-write-test-") as probe:
+            probe.write(b"\0" * _PROBE_BYTES)
+            probe.flush()
+            os.fsync(probe.fileno())
+    except OSError as e:
+        raise DataError(
+            f"{target}: cannot write checkpoint in folder {folder}: {_reason(e)}"
+        ) from e

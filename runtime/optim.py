@@ -1,0 +1,240 @@
+"""Runtime stage: parameter-update kernels (DLFS 1 ch. 6) and the optimizer table behind them.
+
+Each `*_update` kernel is a self-contained top-level function that names nothing but `np` and
+its own arguments, because `netc compile --emit python` copies its source verbatim into a
+standalone module. Kernels update `p` and its state arrays in place and use `g` as scratch
+space (gradients are recomputed before every step), so `g` holds garbage afterwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def sgd_update(p: np.ndarray, g: np.ndarray, lr: float, wd: float) -> None:
+    """SGD: W <- W - lr * dL/dW."""
+    if wd != 0:
+        g += wd * p
+    g *= lr
+    p -= g
+
+
+def momentum_update(
+    p: np.ndarray, g: np.ndarray, v: np.ndarray, lr: float, momentum: float, wd: float
+) -> None:
+    """Momentum: v <- momentum * v - lr * dL/dW;  W <- W + v."""
+    if wd != 0:
+        g += wd * p
+    v *= momentum
+    g *= lr
+    v -= g
+    p += v
+
+
+def nesterov_update(
+    p: np.ndarray, g: np.ndarray, v: np.ndarray, lr: float, momentum: float, wd: float
+) -> None:
+    """Nesterov: v <- momentum * v - lr * dL/dW;
+    W <- W + momentum^2 * v - (1 + momentum) * lr * dL/dW."""
+    if wd != 0:
+        g += wd * p
+    g *= lr
+    v *= momentum
+    v -= g
+    # The two terms are added to p in the opposite order to DLFS so that g can hold both in
+    # turn without a temporary; the sum is the same up to rounding.
+    g *= 1 + momentum
+    p -= g
+    np.multiply(v, momentum * momentum, out=g)
+    p += g
+
+
+def adagrad_update(
+    p: np.ndarray, g: np.ndarray, h: np.ndarray, lr: float, eps: float, wd: float
+) -> None:
+    """AdaGrad: h <- h + dL/dW * dL/dW;  W <- W - lr * dL/dW / (sqrt(h) + eps)."""
+    if wd != 0:
+        g += wd * p
+    t = g * g
+    h += t
+    np.sqrt(h, out=t)
+    t += eps
+    g *= lr
+    g /= t
+    p -= g
+
+
+def rmsprop_update(
+    p: np.ndarray, g: np.ndarray, h: np.ndarray, lr: float, decay: float, eps: float, wd: float
+) -> None:
+    """RMSprop: h <- decay * h + (1 - decay) * dL/dW * dL/dW;
+    W <- W - lr * dL/dW / (sqrt(h) + eps)."""
+    if wd != 0:
+        g += wd * p
+    t = g * g
+    t *= 1 - decay
+    h *= decay
+    h += t
+    np.sqrt(h, out=t)
+    t += eps
+    g *= lr
+    g /= t
+    p -= g
+
+
+def adam_update(
+    p: np.ndarray,
+    g: np.ndarray,
+    m: np.ndarray,
+    v: np.ndarray,
+    lr: float,
+    beta1: float,
+    beta2: float,
+    eps: float,
+    step: int,
+    wd: float,
+) -> None:
+    """Adam (step = t, 1-based): lr_t <- lr * sqrt(1 - beta2^t) / (1 - beta1^t);
+    m <- m + (1 - beta1) * (dL/dW - m);  v <- v + (1 - beta2) * (dL/dW^2 - v);
+    W <- W - lr_t * m / (sqrt(v) + eps)."""
+    if wd != 0:
+        g += wd * p
+    # Plain Python arithmetic keeps lr_t a weak scalar, so float32 arrays stay float32.
+    lr_t = lr * (1.0 - beta2**step) ** 0.5 / (1.0 - beta1**step)
+    t = g - m
+    t *= 1 - beta1
+    m += t
+    np.multiply(g, g, out=g)
+    g -= v
+    g *= 1 - beta2
+    v += g
+    np.sqrt(v, out=g)
+    g += eps
+    np.multiply(m, lr_t, out=t)
+    t /= g
+    p -= t
+
+
+@dataclass(frozen=True)
+class OptimizerInfo:
+    """How the compiler and CLI call one optimizer's kernel.
+
+    Kernel arguments are `p, g, *state, *hyper-without-wd, [step,] wd`.
+    """
+
+    name: str
+    kernel: Callable[..., None]
+    state: tuple[str, ...]
+    hyper: tuple[tuple[str, float], ...]
+    counts_steps: bool
+    description: str
+
+
+OPTIMIZERS: dict[str, OptimizerInfo] = {
+    info.name: info
+    for info in (
+        OptimizerInfo(
+            "sgd", sgd_update, (), (("lr", 0.01), ("wd", 0.0)), False,
+            "stochastic gradient descent: W -= lr * dW",
+        ),
+        OptimizerInfo(
+            "momentum", momentum_update, ("v",),
+            (("lr", 0.01), ("momentum", 0.9), ("wd", 0.0)), False,
+            "momentum SGD: v = momentum*v - lr*dW; W += v",
+        ),
+        OptimizerInfo(
+            "nesterov", nesterov_update, ("v",),
+            (("lr", 0.01), ("momentum", 0.9), ("wd", 0.0)), False,
+            "Nesterov accelerated gradient (DLFS form of momentum with look-ahead)",
+        ),
+        OptimizerInfo(
+            "adagrad", adagrad_update, ("h",),
+            (("lr", 0.01), ("eps", 1e-7), ("wd", 0.0)), False,
+            "AdaGrad: per-weight learning rate shrinking with the summed squared gradient",
+        ),
+        OptimizerInfo(
+            "rmsprop", rmsprop_update, ("h",),
+            (("lr", 0.01), ("decay", 0.99), ("eps", 1e-7), ("wd", 0.0)), False,
+            "RMSprop: AdaGrad with an exponentially decaying squared-gradient average",
+        ),
+        OptimizerInfo(
+            "adam", adam_update, ("m", "v"),
+            (("lr", 0.001), ("beta1", 0.9), ("beta2", 0.999), ("eps", 1e-7), ("wd", 0.0)),
+            True,
+            "Adam: momentum plus RMSprop scaling, with bias correction",
+        ),
+    )
+}
+
+
+class Optimizer:
+    """Interpreted use of the kernels: `Optimizer("adam", lr=1e-3).update(params, grads)`.
+
+    Each `update` uses the gradients as scratch space; they hold garbage afterwards.
+    """
+
+    def __init__(self, name: str, **hyper: float) -> None:
+        if name not in OPTIMIZERS:
+            raise ValueError(
+                f"unknown optimizer {name!r}; valid optimizers: {', '.join(sorted(OPTIMIZERS))}"
+            )
+        self.name = name
+        self.info = OPTIMIZERS[name]
+        valid = [k for k, _ in self.info.hyper]
+        unknown = sorted(set(hyper) - set(valid))
+        if unknown:
+            raise ValueError(
+                f"unknown hyper-parameter {unknown[0]!r} for optimizer {name!r}; "
+                f"valid hyper-parameters: {', '.join(valid)}"
+            )
+        self.hyper: dict[str, float] = {k: float(hyper.get(k, d)) for k, d in self.info.hyper}
+        self.step = 0
+        self.state: dict[str, dict[str, np.ndarray]] = {s: {} for s in self.info.state}
+
+    def update(self, params: Mapping[str, np.ndarray], grads: Mapping[str, np.ndarray]) -> None:
+        """One step over every parameter, in `params` order; allocates state on first sight."""
+        self.step += 1
+        hyper = [v for k, v in self.hyper.items() if k != "wd"]
+        tail = [self.step, self.hyper["wd"]] if self.info.counts_steps else [self.hyper["wd"]]
+        for key, p in params.items():
+            state = [self._state_for(s, key, p) for s in self.info.state]
+            self.info.kernel(p, grads[key], *state, *hyper, *tail)
+
+    def _state_for(self, name: str, key: str, p: np.ndarray) -> np.ndarray:
+        arrays = self.state[name]
+        if key not in arrays:
+            arrays[key] = np.zeros_like(p)
+        elif arrays[key].shape != p.shape:
+            raise ValueError(
+                f"optimizer state {name}/{key} has shape {arrays[key].shape}, "
+                f"but the parameter has shape {p.shape}"
+            )
+        return arrays[key]
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Flat copy: `"<state>/<param key>"` arrays plus `"step"` as a 0-d int64 array."""
+        out = {f"{s}/{k}": a.copy() for s, arrays in self.state.items() for k, a in arrays.items()}
+        out["step"] = np.array(self.step, dtype=np.int64)
+        return out
+
+    def load_state_dict(self, d: Mapping[str, np.ndarray]) -> None:
+        """Replace step count and state with copies of those in `d` (from `state_dict`)."""
+        if "step" not in d:
+            raise ValueError("optimizer state has no 'step' entry")
+        state: dict[str, dict[str, np.ndarray]] = {s: {} for s in self.info.state}
+        for full_key, array in d.items():
+            if full_key == "step":
+                continue
+            name, sep, key = full_key.partition("/")
+            if not sep or name not in state:
+                raise ValueError(
+                    f"optimizer state entry {full_key!r} does not belong to {self.name!r} "
+                    f"(expected 'step' or keys starting with "
+                    f"{', '.join(s + '/' for s in self.info.state) or 'nothing else'})"
+                )
+            state[name][key] = np.array(array, copy=True)
+        self.step = int(d["step"])
+        self.state = state
