@@ -1,1 +1,51 @@
-"""netc.runtime.data: datasets (spiral, MNIST, user .npz/.csv) as NumPy arrays."""
+"""The runtime's data stage: datasets (spiral, MNIST, user .npz/.csv files) as NumPy arrays.
+
+`load_dataset(name)` returns a `Dataset`: float64 features with int64 class indices (or float
+regression targets from a `.npz`), and a test split when the source has one. Every problem a
+user can cause is a `DataError` whose message names the file involved.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ...errors import DataError
+from .dataset import Dataset
+from .files import load_csv, load_npz
+from .mnist import load_mnist
+from .spiral import load_spiral
+
+__all__ = ["CHOICES", "Dataset", "load_dataset"]
+
+CHOICES = "'spiral', 'mnist', or a path to a .npz or .csv file"
+
+
+def load_dataset(
+    name: str,
+    *,
+    data_dir: str | os.PathLike[str] | None = None,
+    seed: int = 0,
+    flatten: bool = True,
+    progress: bool = True,
+) -> Dataset:
+    """Load `name`: "spiral", "mnist", or a `.npz`/`.csv` path.
+
+    `data_dir` is where MNIST lives (else `$NETC_DATA_DIR`, else the per-user cache), `seed`
+    draws the spiral, `flatten` makes each image sample a vector, and `progress` shows a
+    download bar on stderr.
+    """
+    if name == "spiral":
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise DataError(f"spiral: the seed must be a non-negative integer, not {seed!r}")
+        return load_spiral(seed)
+    if name == "mnist":
+        return load_mnist(data_dir, flatten=flatten, progress=progress)
+    suffix = Path(name).suffix.lower()
+    if suffix == ".npz":
+        return load_npz(name, flatten=flatten)
+    if suffix == ".csv":
+        return load_csv(name)
+    if name and os.path.exists(name):
+        raise DataError(f"{name}: unsupported data file type '{suffix}'; expected {CHOICES}")
+    raise DataError(f"unknown dataset '{name}': expected {CHOICES}")
