@@ -6,10 +6,10 @@ import os
 
 import numpy as np
 import pytest
-from netc.runtime import checkpoint
-from netc.runtime.checkpoint import Checkpoint, check_writable, load_checkpoint, save_checkpoint
 
 from netc.errors import DataError
+from netc.runtime import checkpoint
+from netc.runtime.checkpoint import Checkpoint, check_writable, load_checkpoint, save_checkpoint
 
 HASH = "abc123def4567890"
 

@@ -9,6 +9,7 @@ import math
 
 import numpy as np
 import pytest
+
 from netc.runtime import optim
 from netc.runtime.optim import OPTIMIZERS, Optimizer
 

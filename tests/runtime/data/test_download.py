@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from netc.runtime.data import download, load_dataset, mnist
 
 from netc.errors import DataError
+from netc.runtime.data import download, load_dataset, mnist
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):

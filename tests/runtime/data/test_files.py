@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from netc.runtime.data import load_dataset
 
 from netc.errors import DataError
+from netc.runtime.data import load_dataset
 
 
 def _npz(path: Path, **arrays: object) -> Path:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from netc.runtime.data import CHOICES, Dataset, load_dataset
 
 from netc.errors import DataError, NetcError
+from netc.runtime.data import CHOICES, Dataset, load_dataset
 
 
 def test_load_dataset_unknown_name_lists_the_choices() -> None:

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from netc.runtime.data import Dataset, load_dataset, mnist
-from netc.runtime.data.mnist import read_mnist_file
 
 from netc.errors import DataError
+from netc.runtime.data import Dataset, load_dataset, mnist
+from netc.runtime.data.mnist import read_mnist_file
 
 # tests/runtime/data/<this file>: parents[3] is the repository root; the data sits beside it.
 REAL_DIR = Path(

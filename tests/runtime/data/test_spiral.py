@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from netc.runtime.data import load_dataset
 from netc.runtime.data.spiral import load_spiral
 

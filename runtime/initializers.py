@@ -1,0 +1,48 @@
+"""Runtime stage: parameter initialisation schemes used when a network's buffers are built.
+
+Random schemes draw float64 standard normals from the network's one `np.random.Generator`, scale
+them and only then cast, so float32 and float64 builds with the same seed agree up to rounding.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.typing import DTypeLike, NDArray
+
+SCHEMES: tuple[str, ...] = ("normal", "xavier", "he", "zeros", "ones")
+
+# DLFS `weight_init_std`: the default scale of the plain "normal" scheme.
+_DEFAULT_NORMAL_STD = 0.01
+
+
+def _scheme_std(scheme: str, fan_in: int, std: float | None) -> float:
+    if scheme == "normal":
+        return _DEFAULT_NORMAL_STD if std is None else std
+    if fan_in <= 0:
+        raise ValueError(f"init scheme {scheme!r} needs a positive fan_in, got {fan_in}")
+    if scheme == "xavier":
+        return math.sqrt(1.0 / fan_in)
+    return math.sqrt(2.0 / fan_in)
+
+
+def init_array(
+    shape: tuple[int, ...],
+    scheme: str,
+    *,
+    fan_in: int,
+    std: float | None,
+    rng: np.random.Generator,
+    dtype: DTypeLike,
+) -> NDArray:
+    """A fresh `shape` array of `dtype` drawn by `scheme` (DLFS-1 ch. 6 for xavier and he)."""
+    if scheme == "zeros":
+        return np.zeros(shape, dtype=dtype)
+    if scheme == "ones":
+        return np.ones(shape, dtype=dtype)
+    if scheme not in SCHEMES:
+        # The validator rejects unknown schemes first; reaching this is a netc bug.
+        raise ValueError(f"unknown init scheme {scheme!r}; expected one of {', '.join(SCHEMES)}")
+    scale = _scheme_std(scheme, fan_in, std)
+    return (rng.standard_normal(shape) * scale).astype(dtype)
