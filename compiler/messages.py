@@ -50,8 +50,10 @@ def describe_error(err: dict[str, Any], call: Call, schema: type[BaseModel],
                           loc=(call.name, name), hint=usage, notes=notes)
     if kind == "extra_forbidden":
         hint = suggest(name, fields) or usage
+        # Why: point at the keyword (`nout=4`), not at its value.
+        span = next((a.span for a in call.args if a.name == name), None) or span_of(name)
         return Diagnostic("unknown_arg", f"{call.name} has no argument '{name}'",
-                          span_of(name), loc=(call.name, name), hint=hint, notes=notes)
+                          span, loc=(call.name, name), hint=hint, notes=notes)
     wording = _WORDING.get(kind, lambda c: err["msg"][0].lower() + err["msg"][1:])
     got = _show(err.get("input"))
     hint = suggest(str(err.get("input")), _choices(err)) if kind == "literal_error" else None

@@ -151,6 +151,7 @@ class InitSpec(SettingSpec):
 
 class OptimizerSpec(SettingSpec):
     name: str = "sgd"
+    description: ClassVar[str] = "the optimizer and its hyper-parameters (see optimizers)"
     lr: Positive = Field(0.01, description="learning rate")
     wd: NonNegative = Field(0.0, description="L2 weight decay")
 

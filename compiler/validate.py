@@ -168,6 +168,7 @@ def _setting(info: OpInfo, d: Declaration, smap: SourceMap,
         schema = _optimizer_schema(fields, spans.get("name", d.span), problems)
         if schema is None:
             return None
+        info = OpInfo(info.name, schema, info.positional)  # Why: usage lists adam's keywords
     return _check(info, fields, call, lambda f: spans.get(f, d.span), problems, schema=schema)
 
 

@@ -6,6 +6,7 @@ loads neither numpy nor pydantic: each stage is imported when first used.
 
 from __future__ import annotations
 
+from .api import compile, load, parse, plan, plan_file, read, validate
 from .errors import (
     DataError,
     Diagnostic,
@@ -22,7 +23,28 @@ from .errors import (
 
 __version__ = "0.1.0"
 
+
+def gradcheck(net, x, t, **options):  # type: ignore[no-untyped-def]
+    """Backprop vs central differences per parameter (float64); see netc.runtime.gradcheck."""
+    from .runtime.gradcheck import gradcheck as run_gradcheck
+
+    return run_gradcheck(net, x, t, **options)
+
+
+def train(net, x, t, **options):  # type: ignore[no-untyped-def]
+    """`net.fit(x, t, **options)`: mini-batch training; returns the History."""
+    return net.fit(x, t, **options)
+
 __all__ = [
+    "compile",
+    "gradcheck",
+    "load",
+    "parse",
+    "plan",
+    "plan_file",
+    "read",
+    "train",
+    "validate",
     "DataError",
     "Diagnostic",
     "InternalError",

@@ -1,0 +1,197 @@
+"""Stage 6a, generate: `NetPlan` -> Python source of this network's passes.
+
+The output is straight-line code: one kernel call per layer for the forward pass, one per
+layer for the backward pass, and one update call per parameter for the optimizer step, over
+buffers allocated once per batch size. It is what runs (the runtime `exec`s it) and what
+`netc compile --emit python` prints. Only validated identifiers, op names from the registry,
+and numbers rendered by `repr` enter the source: spec text cannot inject code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .plan import LayerPlan, NetPlan
+
+# Elementwise ops whose backward needs only their output, so they can overwrite their input.
+_IN_PLACE = ("sigmoid", "relu", "tanh")
+# Ops whose backward reads their own output: nobody may overwrite that output.
+_NEEDS_OUTPUT = ("sigmoid", "relu", "tanh", "softmax")
+# Ops whose backward may write dx over dy (the kernels promise it).
+_GRAD_IN_PLACE = ("sigmoid", "relu", "tanh", "dropout", "leaky_relu", "batchnorm")
+_OUTPUTS = {"softmax_ce": "softmax", "sigmoid_ce": "sigmoid", "mse": None}
+
+
+def _names(layer: LayerPlan) -> dict[str, str]:
+    """Local variable names of a layer's arrays: W0, dW0, gamma3, running_mean3, ..."""
+    i = layer.index
+    names = {p.name: f"{p.name}{i}" for p in layer.params + layer.buffers}
+    names.update({f"d{p.name}": f"d{p.name}{i}" for p in layer.params})
+    return names
+
+
+def _forward(layer: LayerPlan, x: str, y: str) -> str:
+    op, n, a = layer.op, _names(layer), layer.attr
+    if op == "affine":
+        return f"affine_forward({x}, {n['W']}, {n['b']}, {y})"
+    if op == "matmul":
+        return f"matmul_forward({x}, {n['W']}, {y})"
+    if op == "leaky_relu":
+        return f"leaky_relu_forward({x}, {y}, {a('alpha')!r})"
+    if op == "dropout":
+        return f"dropout_forward({x}, {y}, mask{layer.index}, {a('p')!r}, rng, train)"
+    if op == "batchnorm":
+        i = layer.index
+        return (f"batchnorm_forward({x}, {n['gamma']}, {n['beta']}, {n['running_mean']}, "
+                f"{n['running_var']}, {y}, xhat{i}, inv_std{i}, {a('momentum')!r}, "
+                f"{a('eps')!r}, train)")
+    if op in ("repeat", "sum"):
+        return f"{op}_forward({x}, {y}, {a('n')!r})"
+    return f"{op}_forward({x}, {y})"
+
+
+def _backward(layer: LayerPlan, dy: str, dx: str, x: str, y: str) -> str:
+    op, n, a, i = layer.op, _names(layer), layer.attr, layer.index
+    if op == "affine":
+        return f"affine_backward({dy}, {x}, {n['W']}, {dx}, {n['dW']}, {n['db']})"
+    if op == "matmul":
+        return f"matmul_backward({dy}, {x}, {n['W']}, {dx}, {n['dW']})"
+    if op == "leaky_relu":
+        return f"leaky_relu_backward({dy}, {x}, {dx}, {a('alpha')!r})"
+    if op == "dropout":
+        return f"dropout_backward({dy}, mask{i}, {dx})"
+    if op == "batchnorm":
+        return (f"batchnorm_backward({dy}, xhat{i}, inv_std{i}, {n['gamma']}, {dx}, "
+                f"{n['dgamma']}, {n['dbeta']})")
+    if op in ("repeat", "sum"):
+        return f"{op}_backward({dy}, {dx}, {a('n')!r})"
+    return f"{op}_backward({dy}, {y}, {dx})"
+
+
+def _outputs(layers: Sequence[LayerPlan]) -> list[str]:
+    """The buffer name of each layer's output; in-place layers reuse their input's buffer."""
+    names: list[str] = []
+    for layer in layers:
+        i = layer.index
+        prev = layers[i - 1].op if i else None
+        if layer.op in _IN_PLACE and i and prev not in _NEEDS_OUTPUT:
+            names.append(names[-1])
+        else:
+            names.append(f"y{i}")
+    return names
+
+
+def _grads(layers: Sequence[LayerPlan]) -> list[str]:
+    """The buffer receiving dL/d(output) of each layer; elementwise layers pass theirs down."""
+    names = [f"g{layer.index}" for layer in layers]
+    for layer in reversed(layers[1:]):
+        if layer.op in _GRAD_IN_PLACE:
+            names[layer.index - 1] = names[layer.index]
+    return names
+
+
+def _where(layer: LayerPlan) -> str:
+    return f"  # {layer.label} ({layer.n_in} -> {layer.n_out}) at {layer.where}"
+
+
+def passes_source(plan: NetPlan) -> str:
+    """`bind(P, G, S, n, dtype, rng)`: buffers for batch size n and the passes over them.
+
+    It returns (forward(x, train), loss(t), backward(x, t, dx=None), predict(x), out,
+    first_nonfinite(x, train)); `out` holds the loss layer's prediction after `loss`.
+    """
+    body, loss = plan.layers[:-1], plan.loss
+    ys, gs = _outputs(body), _grads(body)
+    ins = ["x", *ys[:-1]]
+    last = ys[-1]
+    out = ["def bind(P, G, S, n, dtype, rng):",
+           '    """Allocate the buffers for batch size n; return the passes over them."""']
+    for layer in plan.layers:
+        for p in layer.params:
+            out.append(f"    {p.name}{layer.index} = P[{p.key!r}]")
+            out.append(f"    d{p.name}{layer.index} = G[{p.key!r}]")
+        for b in layer.buffers:
+            out.append(f"    {b.name}{layer.index} = S[{b.key!r}]")
+    out += _allocations(body, ys, gs)
+    out.append(f"    out = np.empty((n, {loss.n_out}), dtype)  # the loss layer's prediction")
+    out.append("")
+    out.append("    def forward(x, train):")
+    out += [f"        {_forward(layer, ins[i], ys[i])}{_where(layer)}" for i, layer in
+            enumerate(body)]
+    out.append(f"        return {last}")
+    out += ["", "    def loss(t):", f"        return {loss.op}_forward({last}, t, out)"
+            f"{_where(loss)}"]
+    out += ["", "    def backward(x, t, dx=None):",
+            f"        {loss.op}_backward(out, t, {gs[-1]}){_where(loss)}"]
+    for i in reversed(range(len(body))):
+        dx = gs[i - 1] if i else "dx"
+        out.append(f"        {_backward(body[i], gs[i], dx, ins[i], ys[i])}{_where(body[i])}")
+    out += ["", "    def predict(x):", "        forward(x, False)"]
+    head = _OUTPUTS[loss.op]
+    if head:
+        out += [f"        {head}_forward({last}, out)", "        return out"]
+    else:
+        out.append(f"        return {last}")
+    out += ["", "    def first_nonfinite(x, train):",
+            '        """The first layer whose output is not finite, or None (diagnostics)."""']
+    for i, layer in enumerate(body):
+        out.append(f"        {_forward(layer, ins[i], ys[i])}")
+        out.append(f"        if not np.isfinite({ys[i]}).all():")
+        out.append(f"            return {layer.index}")
+    out += ["        return None", "",
+            "    return forward, loss, backward, predict, out, first_nonfinite", ""]
+    return "\n".join(out)
+
+
+def _allocations(body: Sequence[LayerPlan], ys: list[str], gs: list[str]) -> list[str]:
+    lines, seen = [], set()
+    for layer, y, g in zip(body, ys, gs, strict=True):
+        for name in (y, g):
+            if name not in seen:
+                seen.add(name)
+                lines.append(f"    {name} = np.empty((n, {layer.n_out}), dtype)")
+        i = layer.index
+        if layer.op == "dropout":
+            lines.append(f"    mask{i} = np.empty((n, {layer.n_out}), dtype)")
+        if layer.op == "batchnorm":
+            lines.append(f"    xhat{i} = np.empty((n, {layer.n_out}), dtype)")
+            lines.append(f"    inv_std{i} = np.empty(({layer.n_out},), dtype)")
+    return lines
+
+
+def step_source(plan: NetPlan, kernel: str, state: Sequence[str], hyper: Sequence[float],
+                counts_steps: bool) -> str:
+    """`bind_step(P, G, O)`: the optimizer update of every parameter, one call each.
+
+    `hyper` are the kernel's hyper-parameters in order with weight decay last; the step
+    count (Adam) is passed to `step(t)` and goes just before weight decay.
+    """
+    values = [repr(float(h)) for h in hyper]
+    if counts_steps:
+        values.insert(len(values) - 1, "t")
+    out = ["def bind_step(P, G, O):",
+           '    """Bind the parameters, gradients and optimizer state; return step(t)."""']
+    calls = []
+    for j, p in enumerate(_all_params(plan)):
+        out.append(f"    p{j} = P[{p!r}]")
+        out.append(f"    g{j} = G[{p!r}]")
+        slots = []
+        for s in state:
+            out.append(f"    {s}{j} = O[{(s + '/' + p)!r}]")
+            slots.append(f"{s}{j}")
+        calls.append(f"        {kernel}({', '.join([f'p{j}', f'g{j}', *slots, *values])})"
+                     f"  # {p}")
+    out += ["", "    def step(t):", *(calls or ["        pass"]), "", "    return step", ""]
+    return "\n".join(out)
+
+
+def _all_params(plan: NetPlan) -> list[str]:
+    return [p.key for layer in plan.layers for p in layer.params]
+
+
+def header(plan: NetPlan) -> str:
+    """The docstring that opens a generated module."""
+    arch = " -> ".join(layer.label for layer in plan.layers)
+    return (f'"""Generated by netc: the passes of one network. Edit the spec, not this file.\n\n'
+            f"Network: input {plan.input_width} -> {arch}\n"
+            f'Parameters: {plan.param_count:,}\n"""\n')

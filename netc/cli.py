@@ -1,0 +1,175 @@
+"""The `netc` command: check, run, gradcheck, compile, layers. Exit codes: 0 ok, 1 a problem in
+the user's spec, data or files, 2 a usage error, 130 interrupted.
+
+Every `NetcError` is printed as its located message, never as a traceback (`--debug` shows
+one for bug reports). Numpy is imported only by the commands that build networks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from . import __version__
+from .errors import NetcError, SpecError
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (the console script exits with it)."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except NetcError as e:
+        if args.debug:
+            raise
+        if getattr(args, "json", False) and isinstance(e, SpecError):
+            print(json.dumps({"ok": False, "diagnostics": [d.to_json() for d in e.diagnostics]},
+                             indent=2))
+        else:
+            print(str(e), file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="netc", description="Compile and train .net network specs.")
+    p.add_argument("--version", action="version", version=f"netc {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", help="show tracebacks (bug reports)")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    c = sub.add_parser("check", parents=[common], help="validate a spec; print its layer table")
+    c.add_argument("spec")
+    c.add_argument("--json", action="store_true", help="print the result as JSON")
+    c.add_argument("-v", "--verbose", action="store_true", help="also print the run settings")
+    c.set_defaults(func=cmd_check)
+
+    r = sub.add_parser("run", parents=[common], help="train a spec on its data")
+    r.add_argument("spec")
+    r.add_argument("--epochs", type=_positive)
+    r.add_argument("--batch-size", type=_positive)
+    r.add_argument("--lr", type=_positive_float)
+    r.add_argument("--optimizer", choices=_optimizers())
+    r.add_argument("--seed", type=_non_negative)
+    r.add_argument("--dtype", choices=("float32", "float64"))
+    r.add_argument("--data", help="spiral, mnist, or a .npz/.csv file")
+    r.add_argument("--data-dir", help="folder with the MNIST files (default $NETC_DATA_DIR)")
+    r.add_argument("--metrics-json", metavar="PATH", help="write the history as JSON")
+    r.add_argument("--checkpoint", metavar="PATH", help="save a checkpoint after every epoch")
+    r.add_argument("--resume", metavar="PATH", help="continue from a checkpoint")
+    r.add_argument("--quiet", action="store_true", help="print only the final summary")
+    r.set_defaults(func=cmd_run)
+
+    g = sub.add_parser("gradcheck", parents=[common],
+                       help="compare backprop with numerical gradients (float64)")
+    g.add_argument("spec")
+    g.add_argument("--batch", type=_positive, default=8)
+    g.add_argument("--tol", type=_positive_float, default=1e-6)
+    g.add_argument("--seed", type=_non_negative, default=0)
+    g.set_defaults(func=cmd_gradcheck)
+
+    k = sub.add_parser("compile", parents=[common], help="print the generated code")
+    k.add_argument("spec")
+    k.add_argument("--emit", choices=("python", "plan"), default="python")
+    k.add_argument("-o", "--output", metavar="FILE")
+    k.set_defaults(func=cmd_compile)
+
+    lay = sub.add_parser("layers", parents=[common],
+                         help="list layers, losses, settings and optimizers")
+    lay.set_defaults(func=cmd_layers)
+    return p
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from .api import plan_file
+
+    plan = plan_file(args.spec)
+    if args.json:
+        from .commands import plan_json
+
+        print(json.dumps({"ok": True, **plan_json(plan)}, indent=2))
+        return 0
+    print(plan.summary())
+    if args.verbose:
+        from .commands import describe_run
+
+        print(describe_run(plan))
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .run import run
+
+    return run(args)
+
+
+def cmd_gradcheck(args: argparse.Namespace) -> int:
+    from .commands import gradcheck_report
+
+    text, ok = gradcheck_report(args.spec, batch=args.batch, tol=args.tol, seed=args.seed)
+    print(text)
+    return 0 if ok else 1
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    from .commands import emit
+
+    text = emit(args.spec, args.emit)
+    if args.output:
+        from .commands import write_text
+
+        write_text(args.output, text)
+    else:
+        print(text, end="")
+    return 0
+
+
+def cmd_layers(args: argparse.Namespace) -> int:
+    from .commands import layers_table
+
+    print(layers_table())
+    return 0
+
+
+def _optimizers() -> tuple[str, ...]:
+    from .compiler.registry import OPTIMIZERS
+
+    return tuple(OPTIMIZERS)
+
+
+def _positive(text: str) -> int:
+    value = _non_negative(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,108 @@
+"""The `netc run` job: spec + command-line overrides -> data -> trained network -> report.
+
+This is orchestration only (the CLI's main job): settings come from the spec's declarations,
+flags override them, the runtime does the work, and the result is printed and written to
+the metrics JSON. Anything a user can get wrong ends as a `NetcError`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from argparse import Namespace
+from pathlib import Path
+from typing import Any
+
+from .api import plan_file
+from .errors import DataError
+
+
+def settings(plan: Any, args: Namespace) -> dict[str, Any]:
+    """The run's settings: the spec's `train:`/`optimizer:`/`data:`, overridden by flags."""
+    run = plan.run
+    optimizer = args.optimizer or run.optimizer
+    hyper = dict(run.hyper) if optimizer == run.optimizer else {}
+    if args.lr is not None:
+        hyper["lr"] = args.lr
+    return {
+        "epochs": args.epochs or run.epochs,
+        "batch_size": args.batch_size or run.batch_size,
+        "seed": run.seed if args.seed is None else args.seed,
+        "dtype": args.dtype or run.dtype,
+        "data": args.data or run.data,
+        "optimizer": optimizer,
+        "hyper": hyper,
+    }
+
+
+def run(args: Namespace) -> int:
+    """Train the spec at `args.spec`; returns the exit code."""
+    from .runtime.build import build
+    from .runtime.data import load_dataset
+    from .runtime.progress import Progress
+
+    plan = plan_file(args.spec)
+    cfg = settings(plan, args)
+    if args.metrics_json:
+        _check_writable(args.metrics_json)
+    data = load_dataset(cfg["data"], data_dir=args.data_dir, seed=cfg["seed"],
+                        progress=not args.quiet)
+    net = build(plan, seed=cfg["seed"], dtype=cfg["dtype"])
+    progress = Progress(cfg["epochs"], quiet=args.quiet)
+    validation = (data.x_test, data.t_test) if data.x_test is not None else None
+    interrupt_path = args.checkpoint or f"{Path(args.spec).stem}.interrupted.ckpt.npz"
+    started = time.perf_counter()
+    try:
+        history = net.fit(
+            data.x_train, data.t_train, epochs=cfg["epochs"], batch_size=cfg["batch_size"],
+            optimizer=cfg["optimizer"], seed=cfg["seed"], validation_data=validation,
+            checkpoint=args.checkpoint, resume=args.resume, interrupt_checkpoint=interrupt_path,
+            on_step=progress.on_step, on_epoch=progress.on_epoch, data_name=data.source,
+            **cfg["hyper"])
+    except KeyboardInterrupt:
+        progress.close()
+        print(f"interrupted; the run so far is saved in {interrupt_path}; continue it with "
+              f"--resume {interrupt_path}", file=sys.stderr)
+        return 130
+    finally:
+        progress.close()
+    if args.metrics_json:
+        _write_metrics(args.metrics_json, history)
+    print(_summary(history, cfg, time.perf_counter() - started, args))
+    return 0
+
+
+def _summary(history: list[dict[str, Any]], cfg: dict[str, Any], seconds: float,
+             args: Namespace) -> str:
+    if not history:
+        return "nothing to train: the checkpoint already holds every epoch"
+    last = history[-1]
+    line = (f"trained {last['epoch']} epochs of {cfg['data']} with {cfg['optimizer']} in "
+            f"{seconds:.1f}s: train loss {last['train_loss']:.4f}")
+    if last.get("train_acc") == last.get("train_acc"):
+        line += f", train acc {last['train_acc']:.2%}"
+    if "test_loss" in last:
+        line += f"; test loss {last['test_loss']:.4f}"
+        if last.get("test_acc") == last.get("test_acc"):
+            line += f", test acc {last['test_acc']:.2%}"
+    if args.checkpoint:
+        line += f"\ncheckpoint: {args.checkpoint}"
+    return line
+
+
+def _check_writable(path: str) -> None:
+    folder = Path(path).resolve().parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK):
+        raise DataError(f"{path}: cannot write the metrics file (folder {folder} is missing or "
+                        "not writable)")
+
+
+def _write_metrics(path: str, history: list[dict[str, Any]]) -> None:
+    tmp = Path(f"{path}.tmp")
+    try:
+        tmp.write_text(json.dumps({"history": list(history)}, indent=2) + "\n")
+        os.replace(tmp, path)
+    except OSError as e:
+        raise DataError(f"{path}: cannot write the metrics file ({e.strerror or e})") from None

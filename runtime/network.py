@@ -1,0 +1,130 @@
+"""Runtime stage 6, the network: live parameters plus the generated passes bound per batch size.
+
+`Network` is what `netc.compile` returns. Its parameter arrays are allocated once and only
+ever changed in place, so `net.params[k][...] = v` changes the network (DLFS-2's aliasing,
+made a contract). The math lives in the kernels; this class only drives generated code.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from os import PathLike
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from ..compiler.plan import NetPlan
+from .targets import as_inputs, as_targets
+
+if TYPE_CHECKING:
+    from .trainer import History
+
+_BOUND_SIZES = 4  # Why: a few batch sizes (train, last partial batch, eval) stay bound.
+EVAL_BATCH = 2048
+
+
+class Network:
+    """A compiled network: `params`, `predict`, `loss`, `gradients`, `accuracy`, `fit`."""
+
+    __slots__ = ("plan", "params", "grads", "buffers", "dtype", "rng", "source", "_bind",
+                 "_bound")
+
+    def __init__(self, plan: NetPlan, params: dict[str, NDArray], buffers: dict[str, NDArray],
+                 dtype: np.dtype, rng: np.random.Generator, source: str,
+                 bind: Callable[..., Any]) -> None:
+        self.plan = plan
+        self.params: Mapping[str, NDArray] = OrderedDict(params)
+        self.grads: Mapping[str, NDArray] = OrderedDict(
+            (k, np.zeros_like(v)) for k, v in params.items())
+        self.buffers: Mapping[str, NDArray] = OrderedDict(buffers)
+        self.dtype = dtype
+        self.rng = rng
+        self.source = source
+        self._bind = bind
+        self._bound: OrderedDict[int, tuple[Callable[..., Any], ...]] = OrderedDict()
+
+    def passes(self, n: int) -> tuple[Callable[..., Any], ...]:
+        """(forward, loss, backward, predict) over buffers for batch size `n`."""
+        bound = self._bound.get(n)
+        if bound is None:
+            bound = self._bind(self.params, self.grads, self.buffers, n, self.dtype, self.rng)
+            self._bound[n] = bound
+            if len(self._bound) > _BOUND_SIZES:
+                self._bound.popitem(last=False)
+        else:
+            self._bound.move_to_end(n)
+        return bound
+
+    def predict(self, x: ArrayLike) -> NDArray:
+        """The output a user wants: class probabilities (softmax_ce), sigmoid probabilities
+        (sigmoid_ce) or the raw output (mse). Evaluation mode (no dropout, running stats)."""
+        x = as_inputs(x, self)
+        out = np.empty((len(x), self.plan.n_outputs), self.dtype)
+        for s in range(0, len(x), EVAL_BATCH):
+            chunk = x[s:s + EVAL_BATCH]
+            out[s:s + len(chunk)] = self.passes(len(chunk))[3](chunk)
+        return out
+
+    def loss(self, x: ArrayLike, t: ArrayLike, *, train: bool = False) -> float:
+        """Mean loss over the batch (evaluation mode unless `train`)."""
+        x = as_inputs(x, self)
+        t = as_targets(t, self, len(x))
+        forward, loss = self.passes(len(x))[:2]
+        forward(x, train)
+        return float(loss(t))
+
+    def gradients(self, x: ArrayLike, t: ArrayLike, *,
+                  input_grad: bool = False) -> dict[str, NDArray]:
+        """dL/dparam for every parameter (copies, keys as `params`), by backprop in training
+        mode; with `input_grad`, also dL/dx under the key "input"."""
+        x = as_inputs(x, self)
+        t = as_targets(t, self, len(x))
+        forward, loss, backward = self.passes(len(x))[:3]
+        forward(x, True)
+        loss(t)
+        dx = np.empty_like(x) if input_grad else None
+        backward(x, t, dx)
+        grads = {k: g.copy() for k, g in self.grads.items()}
+        if dx is not None:
+            grads["input"] = dx
+        return grads
+
+    def accuracy(self, x: ArrayLike, t: ArrayLike) -> float:
+        """Fraction of correct predictions (argmax for softmax_ce, > 0.5 for sigmoid_ce)."""
+        from .metrics import accuracy
+
+        return accuracy(self.predict(x), as_targets(t, self, None), self.plan.loss.op)
+
+    def fit(self, x: ArrayLike, t: ArrayLike, **options: Any) -> History:
+        """Train with mini-batches; see `netc.runtime.trainer.Trainer` for the options
+        (epochs, batch_size, optimizer, lr, seed, validation_data, checkpoint, ...)."""
+        from .trainer import Trainer
+
+        return Trainer(self, x, t, **options).run()
+
+    def save_checkpoint(self, path: str | PathLike[str]) -> None:
+        """Save parameters and state (no optimizer state) to an .npz checkpoint."""
+        from .checkpoint import Checkpoint, save_checkpoint
+
+        save_checkpoint(path, Checkpoint(dict(self.params), dict(self.buffers), {},
+                                         {"spec_hash": self.plan.spec_hash, "epoch": 0}))
+
+    def load_checkpoint(self, path: str | PathLike[str]) -> dict[str, Any]:
+        """Copy a checkpoint's parameters and state into this network; returns its meta."""
+        from .checkpoint import load_checkpoint
+
+        ckpt = load_checkpoint(path, spec_hash=self.plan.spec_hash)
+        for target, saved in ((self.params, ckpt.params), (self.buffers, ckpt.buffers)):
+            for k, v in target.items():
+                v[...] = saved[k]
+        return ckpt.meta
+
+    def summary(self) -> str:
+        """The layer table of `netc check`."""
+        return self.plan.summary()
+
+    def __repr__(self) -> str:
+        arch = " -> ".join(layer.op for layer in self.plan.layers)
+        return f"<netc.Network {arch}, {self.plan.param_count:,} params, {self.dtype}>"

@@ -1,0 +1,57 @@
+"""Runtime reporting: a tqdm bar inside each epoch and one line per epoch, for the CLI and fit.
+
+Kept apart from the trainer, which never prints: this module only turns its callbacks into
+terminal output.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, TextIO
+
+from tqdm import tqdm
+
+
+def format_record(rec: dict[str, Any], epochs: int) -> str:
+    """`epoch  3/17  train loss 0.2345 acc 93.12%  test loss 0.2456 acc 92.98%  1.23s`."""
+    width = len(str(epochs))
+    parts = [f"epoch {rec['epoch']:>{width}}/{epochs}",
+             f"train loss {rec['train_loss']:.4f}" + _acc(rec.get("train_acc"))]
+    if "test_loss" in rec:
+        parts.append(f"test loss {rec['test_loss']:.4f}" + _acc(rec.get("test_acc")))
+    parts.append(f"{rec['seconds']:.2f}s")
+    return "  ".join(parts)
+
+
+def _acc(value: float | None) -> str:
+    return "" if value is None or value != value else f" acc {value:.2%}"
+
+
+class Progress:
+    """Callbacks for `Trainer`: a bar per epoch (stderr) and a line per epoch (stdout)."""
+
+    def __init__(self, epochs: int, *, quiet: bool = False, out: TextIO | None = None) -> None:
+        self.epochs, self.quiet = epochs, quiet
+        self.out = out or sys.stdout
+        self._bar: tqdm | None = None
+
+    def on_step(self, epoch: int, step: int, steps: int, loss: float) -> None:
+        if self.quiet:
+            return
+        if self._bar is None:
+            # Why disable=None: tqdm turns itself off when stderr is not a terminal (CI logs).
+            self._bar = tqdm(total=steps, initial=step - 1, desc=f"epoch {epoch}", unit="batch",
+                             leave=False, file=sys.stderr, disable=None, dynamic_ncols=True)
+        self._bar.update(1)
+        if step % 20 == 0 or step == steps:
+            self._bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
+
+    def on_epoch(self, rec: dict[str, Any]) -> None:
+        self.close()
+        if not self.quiet:
+            print(format_record(rec, self.epochs), file=self.out, flush=True)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None

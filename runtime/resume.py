@@ -1,0 +1,113 @@
+"""Runtime stage 7 helper: the trainer's resumable state, its checkpoints, and Ctrl-C handling.
+
+A checkpoint holds everything that decides the rest of a run: parameters, batchnorm
+statistics, optimizer state and step count, both random generators (shuffling and dropout),
+the position inside the epoch and its permutation, and the history. Restoring it therefore
+continues bit for bit as if the run had never stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from os import PathLike
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .. import __version__
+from ..errors import DataError
+from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+
+
+@dataclass
+class RunState:
+    """Where a run stands: epochs done, step inside the current epoch, generators, slots."""
+
+    rng: np.random.Generator
+    slots: dict[str, NDArray]
+    epoch: int = 0
+    step: int = 0
+    updates: int = 0
+    perm: NDArray | None = None
+    seconds: float = 0.0
+
+
+def snapshot(trainer: Any, *, interrupted: bool = False) -> None:
+    """Write the trainer's state to its checkpoint path (atomically)."""
+    path = trainer.checkpoint if not interrupted else trainer.interrupt_path
+    if path is None:
+        return
+    st, net = trainer.state, trainer.net
+    meta = {
+        "netc": __version__, "spec_hash": net.plan.spec_hash, "epoch": st.epoch,
+        "step": st.step, "updates": st.updates, "seconds": st.seconds,
+        "shuffle_rng": st.rng.bit_generator.state, "net_rng": net.rng.bit_generator.state,
+        "optimizer": trainer.info.name, "hyper": trainer.hyper,
+        "batch_size": trainer.batch_size, "dtype": str(net.dtype),
+        "history": list(trainer.history),
+        # Why keep the permutation: a run stopped mid-epoch resumes on the same batches.
+        "perm": st.perm.tolist() if st.perm is not None and st.step else None,
+    }
+    optimizer = dict(st.slots)
+    optimizer["step"] = np.array(st.updates, np.int64)
+    save_checkpoint(path, Checkpoint(dict(net.params), dict(net.buffers), optimizer, meta))
+
+
+def restore(path: str | PathLike[str], trainer: Any) -> None:
+    """Load a checkpoint into the trainer and its network; refuse one that cannot continue."""
+    net, st = trainer.net, trainer.state
+    ckpt = load_checkpoint(path, spec_hash=net.plan.spec_hash)
+    meta = ckpt.meta
+    for key, mine in (("optimizer", trainer.info.name), ("batch_size", trainer.batch_size),
+                      ("dtype", str(net.dtype))):
+        if meta.get(key) != mine:
+            raise DataError(
+                f"{path}: the checkpoint was trained with {key} {meta.get(key)!r}, this run "
+                f"uses {mine!r}; resume with the same settings to continue the same run")
+    try:
+        for target, saved in ((net.params, ckpt.params), (net.buffers, ckpt.buffers),
+                              (st.slots, ckpt.optimizer)):
+            for k, v in target.items():
+                v[...] = saved[k]
+        st.rng.bit_generator.state = meta["shuffle_rng"]
+        net.rng.bit_generator.state = meta["net_rng"]
+        st.epoch, st.step, st.updates = int(meta["epoch"]), int(meta["step"]), \
+            int(meta["updates"])
+        st.seconds = float(meta.get("seconds", 0.0))
+        st.perm = np.asarray(meta["perm"], np.int64) if meta.get("perm") else None
+    except (KeyError, ValueError, TypeError) as e:
+        raise DataError(f"{path}: incomplete or corrupt checkpoint ({e})") from None
+    trainer.history.extend(meta.get("history", []))
+
+
+class _Stop:
+    requested = False
+
+
+@contextlib.contextmanager
+def interrupt_guard() -> Iterator[_Stop]:
+    """Turn the first Ctrl-C into a request to stop after the current step.
+
+    Why: stopping between steps keeps parameters and optimizer state consistent, so the
+    checkpoint written on the way out resumes exactly. A second Ctrl-C stops at once.
+    """
+    stop = _Stop()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        if stop.requested:
+            raise KeyboardInterrupt
+        stop.requested = True
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)

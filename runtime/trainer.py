@@ -1,0 +1,184 @@
+"""Runtime stage 7, train: the seeds' four steps (sample a mini-batch, backprop, update, repeat).
+
+`Trainer` shuffles with its own seeded generator, gathers each batch into reused buffers,
+runs the generated forward/backward and the generated optimizer step, evaluates after every
+epoch, guards against divergence, and checkpoints atomically so nothing finished is lost.
+It never prints: progress goes to the `on_step`/`on_epoch` callbacks.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from os import PathLike
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from ..compiler.codegen import step_source
+from ..errors import DataError, TrainingError
+from . import optim
+from .generated import load
+from .metrics import accuracy
+from .network import EVAL_BATCH, Network
+from .resume import RunState, interrupt_guard, restore, snapshot
+from .targets import as_inputs, as_targets
+
+
+class History(list):
+    """One record (a dict) per finished epoch: epoch, train_loss, train_acc, test_*, seconds."""
+
+    @property
+    def last(self) -> dict[str, Any]:
+        return self[-1]
+
+
+class Trainer:
+    """Mini-batch training of a `Network`; `run()` returns the `History`."""
+
+    def __init__(self, net: Network, x: ArrayLike, t: ArrayLike, *, epochs: int = 10,
+                 batch_size: int = 100, optimizer: str = "sgd", lr: float | None = None,
+                 seed: int = 0, validation_data: tuple[ArrayLike, ArrayLike] | None = None,
+                 checkpoint: str | PathLike[str] | None = None,
+                 resume: str | PathLike[str] | None = None,
+                 on_step: Callable[[int, int, int, float], None] | None = None,
+                 on_epoch: Callable[[dict[str, Any]], None] | None = None,
+                 interrupt_checkpoint: str | PathLike[str] | None = None,
+                 data_name: str | None = None, **hyper: float) -> None:
+        if epochs < 1 or batch_size < 1:
+            raise ValueError("epochs and batch_size must be at least 1")
+        self.net, self.epochs, self.batch_size = net, int(epochs), int(batch_size)
+        self.x = as_inputs(x, net, data_name)
+        self.t = as_targets(t, net, len(self.x), data_name)
+        if not np.isfinite(self.x).all():
+            raise DataError(f"{data_name or 'data'}: inputs contain NaN or infinite values")
+        self.val = None
+        if validation_data is not None:
+            vx = as_inputs(validation_data[0], net, data_name)
+            self.val = (vx, as_targets(validation_data[1], net, len(vx), data_name))
+        self.info = optim.OPTIMIZERS.get(optimizer)
+        if self.info is None:
+            raise ValueError(f"unknown optimizer {optimizer!r}; choose from "
+                             f"{', '.join(optim.OPTIMIZERS)}")
+        self.hyper = _hyper(self.info, lr, hyper)
+        self.checkpoint, self.on_step, self.on_epoch = checkpoint, on_step, on_epoch
+        self.interrupt_path = interrupt_checkpoint or checkpoint
+        self.state = RunState(np.random.default_rng(seed), {
+            f"{s}/{k}": np.zeros_like(p) for s in self.info.state
+            for k, p in net.params.items()})
+        self.history = History()
+        if checkpoint is not None:
+            from .checkpoint import check_writable
+
+            check_writable(checkpoint)
+        if resume is not None:
+            restore(resume, self)
+        self._step = load(step_source(net.plan, self.info.kernel.__name__, self.info.state,
+                                      list(self.hyper.values()), self.info.counts_steps),
+                          net.plan.path)["bind_step"](net.params, net.grads, self.state.slots)
+        self._gathered: dict[int, tuple[NDArray, NDArray]] = {}
+
+    def run(self) -> History:
+        """Train up to `epochs`, checkpointing after each; Ctrl-C saves, then KeyboardInterrupt."""
+        st = self.state
+        with interrupt_guard() as stop:
+            while st.epoch < self.epochs:
+                if st.perm is None:
+                    st.perm = st.rng.permutation(len(self.x))
+                    st.seconds = 0.0
+                self._epoch(stop)
+                if stop.requested:
+                    snapshot(self, interrupted=True)
+                    raise KeyboardInterrupt(self.interrupt_path)
+                record = self._record()
+                self.history.append(record)
+                st.epoch, st.step, st.perm = st.epoch + 1, 0, None
+                if self.checkpoint is not None:
+                    snapshot(self)
+                if self.on_epoch:
+                    self.on_epoch(record)
+        return self.history
+
+    def _epoch(self, stop: Any) -> None:
+        st, bs = self.state, self.batch_size
+        steps = math.ceil(len(self.x) / bs)
+        start = time.perf_counter() - st.seconds
+        while st.step < steps and not stop.requested:
+            idx = st.perm[st.step * bs:(st.step + 1) * bs]
+            xb, tb = self._gather(idx)
+            forward, loss, backward, _, _, trace = self.net.passes(len(idx))
+            forward(xb, True)
+            value = loss(tb)
+            if not math.isfinite(value):
+                self._diverged(value, xb, trace)
+            backward(xb, tb)
+            st.updates += 1
+            self._step(st.updates)
+            st.step += 1
+            st.seconds = time.perf_counter() - start
+            if self.on_step:
+                self.on_step(st.epoch + 1, st.step, steps, float(value))
+
+    def _gather(self, idx: NDArray) -> tuple[NDArray, NDArray]:
+        n = len(idx)
+        if n not in self._gathered:
+            self._gathered[n] = (np.empty((n, *self.x.shape[1:]), self.x.dtype),
+                                 np.empty((n, *self.t.shape[1:]), self.t.dtype))
+        xb, tb = self._gathered[n]
+        # Why take(out=): the gather writes into reused buffers instead of allocating.
+        np.take(self.x, idx, axis=0, out=xb)
+        np.take(self.t, idx, axis=0, out=tb)
+        return xb, tb
+
+    def _record(self) -> dict[str, Any]:
+        rec: dict[str, Any] = {"epoch": self.state.epoch + 1}
+        sets = [("train", (self.x, self.t))] + ([("test", self.val)] if self.val else [])
+        for name, (x, t) in sets:
+            loss, acc = self.evaluate(x, t)
+            rec[f"{name}_loss"] = loss
+            if acc == acc:  # Why: mse has no accuracy; NaN would not be valid JSON.
+                rec[f"{name}_acc"] = acc
+        rec["seconds"] = round(self.state.seconds, 4)
+        return rec
+
+    def evaluate(self, x: NDArray, t: NDArray) -> tuple[float, float]:
+        """Mean loss and accuracy over (x, t) in evaluation mode, in chunks."""
+        total, preds = 0.0, []
+        for s in range(0, len(x), EVAL_BATCH):
+            xc, tc = x[s:s + EVAL_BATCH], t[s:s + EVAL_BATCH]
+            forward, loss, _, _, out, _ = self.net.passes(len(xc))
+            forward(xc, False)
+            total += float(loss(tc)) * len(xc)
+            preds.append(out.copy())
+        return total / len(x), accuracy(np.concatenate(preds), t, self.net.plan.loss.op)
+
+    def _diverged(self, value: float, xb: NDArray, trace: Callable[..., Any]) -> None:
+        st, plan = self.state, self.net.plan
+        bad = next((k for k, p in self.net.params.items() if not np.isfinite(p).all()), None)
+        where = trace(xb, False) if bad is None else int(bad.split(".")[0])
+        layer = plan.layers[where if where is not None else -1]
+        what = "parameters" if bad is not None else "output"
+        spot = f"{plan.path}:{layer.where}" if layer.span else layer.label
+        kept = (f"; the checkpoint {self.checkpoint} keeps epoch {st.epoch}"
+                if self.checkpoint is not None and st.epoch else "")
+        lr = self.hyper.get("lr")
+        raise TrainingError(
+            f"training diverged in epoch {st.epoch + 1} at step {st.step + 1}: the loss is "
+            f"{value}. The {what} of {layer.label} ({spot}) went non-finite first{kept}.\n"
+            f"  hint: lower the learning rate (now {lr}), e.g. --lr {lr / 10:g}")
+
+
+def _hyper(info: optim.OptimizerInfo, lr: float | None, given: dict[str, float]) -> dict:
+    values = dict(info.hyper)
+    if "weight_decay" in given:
+        given["wd"] = given.pop("weight_decay")
+    unknown = set(given) - set(values)
+    if unknown:
+        raise ValueError(f"{info.name} has no hyper-parameter {sorted(unknown)[0]!r}; it takes "
+                         f"{', '.join(values)}")
+    values.update({k: float(v) for k, v in given.items()})
+    if lr is not None:
+        values["lr"] = float(lr)
+    return values
