@@ -68,11 +68,11 @@ def _definitions(program: Program) -> dict[str, Definition]:
 def _check_single_pipeline(program: Program) -> None:
     first, *rest = program.pipelines
     if rest:
-        end = first.span
+        # Why: each hint names the line that ends the pipeline just before this one.
         raise SpecStructureError([Diagnostic(
             "multiple_pipelines", "a second pipeline starts here; a spec has exactly one",
-            p.span, hint=f"missing '->' at the end of line {end.end_line}?") for p in rest],
-            program.source)
+            p.span, hint=f"missing '->' at the end of line {prev.span.end_line}?")
+            for prev, p in zip(program.pipelines, rest, strict=False)], program.source)
 
 
 def _walk(stage: Stage):

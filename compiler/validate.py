@@ -154,8 +154,13 @@ def _setting(info: OpInfo, d: Declaration, smap: SourceMap,
     head = args[0].value if args and args[0].name is None else None
     if isinstance(head, Call) and head.has_parens:
         # `optimizer: adam(lr=0.001)` reads as `optimizer: adam, lr=0.001`.
+        # Why: `adam(0.001)` passes lr by position, as the OPTIMIZERS forms say.
+        found = OPTIMIZERS.get(head.name) if d.key == "optimizer" else None
+        names = iter(found.positional[-1] if found else ())
+        inner = [a if a.name else Arg(next(names, None), a.value, a.span, a.value_span)
+                 for a in head.args]
         args = [Arg(None, Call(head.name, (), head.name_span, head.name_span, False),
-                    head.name_span, head.name_span), *head.args, *args[1:]]
+                    head.name_span, head.name_span), *inner, *args[1:]]
     call = Call(d.key, tuple(args), d.span, d.key_span, True)
     before = len(problems)
     fields = _bind(info, args, call, problems)

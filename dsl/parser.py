@@ -99,7 +99,7 @@ def _token_diagnostic(e: UnexpectedToken, source: Source) -> Diagnostic:
     want = _expected_text(expected)
     if tok.type == "$END":
         pos = len(source.text.rstrip())
-        hint = "a pipeline cannot end with '->'" if "a name" in expected else None
+        hint = "a pipeline cannot end with '->'" if _last_type(e) == "ARROW" else None
         return Diagnostic("unexpected_eof", f"unexpected end of the file{want}",
                           source.span(pos, pos), hint=hint)
     if tok.type == "_NL":
@@ -112,6 +112,13 @@ def _token_diagnostic(e: UnexpectedToken, source: Source) -> Diagnostic:
     if tok.type in ("NAME", "LPAR") and "'->'" in expected:
         hint = f"missing '->' before {str(tok)!r}?"
     return Diagnostic("unexpected_token", f"unexpected {shown}{want}", span, hint=hint)
+
+
+def _last_type(e: UnexpectedToken) -> str | None:
+    """Type of the last token shifted before the error (None when Lark does not say)."""
+    state = getattr(e.interactive_parser, "parser_state", None)
+    stack = getattr(state, "value_stack", None) or [None]
+    return stack[-1].type if isinstance(stack[-1], Token) else None
 
 
 def _expected_text(expected: list[str]) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import re
+import warnings
 from typing import Any
 
 from lark import Token, Transformer
@@ -120,7 +121,9 @@ def _plain(value: Any) -> int | float | str | Call:
     if value.type == "NUMBER":
         return _number(value)
     try:
-        decoded = ast.literal_eval(str(value))
+        with warnings.catch_warnings():  # Why: '\q' warns (an error under -W error)
+            warnings.simplefilter("ignore")
+            decoded = ast.literal_eval(str(value))
     except (ValueError, SyntaxError):
         decoded = str(value)[1:-1]
     return decoded if isinstance(decoded, str) else str(value)[1:-1]
