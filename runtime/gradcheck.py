@@ -37,7 +37,9 @@ def gradcheck(net: Network, x: ArrayLike, t: ArrayLike, *, check_input: bool = T
               seed: int = 0) -> list[GradCheck]:
     """Compare `net.gradients` with numerical gradients in float64; the net is left as it was."""
     twin = _float64_twin(net)
-    x = as_inputs(x, twin)
+    # Why a copy: the input is perturbed in place through a flat view, which a strided or
+    # Fortran-order array cannot give, and the caller's array must not be touched.
+    x = as_inputs(x, twin).copy()
     t = as_targets(t, twin, len(x))
     rng_state = twin.rng.bit_generator.state
     saved = {k: v.copy() for k, v in twin.buffers.items()}
@@ -56,6 +58,7 @@ def gradcheck(net: Network, x: ArrayLike, t: ArrayLike, *, check_input: bool = T
     results = [_compare(name, arrays[name], grads[name], loss, seed) for name in arrays]
     for k, v in saved.items():
         twin.buffers[k][...] = v
+    twin.rng.bit_generator.state = rng_state
     return results
 
 

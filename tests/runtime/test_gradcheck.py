@@ -1,0 +1,166 @@
+"""`netc.gradcheck`: every op and loss, alone and in every adjacent pair, and that it can fail."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import netc
+from netc.cli import main
+from netc.compiler.registry import LOSSES, OPS
+from netc.runtime import generated
+from netc.runtime.gradcheck import _compare, random_batch
+
+ROOT = Path(__file__).resolve().parents[2]
+SPIRAL = str(ROOT / "specs" / "spiral.net")
+TOL = 1e-6
+WIDTH = 4  # even, so sum(2) -> sum(2) still divides
+
+# Sensible arguments per op; weighted layers keep the width so any op may follow.
+CALLS = {"affine": f"affine({WIDTH})", "matmul": f"matmul({WIDTH})", "leaky_relu":
+         "leaky_relu(0.1)", "dropout": "dropout(0.3)", "repeat": "repeat(2)", "sum": "sum(2)",
+         "batchnorm": "batchnorm"}
+LAYER_OPS = [name for name, info in OPS.items() if info.kind != "loss"]
+
+
+def _call(op: str) -> str:
+    return CALLS.get(op, op)
+
+
+def _check(spec: str, seed: int = 0) -> None:
+    net = netc.compile(spec, seed=seed, dtype="float64")
+    x, t = random_batch(net, 6, seed)
+    before = {k: v.copy() for k, v in net.params.items()}
+    results = netc.gradcheck(net, x, t)
+    assert [r.name for r in results] == [*net.params, "input"]
+    bad = [(r.name, r.error) for r in results if not r.ok(TOL)]
+    assert not bad, f"{spec!r}: {bad}"
+    for k, v in net.params.items():  # the check leaves the network as it was
+        np.testing.assert_array_equal(v, before[k])
+
+
+def test_gradcheck_registry_has_the_expected_ops():
+    assert set(CALLS) <= set(LAYER_OPS)
+    assert set(LOSSES) == {"softmax_ce", "sigmoid_ce", "mse"}
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+@pytest.mark.parametrize("op", LAYER_OPS)
+def test_gradcheck_single_op_passes(op, loss):
+    _check(f"input: {WIDTH}\n{_call(op)} -> affine(3) -> {loss}")
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+def test_gradcheck_loss_alone_passes(loss):
+    _check(f"input: {WIDTH}\naffine(3) -> {loss}")
+
+
+@pytest.mark.parametrize(("a", "b"), list(itertools.product(LAYER_OPS, repeat=2)))
+def test_gradcheck_adjacent_pair_passes(a, b):
+    loss = LOSSES[(LAYER_OPS.index(a) + LAYER_OPS.index(b)) % len(LOSSES)]
+    _check(f"input: {WIDTH}\n{_call(a)} -> {_call(b)} -> affine(3) -> {loss}")
+
+
+def test_gradcheck_detects_a_broken_kernel(monkeypatch):
+    good = generated._KERNELS["tanh_backward"]
+
+    def broken(dy, y, dx):
+        good(dy, y, dx)
+        if dx is not None:
+            dx *= 1.5
+
+    monkeypatch.setitem(generated._KERNELS, "tanh_backward", broken)
+    net = netc.compile("input: 3\naffine(4) -> tanh -> affine(2) -> mse", dtype="float64")
+    x, t = random_batch(net, 5)
+    errors = {r.name: r.error for r in netc.gradcheck(net, x, t)}
+    assert errors["2.affine.W"] <= TOL  # above the broken layer: still right
+    assert errors["0.affine.W"] > 0.1
+    assert errors["input"] > 0.1
+
+
+def test_gradcheck_detects_a_scaled_gradient(monkeypatch):
+    net = netc.compile("input: 3\naffine(2) -> sigmoid_ce", dtype="float64")
+    real = type(net).gradients
+
+    def scaled(self, x, t, **kw):
+        grads = real(self, x, t, **kw)
+        grads["0.affine.b"] *= 1.01
+        return grads
+
+    monkeypatch.setattr(type(net), "gradients", scaled)
+    x, t = random_batch(net, 5)
+    results = {r.name: r for r in netc.gradcheck(net, x, t)}
+    assert results["0.affine.W"].ok(TOL)
+    assert not results["0.affine.b"].ok(TOL)
+
+
+def test_gradcheck_numerical_gradient_is_central_difference():
+    # f(p) = sum(c * p^2 + d * p): central differences are exact for a quadratic, while
+    # the seeds' note-001 form f(p+h) - f(p-h) / (2h) is off by about f(p).
+    rng = np.random.default_rng(0)
+    c, d = rng.uniform(1, 3, 5), rng.standard_normal(5)
+    p = rng.standard_normal(5)
+
+    def f():
+        return float(np.sum(c * p**2 + d * p)) + 10.0
+
+    result = _compare("p", p, 2 * c * p + d, f, seed=0)
+    assert result.checked == 5
+    assert result.error < 1e-8
+    assert _compare("p", p, 2 * c * p + d + 1e-3, f, seed=0).error > 1e-4
+
+
+def test_gradcheck_quadratic_network_matches_exactly():
+    # mse after a single matmul is exactly quadratic in W and in the input.
+    net = netc.compile("input: 3\nmatmul(2) -> mse", dtype="float64")
+    x, t = random_batch(net, 4)
+    assert all(r.error < 1e-8 for r in netc.gradcheck(net, x, t))
+
+
+def test_gradcheck_float32_net_is_checked_in_float64():
+    net = netc.compile("input: 3\naffine(4) -> tanh -> affine(2) -> softmax_ce", dtype="float32")
+    x, t = random_batch(net, 5)
+    assert all(r.ok(TOL) for r in netc.gradcheck(net, x, t))
+    assert all(v.dtype == np.float32 for v in net.params.values())
+
+
+def test_gradcheck_cli_spiral_prints_one_line_per_parameter(capsys):
+    assert main(["gradcheck", SPIRAL]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    names = [*netc.load(SPIRAL).params, "input"]
+    assert [line.split()[0] for line in lines[:-1]] == names
+    assert all(line.rstrip().endswith("ok") for line in lines[:-1])
+    assert "FAIL" not in lines[-1]
+
+
+@pytest.mark.parametrize("layout", ["fortran", "column_slice", "c"])
+def test_gradcheck_input_layout_does_not_matter(layout):
+    # Regression: the input was perturbed through `reshape(-1)`, a copy for these layouts,
+    # so the numerical input gradient came out zero (error 1.0).
+    net = netc.compile("input: 3\naffine(4) -> tanh -> affine(2) -> mse", dtype="float64")
+    big, t = random_batch(net, 5)
+    big = np.hstack([big, big])
+    x = {"fortran": np.asfortranarray(big[:, :3]), "column_slice": big[:, 1:4],
+         "c": np.ascontiguousarray(big[:, :3])}[layout]
+    keep = x.copy()
+    assert all(r.ok(TOL) for r in netc.gradcheck(net, x, t))
+    np.testing.assert_array_equal(x, keep)
+
+
+def test_gradcheck_leaves_the_network_as_it_was():
+    net = netc.compile("input: 3\naffine(4) -> batchnorm -> dropout(0.5) -> affine(2) -> mse",
+                       dtype="float64")
+    x, t = random_batch(net, 6)
+    net.gradients(x, t)  # move the running statistics away from their initial values
+    params = {k: v.copy() for k, v in net.params.items()}
+    buffers = {k: v.copy() for k, v in net.buffers.items()}
+    state = net.rng.bit_generator.state
+    assert all(r.ok(TOL) for r in netc.gradcheck(net, x, t))
+    for k in params:
+        np.testing.assert_array_equal(net.params[k], params[k])
+    for k in buffers:
+        np.testing.assert_array_equal(net.buffers[k], buffers[k])
+    assert net.rng.bit_generator.state == state
