@@ -61,10 +61,14 @@ def run(args: Namespace) -> int:
             checkpoint=args.checkpoint, resume=args.resume, interrupt_checkpoint=interrupt_path,
             on_step=progress.on_step, on_epoch=progress.on_epoch, data_name=data.source,
             **cfg["hyper"])
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
         progress.close()
-        print(f"interrupted; the run so far is saved in {interrupt_path}; continue it with "
-              f"--resume {interrupt_path}", file=sys.stderr)
+        if stop.args:  # the trainer stopped between steps and saved the run
+            print(f"interrupted; the run so far is saved in {interrupt_path}; continue it "
+                  f"with --resume {interrupt_path}", file=sys.stderr)
+        else:
+            print("interrupted at once (second Ctrl-C); nothing was saved beyond the last "
+                  "checkpoint", file=sys.stderr)
         return 130
     finally:
         progress.close()

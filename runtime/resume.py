@@ -50,8 +50,9 @@ def snapshot(trainer: Any, *, interrupted: bool = False) -> None:
         "optimizer": trainer.info.name, "hyper": trainer.hyper,
         "batch_size": trainer.batch_size, "dtype": str(net.dtype),
         "history": list(trainer.history),
-        # Why keep the permutation: a run stopped mid-epoch resumes on the same batches.
-        "perm": st.perm.tolist() if st.perm is not None and st.step else None,
+        # Why keep the permutation: a run stopped mid-epoch resumes on the same batches. Also
+        # at step 0: the shuffle generator has already drawn it, so it cannot be drawn again.
+        "perm": st.perm.tolist() if st.perm is not None else None,
     }
     optimizer = dict(st.slots)
     optimizer["step"] = np.array(st.updates, np.int64)
