@@ -210,12 +210,10 @@ def test_files_pipe_is_refused_without_blocking(tmp_path: Path) -> None:
         load_dataset(str(path))
 
 
-@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root reads everything")
-def test_files_unreadable_file(tmp_path: Path) -> None:
+def test_files_unreadable_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Why simulated: CI runs as root, whom permission bits do not stop; the OS answer
+    # for a chmod 000 file is what os.access reports here.
     path = _csv(tmp_path, "1,0\n")
-    path.chmod(0)
-    try:
-        with pytest.raises(DataError, match="permission denied"):
-            load_dataset(str(path))
-    finally:
-        path.chmod(0o600)
+    monkeypatch.setattr(os, "access", lambda p, mode, **kw: False)
+    with pytest.raises(DataError, match="permission denied"):
+        load_dataset(str(path))
