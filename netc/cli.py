@@ -1,4 +1,5 @@
-"""The `netc` command: check, run, gradcheck, compile, layers. Exit codes: 0 ok, 1 a problem in
+"""The `netc` command: check, run, gradcheck, compile, layers (and, from `cli_tools.py`,
+export, graph, predict, summary, fmt). Exit codes: 0 ok, 1 a problem in
 the user's spec, data or files, 2 a usage error, 130 interrupted.
 
 Every `NetcError` is printed as its located message, never as a traceback (`--debug` shows
@@ -65,6 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--checkpoint", metavar="PATH", help="save a checkpoint after every epoch")
     r.add_argument("--resume", metavar="PATH", help="continue from a checkpoint")
     r.add_argument("--quiet", action="store_true", help="print only the final summary")
+    r.add_argument("--plot", metavar="PNG", help="draw loss/accuracy curves to an image")
     r.set_defaults(func=cmd_run)
 
     g = sub.add_parser("gradcheck", parents=[common],
@@ -84,6 +86,10 @@ def _parser() -> argparse.ArgumentParser:
     lay = sub.add_parser("layers", parents=[common],
                          help="list layers, losses, settings and optimizers")
     lay.set_defaults(func=cmd_layers)
+
+    from .cli_tools import add_commands
+
+    add_commands(sub, common)
     return p
 
 

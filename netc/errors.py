@@ -54,6 +54,10 @@ class TrainingError(NetcError):
     """Training stopped for a reason the user can act on (a diverged loss)."""
 
 
+class MissingDependencyError(NetcError):
+    """An optional extra (`pip install 'netc[onnx]'`) or a program a command needs is missing."""
+
+
 class InternalError(RuntimeError):
     """A broken invariant inside netc: a bug, reported with its traceback."""
 

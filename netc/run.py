@@ -47,6 +47,11 @@ def run(args: Namespace) -> int:
     cfg = settings(plan, args)
     if args.metrics_json:
         _check_writable(args.metrics_json)
+    plot = getattr(args, "plot", None)
+    if plot:
+        from .runtime.plot import require_matplotlib
+
+        require_matplotlib()  # Why: fail before training, not after a long run
     data = load_dataset(cfg["data"], data_dir=args.data_dir, seed=cfg["seed"],
                         progress=not args.quiet)
     net = build(plan, seed=cfg["seed"], dtype=cfg["dtype"])
@@ -74,6 +79,10 @@ def run(args: Namespace) -> int:
         progress.close()
     if args.metrics_json:
         _write_metrics(args.metrics_json, history)
+    if plot and history:
+        from .runtime.plot import plot_history
+
+        plot_history(history, plot, title=f"{args.spec} ({cfg['data']}, {cfg['optimizer']})")
     print(_summary(history, cfg, time.perf_counter() - started, args))
     return 0
 

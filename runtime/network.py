@@ -121,6 +121,12 @@ class Network:
                 v[...] = saved[k]
         return ckpt.meta
 
+    def export_onnx(self, path: str | PathLike[str]) -> None:
+        """Write the inference graph with the current weights as an ONNX model (netc[onnx])."""
+        from .onnx_export import export_onnx
+
+        export_onnx(self, path)
+
     def summary(self) -> str:
         """The layer table of `netc check`."""
         return self.plan.summary()

@@ -1,0 +1,150 @@
+"""The interop and tooling commands of `netc`: export, graph, predict, summary, fmt.
+
+`cli.py` calls `add_commands` from its parser; each `cmd_` function here only reads its
+arguments and delegates: ONNX to `runtime/onnx_export.py`, diagrams to `netc/graph.py`,
+predictions to `netc/predict.py`, formatting to `dsl/printer.py`. Like every command, each
+returns the exit code and reports user problems as `NetcError`s (exit 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from .errors import DataError, MissingDependencyError
+
+DOT_TIMEOUT_S = 60
+
+
+def add_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    """Register export, graph, predict, summary and fmt on the `netc` subparsers."""
+    e = sub.add_parser("export", parents=[common], help="write the network as an ONNX model")
+    e.add_argument("spec")
+    e.add_argument("--checkpoint", metavar="CKPT", help="trained weights (else the initial ones)")
+    e.add_argument("-o", "--output", metavar="FILE", help="the .onnx file (default SPEC.onnx)")
+    e.set_defaults(func=cmd_export)
+
+    g = sub.add_parser("graph", parents=[common], help="draw the network (text, Mermaid, DOT)")
+    g.add_argument("spec")
+    g.add_argument("-o", "--output", metavar="FILE",
+                   help=".mmd (Mermaid), .dot, .txt, or .svg/.png/.pdf (needs Graphviz)")
+    g.set_defaults(func=cmd_graph)
+
+    p = sub.add_parser("predict", parents=[common], help="run a trained network on new data")
+    p.add_argument("spec")
+    p.add_argument("input", metavar="INPUT", help=".npz (array x) or .csv (features[, label])")
+    p.add_argument("--checkpoint", metavar="CKPT", required=True, help="the trained weights")
+    p.add_argument("-o", "--output", metavar="OUT", help="write .npz (y, labels) or .csv")
+    p.set_defaults(func=cmd_predict)
+
+    s = sub.add_parser("summary", parents=[common], help="the layer table and run settings "
+                       "(same as check -v)")
+    s.add_argument("spec")
+    s.set_defaults(func=cmd_summary, json=False, verbose=True)
+
+    f = sub.add_parser("fmt", parents=[common], help="rewrite specs in the canonical layout")
+    f.add_argument("specs", nargs="+", metavar="SPEC")
+    f.add_argument("--check", action="store_true",
+                   help="write nothing; exit 1 and name each file that would change")
+    f.set_defaults(func=cmd_fmt)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .api import load
+
+    out = args.output or f"{Path(args.spec).stem}.onnx"
+    if args.checkpoint is None:
+        print("note: no --checkpoint; exporting the initial (untrained) weights",
+              file=sys.stderr)
+    net = load(args.spec, checkpoint=args.checkpoint)
+    net.export_onnx(out)
+    print(f"wrote {out} (ONNX opset 17: input 'input' (batch, {net.plan.input_width}), "
+          f"output 'output' (batch, {net.plan.n_outputs}))")
+    return 0
+
+
+def cmd_graph(args: argparse.Namespace) -> int:
+    from . import graph
+    from .api import plan_file
+
+    plan = plan_file(args.spec)
+    if not args.output:
+        print(graph.to_text(plan), end="")
+        return 0
+    suffix = Path(args.output).suffix.lower()
+    if suffix in graph.RENDERED:
+        _render(graph.to_dot(plan), args.output, suffix[1:])
+    elif suffix in graph.FORMATS:
+        from .commands import write_text
+
+        write_text(args.output, graph.FORMATS[suffix](plan))
+    else:
+        choices = ", ".join(sorted(graph.FORMATS) + list(graph.RENDERED))
+        raise DataError(f"{args.output}: unknown diagram type '{suffix}'; use one of {choices}")
+    print(f"wrote {args.output}")
+    return 0
+
+
+def _render(dot_text: str, path: str, fmt: str) -> None:
+    """Graphviz's `dot` turns the DOT text into `path` (svg, png or pdf)."""
+    exe = shutil.which("dot")
+    if exe is None:
+        raise MissingDependencyError(
+            f"rendering .{fmt} needs Graphviz's `dot` program (apt-get install graphviz); "
+            "or write Mermaid with -o net.mmd")
+    try:
+        done = subprocess.run([exe, f"-T{fmt}", "-o", path], input=dot_text, text=True,
+                              capture_output=True, timeout=DOT_TIMEOUT_S, check=False)
+    except subprocess.TimeoutExpired:
+        raise DataError(f"{path}: Graphviz took over {DOT_TIMEOUT_S} s; gave up") from None
+    except OSError as e:
+        raise DataError(f"{path}: cannot run {exe} ({e.strerror or e})") from None
+    if done.returncode != 0 or not Path(path).is_file():
+        raise DataError(f"{path}: Graphviz failed: {done.stderr.strip() or done.returncode}")
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from .predict import format_predictions, predict_file, write_predictions
+
+    y, labels, op = predict_file(args.spec, args.checkpoint, args.input)
+    if args.output:
+        write_predictions(args.output, y, labels, op)
+        print(f"wrote {len(y)} predictions to {args.output}")
+    else:
+        print(format_predictions(y, labels, op), end="")
+    return 0
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    from .cli import cmd_check
+
+    return cmd_check(args)
+
+
+def cmd_fmt(args: argparse.Namespace) -> int:
+    from .commands import write_text
+    from .dsl.printer import format_source
+    from .source import Source
+
+    changed = 0
+    for path in args.specs:
+        source = Source.from_path(path)
+        new = format_source(source)
+        try:
+            old = Path(path).read_bytes().decode("utf-8")
+        except (OSError, UnicodeDecodeError):
+            old = None
+        if new == old:
+            continue
+        changed += 1
+        if args.check:
+            print(f"would reformat {path}")
+        else:
+            write_text(path, new)
+            print(f"reformatted {path}")
+    if args.check and changed:
+        return 1
+    return 0

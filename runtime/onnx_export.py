@@ -1,0 +1,125 @@
+"""Runtime stage (after build/train): a `Network` -> an ONNX inference graph with its weights.
+
+The graph computes what `Network.predict` computes, in evaluation mode: dropout is left out,
+batchnorm uses the running statistics, and the loss becomes its output activation (Softmax
+for softmax_ce, Sigmoid for sigmoid_ce, nothing for mse). The input is named "input" with a
+dynamic batch dimension ("batch", width) and the output "output". Weights are stored as
+float32 initializers whatever the network's dtype. `onnx` is an optional extra, imported only
+here and only when an export is asked for.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..errors import DataError, MissingDependencyError
+
+if TYPE_CHECKING:
+    from ..compiler.plan import LayerPlan
+    from .network import Network
+
+OPSET = 17
+MISSING = "ONNX export needs the optional extra: pip install 'netc[onnx]'"
+# Ops that are a single ONNX node with the same name and no parameters.
+_UNARY = {"sigmoid": "Sigmoid", "relu": "Relu", "tanh": "Tanh", "sigmoid_ce": "Sigmoid"}
+
+
+def _onnx() -> Any:
+    try:
+        import onnx
+    except ImportError:
+        raise MissingDependencyError(MISSING) from None
+    return onnx
+
+
+class _Graph:
+    """Nodes and initializers in the making; `cur` is the name of the running activation."""
+
+    def __init__(self, onnx: Any, net: Network) -> None:
+        self.onnx, self.net = onnx, net
+        self.nodes: list[Any] = []
+        self.inits: list[Any] = []
+        self.cur = "input"
+
+    def const(self, name: str, value: Any, dtype: Any = np.float32) -> str:
+        array = np.ascontiguousarray(np.asarray(value, dtype=dtype))
+        self.inits.append(self.onnx.numpy_helper.from_array(array, name))
+        return name
+
+    def node(self, op_type: str, inputs: list[str], label: str, **attrs: Any) -> None:
+        out = f"{label}.out"
+        self.nodes.append(self.onnx.helper.make_node(op_type, [self.cur, *inputs], [out],
+                                                     name=label, **attrs))
+        self.cur = out
+
+
+def _add_layer(g: _Graph, lp: LayerPlan) -> None:
+    """Append the node(s) of one layer; its parameters become initializers under their keys."""
+    net, label = g.net, lp.label
+    if lp.op == "affine":
+        g.node("Gemm", [g.const(f"{label}.W", net.params[f"{label}.W"]),
+                        g.const(f"{label}.b", net.params[f"{label}.b"])], label)
+    elif lp.op == "matmul":
+        g.node("MatMul", [g.const(f"{label}.W", net.params[f"{label}.W"])], label)
+    elif lp.op in _UNARY:
+        g.node(_UNARY[lp.op], [], label)
+    elif lp.op == "leaky_relu":
+        g.node("LeakyRelu", [], label, alpha=float(lp.attr("alpha", 0.01)))
+    elif lp.op in ("softmax", "softmax_ce"):
+        g.node("Softmax", [], label, axis=-1)
+    elif lp.op == "batchnorm":
+        names = [g.const(f"{label}.{k}", (net.params if k in ("gamma", "beta") else
+                                          net.buffers)[f"{label}.{k}"])
+                 for k in ("gamma", "beta", "running_mean", "running_var")]
+        g.node("BatchNormalization", names, label, epsilon=float(lp.attr("eps", 1e-5)))
+    elif lp.op == "repeat":
+        # (b, d) -> (b, n*d): n copies side by side, as `repeat_forward`.
+        g.node("Tile", [g.const(f"{label}.repeats", [1, lp.attr("n")], np.int64)], label)
+    elif lp.op == "sum":
+        # (b, n*d) -> (b, n, d) -> sum over the blocks; shape 0 keeps the batch dimension.
+        g.node("Reshape", [g.const(f"{label}.shape", [0, lp.attr("n"), -1], np.int64)],
+               f"{label}.reshape")
+        g.node("ReduceSum", [g.const(f"{label}.axes", [1], np.int64)], label, keepdims=0)
+    elif lp.op not in ("dropout", "mse"):  # dropout and mse are the identity at inference
+        raise DataError(f"ONNX export: no ONNX form for layer {lp.label}")
+
+
+def to_model(net: Network) -> Any:
+    """The `onnx.ModelProto` of `net`, checked by `onnx.checker`."""
+    onnx = _onnx()
+    g = _Graph(onnx, net)
+    for lp in net.plan.layers:
+        _add_layer(g, lp)
+    if g.nodes and g.nodes[-1].output[0] == g.cur:
+        g.nodes[-1].output[0] = "output"
+    else:  # nothing computed (only identities): ONNX still needs a node from input to output
+        g.nodes.append(onnx.helper.make_node("Identity", [g.cur], ["output"], name="output"))
+    f32 = onnx.TensorProto.FLOAT
+    graph = onnx.helper.make_graph(
+        g.nodes, f"netc_{os.path.basename(net.plan.path) or 'net'}",
+        [onnx.helper.make_tensor_value_info("input", f32, ["batch", net.plan.input_width])],
+        [onnx.helper.make_tensor_value_info("output", f32, ["batch", net.plan.n_outputs])],
+        g.inits)
+    # Why ir_version 8: onnxruntime releases lag the onnx package; 8 is read by ort >= 1.14.
+    model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", OPSET)],
+                                   producer_name="netc", ir_version=8)
+    onnx.checker.check_model(model)
+    return model
+
+
+def export_onnx(net: Network, path: str | os.PathLike[str]) -> None:
+    """Write `net`'s inference graph with its current weights to `path`, atomically."""
+    model = to_model(net)
+    target = os.fspath(path)
+    tmp = f"{target}.tmp"
+    try:
+        with open(tmp, "wb") as f:
+            f.write(model.SerializeToString())
+        os.replace(tmp, target)
+    except OSError as e:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise DataError(f"{target}: cannot write the ONNX model ({e.strerror or e})") from None

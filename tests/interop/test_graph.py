@@ -1,0 +1,92 @@
+"""`netc graph`: the terminal diagram, Mermaid, DOT, and rendering through Graphviz's `dot`
+(the real one when installed, a fake one on PATH, and the message when there is none)."""
+
+from __future__ import annotations
+
+import shutil
+import stat
+import sys
+from pathlib import Path
+
+import pytest
+
+import netc
+from netc import graph
+
+ROOT = Path(__file__).resolve().parents[2]
+SPIRAL = ROOT / "specs" / "spiral.net"
+DEEP = ROOT / "specs" / "mnist_deep.net"
+
+
+def test_graph_text_shows_every_layer_shape_and_params() -> None:
+    text = graph.to_text(netc.plan_file(SPIRAL))
+    assert text.index("input") < text.index("0 affine(2, 10)") < text.index("3 softmax_ce")
+    assert "(batch, 10) · 30 params" in text and "(batch, 3) · 33 params" in text
+    assert text.count("▼") == 4 and text.rstrip().endswith("63 parameters")
+
+
+def test_graph_mermaid_is_a_flowchart_with_one_node_per_layer() -> None:
+    plan = netc.plan_file(DEEP)
+    text = graph.to_mermaid(plan)
+    lines = text.splitlines()
+    assert lines[0] == "flowchart TD"
+    assert sum('["' in line for line in lines) == len(plan.layers) + 1
+    assert sum("-->" in line for line in lines) == len(plan.layers)
+    assert 'L0["0 affine(784, 100)<br/>(batch, 100) · 78,500 params"]' in text
+
+
+def test_graph_dot_is_a_digraph_with_labelled_boxes() -> None:
+    text = graph.to_dot(netc.plan_file(SPIRAL))
+    assert text.startswith('digraph "') and text.rstrip().endswith("}")
+    assert 'L2 [label="2 affine(10, 3)\\n(batch, 3) · 33 params"];' in text
+    assert "L2 -> L3;" in text
+
+
+def test_graph_cli_prints_text_without_output(netc_run) -> None:
+    done = netc_run("graph", SPIRAL)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == graph.to_text(netc.plan_file(SPIRAL))
+
+
+@pytest.mark.parametrize("name, render", [("net.mmd", graph.to_mermaid),
+                                          ("net.dot", graph.to_dot)])
+def test_graph_cli_writes_by_suffix(netc_run, tmp_path: Path, name: str, render) -> None:
+    done = netc_run("graph", SPIRAL, "-o", name)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / name).read_text(encoding="utf-8") == render(netc.plan_file(SPIRAL))
+
+
+def test_graph_cli_svg_without_dot_explains(netc_run, tmp_path: Path) -> None:
+    done = netc_run("graph", SPIRAL, "-o", "net.svg", path=str(tmp_path / "empty"))
+    assert done.returncode == 1
+    assert "rendering .svg needs Graphviz's `dot` program (apt-get install graphviz)" \
+        in done.stderr and "-o net.mmd" in done.stderr
+    assert not (tmp_path / "net.svg").exists()
+
+
+def test_graph_cli_svg_renders_with_dot_on_path(netc_run, tmp_path: Path) -> None:
+    # A stand-in for Graphviz: records its arguments and copies the DOT text into -o FILE.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "dot"
+    fake.write_text(f"#!{sys.executable}\nimport sys\nargs = sys.argv[1:]\n"
+                    "out = args[args.index('-o') + 1]\n"
+                    "open(out, 'w').write(' '.join(args) + '\\n' + sys.stdin.read())\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+    done = netc_run("graph", SPIRAL, "-o", "net.svg", path=str(bin_dir))
+    assert done.returncode == 0, done.stderr
+    written = (tmp_path / "net.svg").read_text()
+    assert written.startswith("-Tsvg -o net.svg\ndigraph")
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz is not installed")
+def test_graph_cli_svg_with_real_graphviz(netc_run, tmp_path: Path) -> None:
+    done = netc_run("graph", SPIRAL, "-o", "net.svg")
+    assert done.returncode == 0, done.stderr
+    svg = (tmp_path / "net.svg").read_text()
+    assert "<svg" in svg and "softmax_ce" in svg
+
+
+def test_graph_cli_unknown_suffix_exits_1(netc_run) -> None:
+    done = netc_run("graph", SPIRAL, "-o", "net.jpeg")
+    assert done.returncode == 1 and "net.jpeg" in done.stderr and ".mmd" in done.stderr
