@@ -161,28 +161,28 @@ def _allocations(body: Sequence[LayerPlan], ys: list[str], gs: list[str]) -> lis
 
 def step_source(plan: NetPlan, kernel: str, state: Sequence[str], hyper: Sequence[float],
                 counts_steps: bool) -> str:
-    """`bind_step(P, G, O)`: the optimizer update of every parameter, one call each.
+    """`bind_step(p, g, *state)`: the optimizer update of every parameter in one call.
 
-    `hyper` are the kernel's hyper-parameters in order with weight decay last; the step
-    count (Adam) is passed to `step(t)` and goes just before weight decay.
+    Why one call: the runtime keeps all parameters in one flat buffer (and the gradients and
+    optimizer state alike), with `net.params` as views into it, so a step is a few NumPy
+    calls whatever the number of layers. `hyper` are the kernel's hyper-parameters with
+    weight decay last; the step count (Adam) is passed to `step(t)`, just before it.
     """
     values = [repr(float(h)) for h in hyper]
     if counts_steps:
         values.insert(len(values) - 1, "t")
-    out = ["def bind_step(P, G, O):",
-           '    """Bind the parameters, gradients and optimizer state; return step(t)."""']
-    calls = []
-    for j, p in enumerate(_all_params(plan)):
-        out.append(f"    p{j} = P[{p!r}]")
-        out.append(f"    g{j} = G[{p!r}]")
-        slots = []
-        for s in state:
-            out.append(f"    {s}{j} = O[{(s + '/' + p)!r}]")
-            slots.append(f"{s}{j}")
-        calls.append(f"        {kernel}({', '.join([f'p{j}', f'g{j}', *slots, *values])})"
-                     f"  # {p}")
-    out += ["", "    def step(t):", *(calls or ["        pass"]), "", "    return step", ""]
-    return "\n".join(out)
+    arrays = ["p", "g", *state]
+    return "\n".join([
+        f"def bind_step({', '.join(arrays)}):",
+        f'    """Bind the flat parameter, gradient and state buffers ({plan.param_count:,} '
+        'values); return step(t)."""',
+        "",
+        "    def step(t):",
+        f"        {kernel}({', '.join([*arrays, *values])})",
+        "",
+        "    return step",
+        "",
+    ])
 
 
 def _all_params(plan: NetPlan) -> list[str]:

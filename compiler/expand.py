@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..dsl.nodes import Call, Definition, Pipeline, Program, Repeat, Stage
+from ..dsl.nodes import Call, Definition, Pipeline, Program, Repeat, Stage, TooLarge
 from ..errors import Diagnostic, SpecLimitError, SpecStructureError
 from ..source import Span
 from .registry import OPS
@@ -99,7 +99,12 @@ def _check_repeats_and_depth(program: Program, defs: dict[str, Definition]) -> N
                 "too_deep", f"parentheses nest {root.depth} levels deep; the limit is "
                 f"{MAX_DEPTH}", root.span)], program.source)
         for s in _walk(root):
-            if isinstance(s, Repeat) and not (isinstance(s.count, int) and s.count >= 1):
+            if isinstance(s, Repeat) and isinstance(s.count, TooLarge):
+                problems.append(Diagnostic(
+                    "bad_repeat", f"{s.count.describe()} is too large for a repeat count",
+                    s.count_span, hint=f"the pipeline may unroll to at most {MAX_LAYERS:,} "
+                    "layers"))
+            elif isinstance(s, Repeat) and not (isinstance(s.count, int) and s.count >= 1):
                 problems.append(Diagnostic(
                     "bad_repeat", f"a repeat count must be a whole number >= 1, got {s.count}",
                     s.count_span))

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from ..dsl.nodes import Arg, Call, Declaration, Program
+from ..dsl.nodes import Arg, Call, Declaration, Program, TooLarge
 from ..errors import Diagnostic, SpecValidationError
 from ..source import Span
 from . import spec as s
@@ -84,20 +84,26 @@ def _bind(info: OpInfo, args: Sequence[Arg], call: Call, problems: list[Diagnost
             hint=_usage(info), notes=notes))
         positional = positional[:most]
     for name, a in zip(forms[len(positional)], positional, strict=False):
-        fields[name], spans[name] = _value(a, problems, notes), a.value_span
+        fields[name], spans[name] = _value(a, problems, notes, name, call), a.value_span
     for a in args:
         if a.name is None:
             continue
         if a.name in fields:
             problems.append(Diagnostic("duplicate_arg", f"'{a.name}' is given twice", a.span,
                                        notes=notes))
-        fields[a.name], spans[a.name] = _value(a, problems, notes), a.value_span
+        fields[a.name], spans[a.name] = _value(a, problems, notes, a.name, call), a.value_span
     fields["__spans__"] = spans
     return fields
 
 
-def _value(a: Arg, problems: list[Diagnostic], notes: tuple[str, ...]) -> Any:
+def _value(a: Arg, problems: list[Diagnostic], notes: tuple[str, ...], field: str,
+           call: Call) -> Any:
     v = a.value
+    if isinstance(v, TooLarge):
+        problems.append(Diagnostic("too_large", f"{v.describe()} is too large for '{field}' of "
+                                   f"{call.name}", a.value_span, loc=(call.name, field),
+                                   notes=notes))
+        return None
     if not isinstance(v, Call):
         return v
     if v.has_parens:

@@ -16,6 +16,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ..compiler.plan import NetPlan
+from .buffers import views
 from .targets import as_inputs, as_targets
 
 if TYPE_CHECKING:
@@ -28,16 +29,18 @@ EVAL_BATCH = 2048
 class Network:
     """A compiled network: `params`, `predict`, `loss`, `gradients`, `accuracy`, `fit`."""
 
-    __slots__ = ("plan", "params", "grads", "buffers", "dtype", "rng", "source", "_bind",
-                 "_bound")
+    __slots__ = ("plan", "flat_params", "flat_grads", "params", "grads", "buffers", "dtype",
+                 "rng", "source", "_bind", "_bound")
 
-    def __init__(self, plan: NetPlan, params: dict[str, NDArray], buffers: dict[str, NDArray],
-                 dtype: np.dtype, rng: np.random.Generator, source: str,
-                 bind: Callable[..., Any]) -> None:
+    def __init__(self, plan: NetPlan, flat_params: NDArray, params: dict[str, NDArray],
+                 buffers: dict[str, NDArray], dtype: np.dtype, rng: np.random.Generator,
+                 source: str, bind: Callable[..., Any]) -> None:
         self.plan = plan
+        self.flat_params = flat_params
+        self.flat_grads = np.zeros_like(flat_params)
         self.params: Mapping[str, NDArray] = OrderedDict(params)
         self.grads: Mapping[str, NDArray] = OrderedDict(
-            (k, np.zeros_like(v)) for k, v in params.items())
+            views(self.flat_grads, [(k, v.shape) for k, v in params.items()]))
         self.buffers: Mapping[str, NDArray] = OrderedDict(buffers)
         self.dtype = dtype
         self.rng = rng

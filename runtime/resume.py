@@ -35,6 +35,7 @@ class RunState:
     updates: int = 0
     perm: NDArray | None = None
     seconds: float = 0.0
+    loss_sum: float = 0.0
 
 
 def snapshot(trainer: Any, *, interrupted: bool = False) -> None:
@@ -46,6 +47,7 @@ def snapshot(trainer: Any, *, interrupted: bool = False) -> None:
     meta = {
         "netc": __version__, "spec_hash": net.plan.spec_hash, "epoch": st.epoch,
         "step": st.step, "updates": st.updates, "seconds": st.seconds,
+        "loss_sum": st.loss_sum,
         "shuffle_rng": st.rng.bit_generator.state, "net_rng": net.rng.bit_generator.state,
         "optimizer": trainer.info.name, "hyper": trainer.hyper,
         "batch_size": trainer.batch_size, "dtype": str(net.dtype),
@@ -80,6 +82,7 @@ def restore(path: str | PathLike[str], trainer: Any) -> None:
         st.epoch, st.step, st.updates = int(meta["epoch"]), int(meta["step"]), \
             int(meta["updates"])
         st.seconds = float(meta.get("seconds", 0.0))
+        st.loss_sum = float(meta.get("loss_sum", 0.0))
         st.perm = np.asarray(meta["perm"], np.int64) if meta.get("perm") else None
     except (KeyError, ValueError, TypeError) as e:
         raise DataError(f"{path}: incomplete or corrupt checkpoint ({e})") from None
