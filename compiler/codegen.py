@@ -94,53 +94,90 @@ def _where(layer: LayerPlan) -> str:
     return f"  # {layer.label} ({layer.n_in} -> {layer.n_out}) at {layer.where}"
 
 
-def passes_source(plan: NetPlan) -> str:
+def passes_source(plan: NetPlan, *, timed: bool = False) -> str:
     """`bind(P, G, S, n, dtype, rng)`: buffers for batch size n and the passes over them.
 
     It returns (forward(x, train), loss(t), backward(x, t, dx=None), predict(x), out,
     first_nonfinite(x, train)); `out` holds the loss layer's prediction after `loss`.
+    With `timed`, every kernel call is followed by `_tick(layer, phase)` (phase 0 forward,
+    1 backward), a function the caller provides, for `netc time`.
     """
-    body, loss = plan.layers[:-1], plan.loss
+    body = plan.layers[:-1]
     ys, gs = _outputs(body), _grads(body)
     ins = ["x", *ys[:-1]]
-    last = ys[-1]
     out = ["def bind(P, G, S, n, dtype, rng):",
            '    """Allocate the buffers for batch size n; return the passes over them."""']
+    out += _bindings(plan)
+    out += _allocations(body, ys, gs)
+    out.append(f"    out = np.empty((n, {plan.loss.n_out}), dtype)  # the loss's prediction")
+    out += _forward_fn(body, ins, ys, timed)
+    out += _loss_fn(plan.loss, ys[-1], timed)
+    out += _backward_fn(plan.loss, body, ins, ys, gs, timed)
+    out += _predict_fn(plan.loss, ys[-1])
+    out += _trace_fn(body, ins, ys)
+    out += ["", "    return forward, loss, backward, predict, out, first_nonfinite", ""]
+    return "\n".join(out)
+
+
+def _tick(layer: LayerPlan, phase: int, timed: bool) -> list[str]:
+    return [f"        _tick({layer.index}, {phase})"] if timed else []
+
+
+def _bindings(plan: NetPlan) -> list[str]:
+    out = []
     for layer in plan.layers:
         for p in layer.params:
             out.append(f"    {p.name}{layer.index} = P[{p.key!r}]")
             out.append(f"    d{p.name}{layer.index} = G[{p.key!r}]")
         for b in layer.buffers:
             out.append(f"    {b.name}{layer.index} = S[{b.key!r}]")
-    out += _allocations(body, ys, gs)
-    out.append(f"    out = np.empty((n, {loss.n_out}), dtype)  # the loss layer's prediction")
-    out.append("")
-    out.append("    def forward(x, train):")
-    out += [f"        {_forward(layer, ins[i], ys[i])}{_where(layer)}" for i, layer in
-            enumerate(body)]
-    out.append(f"        return {last}")
-    out += ["", "    def loss(t):", f"        return {loss.op}_forward({last}, t, out)"
-            f"{_where(loss)}"]
-    out += ["", "    def backward(x, t, dx=None):",
-            f"        {loss.op}_backward(out, t, {gs[-1]}){_where(loss)}"]
+    return out
+
+
+def _forward_fn(body: Sequence[LayerPlan], ins: list[str], ys: list[str],
+                timed: bool) -> list[str]:
+    out = ["", "    def forward(x, train):"]
+    for i, layer in enumerate(body):
+        out.append(f"        {_forward(layer, ins[i], ys[i])}{_where(layer)}")
+        out += _tick(layer, 0, timed)
+    return out + [f"        return {ys[-1]}"]
+
+
+def _loss_fn(loss: LayerPlan, last: str, timed: bool) -> list[str]:
+    if timed:
+        return ["", "    def loss(t):", f"        value = {loss.op}_forward({last}, t, out)",
+                *_tick(loss, 0, timed), "        return value"]
+    return ["", "    def loss(t):",
+            f"        return {loss.op}_forward({last}, t, out){_where(loss)}"]
+
+
+def _backward_fn(loss: LayerPlan, body: Sequence[LayerPlan], ins: list[str], ys: list[str],
+                 gs: list[str], timed: bool) -> list[str]:
+    out = ["", "    def backward(x, t, dx=None):",
+           f"        {loss.op}_backward(out, t, {gs[-1]}){_where(loss)}", *_tick(loss, 1, timed)]
     for i in reversed(range(len(body))):
         dx = gs[i - 1] if i else "dx"
         out.append(f"        {_backward(body[i], gs[i], dx, ins[i], ys[i])}{_where(body[i])}")
-    out += ["", "    def predict(x):", "        forward(x, False)"]
+        out += _tick(body[i], 1, timed)
+    return out
+
+
+def _predict_fn(loss: LayerPlan, last: str) -> list[str]:
+    out = ["", "    def predict(x):", "        forward(x, False)"]
     head = _OUTPUTS[loss.op]
     if head:
-        out += [f"        {head}_forward({last}, out)", "        return out"]
-    else:
-        out.append(f"        return {last}")
-    out += ["", "    def first_nonfinite(x, train):",
-            '        """The first layer whose output is not finite, or None (diagnostics)."""']
+        return out + [f"        {head}_forward({last}, out)", "        return out"]
+    return out + [f"        return {last}"]
+
+
+def _trace_fn(body: Sequence[LayerPlan], ins: list[str], ys: list[str]) -> list[str]:
+    out = ["", "    def first_nonfinite(x, train):",
+           '        """The first layer whose output is not finite, or None (diagnostics)."""']
     for i, layer in enumerate(body):
         out.append(f"        {_forward(layer, ins[i], ys[i])}")
         out.append(f"        if not np.isfinite({ys[i]}).all():")
         out.append(f"            return {layer.index}")
-    out += ["        return None", "",
-            "    return forward, loss, backward, predict, out, first_nonfinite", ""]
-    return "\n".join(out)
+    return out + ["        return None"]
 
 
 def _allocations(body: Sequence[LayerPlan], ys: list[str], gs: list[str]) -> list[str]:

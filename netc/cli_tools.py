@@ -1,4 +1,4 @@
-"""The interop and tooling commands of `netc`: export, graph, predict, summary, fmt.
+"""The interop and tooling commands of `netc`: export, graph, predict, summary, time, fmt.
 
 `cli.py` calls `add_commands` from its parser; each `cmd_` function here only reads its
 arguments and delegates: ONNX to `runtime/onnx_export.py`, diagrams to `netc/graph.py`,
@@ -45,11 +45,29 @@ def add_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParse
     s.add_argument("spec")
     s.set_defaults(func=cmd_summary, json=False, verbose=True)
 
+    t = sub.add_parser("time", parents=[common],
+                       help="time each layer's forward and backward pass (like caffe time)")
+    t.add_argument("spec")
+    t.add_argument("--batch", type=int, default=100, help="batch size (default 100)")
+    t.add_argument("--steps", type=int, default=50, help="timed steps (default 50)")
+    t.set_defaults(func=cmd_time)
+
     f = sub.add_parser("fmt", parents=[common], help="rewrite specs in the canonical layout")
     f.add_argument("specs", nargs="+", metavar="SPEC")
     f.add_argument("--check", action="store_true",
                    help="write nothing; exit 1 and name each file that would change")
     f.set_defaults(func=cmd_fmt)
+
+
+def cmd_time(args: argparse.Namespace) -> int:
+    from .api import plan_file
+    from .runtime.timing import profile, report
+
+    if args.batch < 1 or args.steps < 1:
+        raise DataError("--batch and --steps must be at least 1")
+    plan = plan_file(args.spec)
+    print(report(plan, profile(plan, batch=args.batch, steps=args.steps), args.batch))
+    return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:

@@ -7,6 +7,8 @@ that code uses, so the result imports only numpy.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import inspect
 import linecache
 import re
@@ -21,21 +23,25 @@ from . import kernels, optim
 
 _KERNELS: dict[str, Callable[..., Any]] = {
     **kernels.KERNELS, **{i.kernel.__name__: i.kernel for i in optim.OPTIMIZERS.values()}}
-_counter = 0
 
 
-def load(source: str, name: str) -> dict[str, Any]:
+def load(source: str, name: str, **extra: Any) -> dict[str, Any]:
     """Compile `source` with the kernels in scope; return its namespace.
 
     Why linecache: a traceback through generated code then shows the generated line.
     """
-    global _counter
-    _counter += 1
-    filename = f"<netc generated {_counter}: {name}>"
+    digest = hashlib.sha1(source.encode()).hexdigest()[:10]
+    filename = f"<netc generated {digest}: {name}>"
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-    namespace: dict[str, Any] = {"np": np, **_KERNELS}
-    exec(compile(source, filename, "exec"), namespace)  # noqa: S102 - our own generated code
+    namespace: dict[str, Any] = {"np": np, **_KERNELS, **extra}
+    exec(_compiled(source, filename), namespace)  # noqa: S102 - our own generated code
     return namespace
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled(source: str, filename: str) -> Any:
+    # Why cached: `fit` generates the same optimizer step for every call with equal settings.
+    return compile(source, filename, "exec")
 
 
 def used_kernels(source: str) -> list[str]:

@@ -54,7 +54,9 @@ class Trainer:
         self.net, self.epochs, self.batch_size = net, int(epochs), int(batch_size)
         self.x = as_inputs(x, net, data_name)
         self.t = as_targets(t, net, len(self.x), data_name)
-        if not np.isfinite(self.x).all():
+        # Why a float64 sum: one pass and no mask array; NaN and inf survive the sum, and
+        # finite float32 values cannot overflow it.
+        if not math.isfinite(float(np.sum(self.x, dtype=np.float64))):
             raise DataError(f"{data_name or 'data'}: inputs contain NaN or infinite values")
         self.val = None
         if validation_data is not None:
@@ -86,7 +88,6 @@ class Trainer:
                                       list(self.hyper.values()), self.info.counts_steps),
                           net.plan.path)["bind_step"](net.flat_params, net.flat_grads,
                                                       *flat_state)
-        self._gathered: dict[int, tuple[NDArray, NDArray]] = {}
 
     def run(self) -> History:
         """Train up to `epochs`, checkpointing after each; Ctrl-C saves, then KeyboardInterrupt."""
@@ -110,37 +111,40 @@ class Trainer:
         return self.history
 
     def _epoch(self, stop: Any) -> None:
-        st, bs = self.state, self.batch_size
-        steps = math.ceil(len(self.x) / bs)
+        st, bs, n = self.state, self.batch_size, len(self.x)
+        steps = math.ceil(n / bs)
+        x, t, perm, on_step, update = self.x, self.t, st.perm, self.on_step, self._step
+        isfinite, bound = math.isfinite, {}
         start = time.perf_counter() - st.seconds
+        # Why locals and one binding per batch size: this loop runs once per mini-batch, and
+        # for small networks its own overhead is a large share of the step.
         while st.step < steps and not stop.requested:
-            idx = st.perm[st.step * bs:(st.step + 1) * bs]
-            xb, tb = self._gather(idx)
-            forward, loss, backward, _, _, trace = self.net.passes(len(idx))
+            idx = perm[st.step * bs:(st.step + 1) * bs]
+            if len(idx) not in bound:
+                bound[len(idx)] = self._batch(len(idx))
+            xb, tb, forward, loss, backward, trace = bound[len(idx)]
+            # The gather writes into reused buffers; "clip" skips the bounds check, which the
+            # permutation makes redundant and which is a third of the gather's cost.
+            x.take(idx, axis=0, out=xb, mode="clip")
+            t.take(idx, axis=0, out=tb, mode="clip")
             forward(xb, True)
             value = loss(tb)
-            if not math.isfinite(value):
+            if not isfinite(value):
                 self._diverged(value, xb, trace)
             backward(xb, tb)
-            st.loss_sum += value
             st.updates += 1
-            self._step(st.updates)
+            update(st.updates)
+            st.loss_sum += value
             st.step += 1
-            st.seconds = time.perf_counter() - start
-            if self.on_step:
-                self.on_step(st.epoch + 1, st.step, steps, float(value))
+            if on_step:
+                on_step(st.epoch + 1, st.step, steps, float(value))
+        st.seconds = time.perf_counter() - start
 
-    def _gather(self, idx: NDArray) -> tuple[NDArray, NDArray]:
-        n = len(idx)
-        if n not in self._gathered:
-            self._gathered[n] = (np.empty((n, *self.x.shape[1:]), self.x.dtype),
-                                 np.empty((n, *self.t.shape[1:]), self.t.dtype))
-        xb, tb = self._gathered[n]
-        # Why take(out=): the gather writes into reused buffers instead of allocating; "clip"
-        # skips the bounds check (indices come from a permutation), a third of its cost.
-        self.x.take(idx, axis=0, out=xb, mode="clip")
-        self.t.take(idx, axis=0, out=tb, mode="clip")
-        return xb, tb
+    def _batch(self, n: int) -> tuple[Any, ...]:
+        """Reused gather buffers and the passes for batch size `n`."""
+        forward, loss, backward, _, _, trace = self.net.passes(n)
+        return (np.empty((n, *self.x.shape[1:]), self.x.dtype),
+                np.empty((n, *self.t.shape[1:]), self.t.dtype), forward, loss, backward, trace)
 
     def _record(self) -> dict[str, Any]:
         rec: dict[str, Any] = {"epoch": self.state.epoch + 1}

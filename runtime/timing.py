@@ -1,0 +1,92 @@
+"""Runtime profiling for `netc time`: where a training step spends its time, layer by layer.
+
+Like `caffe time`: the generated passes are compiled once more with a clock tick after every
+kernel call (`codegen.passes_source(timed=True)`), run for a number of steps on a random
+batch, and each layer's forward and backward time is averaged; the optimizer step and the
+batch gather are timed as rows of their own. The ticks add well under a microsecond each.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..compiler.codegen import passes_source
+from ..compiler.plan import NetPlan
+from . import optim
+from .build import build
+from .generated import load
+from .gradcheck import random_batch
+
+
+@dataclass(frozen=True)
+class Row:
+    """Seconds per step for one layer (or the optimizer / gather rows)."""
+
+    label: str
+    forward: float
+    backward: float
+
+    @property
+    def total(self) -> float:
+        return self.forward + self.backward
+
+
+def profile(plan: NetPlan, *, batch: int = 100, steps: int = 50, warmup: int = 5,
+            optimizer: str = "sgd") -> list[Row]:
+    """Per-layer forward/backward seconds per step, then the gather and optimizer rows."""
+    net = build(plan)
+    acc = np.zeros((len(plan.layers), 2))
+    clock = [0.0]
+
+    def tick(layer: int, phase: int) -> None:
+        now = time.perf_counter()
+        acc[layer, phase] += now - clock[0]
+        clock[0] = now
+
+    bind = load(passes_source(plan, timed=True), plan.path, _tick=tick)["bind"]
+    forward, loss, backward = bind(net.params, net.grads, net.buffers, batch, net.dtype,
+                                   net.rng)[:3]
+    x64, t = random_batch(net, batch * 4)
+    x = x64.astype(net.dtype)
+    xb, tb = x[:batch].copy(), t[:batch].copy()
+    info = optim.OPTIMIZERS[optimizer]
+    state = [np.zeros_like(net.flat_params) for _ in info.state]
+    hyper = [v for _, v in info.hyper]
+    idx = np.arange(batch)
+    update_s = gather_s = 0.0
+    for i in range(warmup + steps):
+        if i == warmup:
+            acc[:] = 0.0
+            update_s = gather_s = 0.0
+        start = time.perf_counter()
+        x.take(idx, axis=0, out=xb, mode="clip")
+        t.take(idx, axis=0, out=tb, mode="clip")
+        clock[0] = time.perf_counter()
+        gather_s += clock[0] - start
+        forward(xb, True)
+        loss(tb)
+        backward(xb, tb)
+        start = time.perf_counter()
+        args = [*hyper[:-1], i + 1, hyper[-1]] if info.counts_steps else hyper
+        info.kernel(net.flat_params, net.flat_grads, *state, *args)
+        update_s += time.perf_counter() - start
+    rows = [Row(f"{lp.label}", acc[lp.index, 0] / steps, acc[lp.index, 1] / steps)
+            for lp in plan.layers]
+    return [Row("gather (batch)", gather_s / steps, 0.0), *rows,
+            Row(f"update ({optimizer})", 0.0, update_s / steps)]
+
+
+def report(plan: NetPlan, rows: list[Row], batch: int) -> str:
+    """The `netc time` table: per row forward, backward (ms) and share of the step."""
+    total = sum(r.total for r in rows)
+    width = max(len(r.label) for r in rows)
+    lines = [f"{'layer':<{width}}  {'forward':>10}  {'backward':>10}  {'share':>6}"]
+    for r in rows:
+        lines.append(f"{r.label:<{width}}  {r.forward * 1e3:>8.3f}ms  {r.backward * 1e3:>8.3f}ms"
+                     f"  {r.total / total:>6.1%}")
+    lines.append(f"step: {total * 1e3:.3f} ms for a batch of {batch} "
+                 f"({batch / total:,.0f} samples/s, {plan.run.dtype})")
+    return "\n".join(lines)
