@@ -44,16 +44,23 @@ def validate(program: Program, calls: Sequence[Expanded]) -> tuple[s.NetSpec, So
     """Validate every call and declaration; raise one `SpecValidationError` with all problems."""
     problems: list[Diagnostic] = []
     smap = SourceMap(tuple(calls))
-    layers = [_layer(i, ex, smap, problems) for i, ex in enumerate(calls)]
+    blocks = {d.name for d in program.definitions}
+    layers = [_layer(i, ex, smap, problems, blocks) for i, ex in enumerate(calls)]
     run = _run(program.declarations, smap, problems)
     if problems:
         raise SpecValidationError(problems, program.source)
     return s.NetSpec.model_construct(layers=tuple(layers), run=run), smap
 
 
-def _layer(i: int, ex: Expanded, smap: SourceMap, problems: list[Diagnostic]) -> Any:
+def _layer(i: int, ex: Expanded, smap: SourceMap, problems: list[Diagnostic],
+           blocks: frozenset[str] | set[str] = frozenset()) -> Any:
     call, notes = ex.call, ex.notes()
     info = OPS.get(call.name)
+    if info is None and call.name in blocks:  # `h(3)` where `h = ...` is a block
+        problems.append(Diagnostic(
+            "block_with_args", f"block '{call.name}' takes no arguments", call.span,
+            hint=f"write '{call.name}' without parentheses", notes=notes))
+        return None
     if info is None:
         problems.append(Diagnostic(
             "unknown_op", f"unknown layer '{call.name}'", call.name_span,

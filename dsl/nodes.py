@@ -32,7 +32,23 @@ class Arg:
     value_span: Span
 
 
-Value = int | float | str | Call
+@dataclass(frozen=True, slots=True)
+class TooLarge:
+    """A whole-number literal of more than `MAX_DIGITS` digits (Python's `int()` refuses
+    over 4300). Kept as text so the validator says it is too large, not "got inf"."""
+
+    text: str
+
+    def describe(self) -> str:
+        """`a number with 5000 digits` (the literal itself when it is short)."""
+        if len(self.text) <= 24:
+            return self.text
+        return f"a number with {sum(c.isdigit() for c in self.text)} digits"
+
+
+MAX_DIGITS = 100  # Why: no width, count or rate needs more; longer literals are typos or attacks
+
+Value = int | float | str | Call | TooLarge
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +56,7 @@ class Repeat:
     """`body * count`; the count is checked (a positive whole number) by the expander."""
 
     body: Stage
-    count: int | float
+    count: int | float | TooLarge
     count_span: Span
     span: Span
 

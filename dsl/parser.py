@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from functools import lru_cache
 
 from lark import Lark, Token, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
-from ..errors import Diagnostic, SpecSyntaxError
+from ..errors import Diagnostic, SpecLimitError, SpecSyntaxError
 from ..source import Source, Span
 from .nodes import Declaration, Definition, Pipeline, Program
 from .transform import ToNodes
@@ -34,22 +35,35 @@ class _LineJoiner:
 
     always_accept: tuple[str, ...] = ()
 
+    def __init__(self) -> None:
+        # The '(' tokens not yet closed, innermost last: read after a syntax error to say
+        # which parenthesis is still open (the parser holds `_lock` while this runs).
+        self.open: list[Token] = []
+
     def process(self, stream: Iterator[Token]) -> Iterator[Token]:
-        depth, prev, pending = 0, None, None
+        prev, pending = None, None
+        self.open = opened = []
         for tok in stream:
             if tok.type == "_NL":
                 pending = pending or tok
                 continue
-            if pending is not None and prev is not None and depth == 0 \
+            if pending is not None and prev is not None and not opened \
                     and prev not in _JOIN_AFTER and tok.type not in _JOIN_BEFORE:
                 yield pending
             pending = None
-            depth += (tok.type == "LPAR") - (tok.type == "RPAR" and depth > 0)
+            if tok.type == "LPAR":
+                opened.append(tok)
+            elif tok.type == "RPAR" and opened:
+                opened.pop()
             prev = tok.type
             yield tok
 
 
 _lock = threading.Lock()
+
+MAX_SOURCE_CHARS = 1_000_000
+"""Longest spec parsed. Why: parsing costs ~3 us a character, and a 100,000-layer pipeline
+(the expander's limit) written out in full still fits; anything longer is rejected at once."""
 
 
 @lru_cache(maxsize=1)
@@ -65,13 +79,20 @@ def parse(source: Source | str) -> Program:
     """Parse spec text into a `Program`. Raises `SpecSyntaxError` with a located diagnostic."""
     if isinstance(source, str):
         source = Source.from_text(source)
+    if len(source.text) > MAX_SOURCE_CHARS:
+        at = source.span(MAX_SOURCE_CHARS, MAX_SOURCE_CHARS)
+        raise SpecLimitError([Diagnostic(
+            "too_long", f"the spec is {len(source.text):,} characters long; the limit is "
+            f"{MAX_SOURCE_CHARS:,}", at, hint="a network spec is a few lines; "
+            "use blocks and `* N` for repeated layers")], source)
     lark, transformer = _parser()
     with _lock:  # Why: the inline transformer carries the path of the file being parsed.
         transformer.path = source.path
         try:
             statements = lark.parse(source.text)
         except UnexpectedInput as e:
-            raise SpecSyntaxError([_diagnose(e, source)], source) from None
+            d = _with_open_paren(_diagnose(e, source), lark.options.postlex, source)
+            raise SpecSyntaxError([d], source) from None
     return Program(
         tuple(s for s in statements if isinstance(s, Definition)),
         tuple(s for s in statements if isinstance(s, Declaration)),
@@ -91,6 +112,25 @@ def _diagnose(e: UnexpectedInput, source: Source) -> Diagnostic:
         return _token_diagnostic(e, source)
     pos = len(source.text)
     return Diagnostic("unexpected_eof", "unexpected end of the file", source.span(pos, pos))
+
+
+def _with_open_paren(d: Diagnostic, joiner: _LineJoiner, source: Source) -> Diagnostic:
+    """Add a note naming the '(' still open when the error came at the end of the file, or on
+    a later line than that '(' (the usual sign of a forgotten ')')."""
+    if d.span is None or d.code == "unexpected_character":
+        return d
+    opened = [t for t in joiner.open if t.start_pos < d.span.start]
+    if not opened:
+        return d
+    lpar = opened[-1]
+    if d.code == "unexpected_eof":
+        note = f"the '(' at {lpar.line}:{lpar.column} is never closed" if len(opened) == 1 \
+            else f"{len(opened):,} '(' are never closed, the last at {lpar.line}:{lpar.column}"
+    elif d.span.line > lpar.line:
+        note = f"the '(' at {lpar.line}:{lpar.column} is still open here; is a ')' missing?"
+    else:
+        return d
+    return replace(d, notes=(*d.notes, note))
 
 
 def _token_diagnostic(e: UnexpectedToken, source: Source) -> Diagnostic:
@@ -133,4 +173,6 @@ def _char_hint(ch: str) -> str | None:
         return "use parentheses '(' ')' for calls and groups"
     if ch == ";":
         return "statements are separated by new lines"
+    if ch in "\"'":
+        return f"a string ends with {ch} on the line where it starts"
     return None

@@ -16,7 +16,17 @@ from typing import Any
 from lark import Token, Transformer
 
 from ..source import Span
-from .nodes import Arg, Call, Declaration, Definition, Pipeline, Repeat, Stage
+from .nodes import (
+    MAX_DIGITS,
+    Arg,
+    Call,
+    Declaration,
+    Definition,
+    Pipeline,
+    Repeat,
+    Stage,
+    TooLarge,
+)
 
 _INT = re.compile(r"[+-]?\d+")
 
@@ -105,17 +115,16 @@ def _depth(stage: Stage) -> int:
     return stage.depth if isinstance(stage, Pipeline) else 0
 
 
-def _number(tok: Token) -> int | float:
+def _number(tok: Token) -> int | float | TooLarge:
     text = str(tok)
     if _INT.fullmatch(text):
-        try:
-            return int(text)
-        except ValueError:  # Why: more digits than Python converts; the validator rejects it.
-            return float("inf")
-    return float(text)
+        # Why the digit cap: int() refuses > 4300 digits, and any huge value would only be
+        # echoed back in full by later messages; the validator reports it as too large.
+        return int(text) if len(text.lstrip("+-")) <= MAX_DIGITS else TooLarge(text)
+    return float(text)  # 1e999 is inf: the validator says it must be a finite number
 
 
-def _plain(value: Any) -> int | float | str | Call:
+def _plain(value: Any) -> int | float | str | Call | TooLarge:
     if isinstance(value, Call):
         return value
     if value.type == "NUMBER":

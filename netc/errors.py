@@ -106,28 +106,66 @@ def _position(d: Diagnostic) -> tuple[int, int, int]:
     return (0, d.span.start, d.span.end) if d.span else (1, 0, 0)
 
 
+_WINDOW = 100  # Why: a 5 MB one-line spec must not print 5 MB under its error
+_MAX_TEXT = 300  # longest message, hint or note shown (a huge name is cut in the middle)
+MAX_SHOWN = 20  # diagnostics rendered; `--json` still lists them all
+
+
+_PICTURES = {c: 0x2400 + c for c in range(32)} | {0x7F: 0x2421}
+
+
+def _clip(text: str, limit: int = _MAX_TEXT) -> str:
+    if len(text) <= limit:
+        return text
+    half = (limit - 1) // 2
+    return text[:half] + "…" + text[-half:]
+
+
+def _excerpt(text: str, column: int, width: int) -> tuple[str, int, int]:
+    """At most `_WINDOW` characters of `text` around `column` (1-based), with "…" where cut.
+
+    Returns the shown text, the 0-based offset of the caret in it, and the underline width.
+    """
+    # Why: tabs become one space and other control characters (a NUL byte, an escape
+    # sequence) their one-column picture (U+2400...), so the caret stays aligned and
+    # nothing from the file can drive the terminal.
+    text = text.expandtabs(1).translate(_PICTURES)
+    if len(text) <= _WINDOW:
+        return text, column - 1, width
+    start = max(0, min(column - 1 - _WINDOW // 3, len(text) - _WINDOW))
+    end = min(len(text), start + _WINDOW)
+    shown = ("…" if start else "") + text[start:end] + ("…" if end < len(text) else "")
+    return shown, column - 1 - start + (1 if start else 0), min(width, end - column + 1)
+
+
 def render_one(d: Diagnostic, source: Source | None = None) -> str:
     """`path:line:col: error: message`, the source line, a caret under the span, hint, notes."""
     s = d.span
+    message = _clip(d.message)
     if s is None:
         where = (source.path + ": ") if source else ""
-        loc = " -> ".join(str(p) for p in d.loc)
-        head = f"{where}error: {d.message}" + (f" (at {loc})" if loc else "")
+        loc = _clip(" -> ".join(str(p) for p in d.loc))
+        head = f"{where}error: {message}" + (f" (at {loc})" if loc else "")
         lines = [head]
     else:
-        lines = [f"{s.path}:{s.line}:{s.column}: error: {d.message}"]
+        lines = [f"{s.path}:{s.line}:{s.column}: error: {message}"]
         text = source.line_text(s.line) if source is not None else ""
         if text:
             width = (s.end_column - s.column) if s.end_line == s.line else len(text) - s.column + 1
-            shown = text.expandtabs(1)
+            shown, caret, width = _excerpt(text, s.column, width)
             lines.append(f"  {shown}")
-            lines.append("  " + " " * (s.column - 1) + "^" + "~" * max(0, width - 1))
-    lines.extend(f"  note: {n}" for n in d.notes)
+            lines.append("  " + " " * caret + "^" + "~" * max(0, width - 1))
+    lines.extend(f"  note: {_clip(n)}" for n in d.notes)
     if d.hint:
-        lines.append(f"  hint: {d.hint}")
+        lines.append(f"  hint: {_clip(d.hint)}")
     return "\n".join(lines)
 
 
 def render(diagnostics: Iterable[Diagnostic], source: Source | None = None) -> str:
-    """All diagnostics, in source order, separated by blank lines."""
-    return "\n\n".join(render_one(d, source) for d in diagnostics)
+    """The diagnostics in source order, separated by blank lines (at most `MAX_SHOWN`)."""
+    ds = list(diagnostics)
+    text = "\n\n".join(render_one(d, source) for d in ds[:MAX_SHOWN])
+    if len(ds) > MAX_SHOWN:
+        more = len(ds) - MAX_SHOWN
+        text += f"\n\n… and {more:,} more error{'s' if more != 1 else ''} (fix these first)"
+    return text

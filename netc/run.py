@@ -94,11 +94,11 @@ def _summary(history: list[dict[str, Any]], cfg: dict[str, Any], seconds: float,
     last = history[-1]
     line = (f"trained {last['epoch']} epochs of {cfg['data']} with {cfg['optimizer']} in "
             f"{seconds:.1f}s: train loss {last['train_loss']:.4f}")
-    if last.get("train_acc") == last.get("train_acc"):
+    if "train_acc" in last:  # mse has no accuracy
         line += f", train acc {last['train_acc']:.2%}"
     if "test_loss" in last:
         line += f"; test loss {last['test_loss']:.4f}"
-        if last.get("test_acc") == last.get("test_acc"):
+        if "test_acc" in last:
             line += f", test acc {last['test_acc']:.2%}"
     if args.checkpoint:
         line += f"\ncheckpoint: {args.checkpoint}"

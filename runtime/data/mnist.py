@@ -54,17 +54,19 @@ def read_mnist_file(path: str | os.PathLike[str], *, verify: bool = True) -> np.
     base = p.name[:-3] if p.name.endswith(".gz") else p.name
     magic = IMAGES_MAGIC if "-idx3-" in base else LABELS_MAGIC
     raw = read_bytes(p)
-    if verify:
-        expected = SHA256.get(base)
-        if expected is None:
-            raise DataError(f"{p}: not one of the four MNIST files ({', '.join(FILES)})")
-        if sha256_of(raw) != expected:
-            raise DataError(
-                f"{p}: corrupt: its decompressed content does not match the SHA-256 of the real "
-                f"MNIST {base} file. Delete it (netc downloads it again) or replace it with a "
-                f"good copy."
-            )
-    return parse_idx(raw, p, magic)
+    expected = SHA256.get(base)
+    if verify and expected is None:
+        raise DataError(f"{p}: not one of the four MNIST files ({', '.join(FILES)})")
+    # Why parse before the checksum: "truncated" or "wrong magic number" says more than
+    # "does not match the SHA-256" about a broken file.
+    array = parse_idx(raw, p, magic)
+    if verify and sha256_of(raw) != expected:
+        raise DataError(
+            f"{p}: corrupt: its decompressed content does not match the SHA-256 of the real "
+            f"MNIST {base} file. Delete it (netc downloads it again) or replace it with a "
+            f"good copy."
+        )
+    return array
 
 
 def load_mnist(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -9,7 +11,9 @@ import netc.api
 from netc.compiler.plan import NetPlan
 from netc.errors import SpecError
 
-_SETTINGS = settings(max_examples=300, deadline=None,
+# NETC_FUZZ_EXAMPLES=20000 runs a long fuzz session (README, "Fuzzing").
+_EXAMPLES = int(os.environ.get("NETC_FUZZ_EXAMPLES", "0"))
+_SETTINGS = settings(max_examples=_EXAMPLES or 300, deadline=None,
                      suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 _SEEDS = [
@@ -118,7 +122,7 @@ def test_fuzz_generated_specs_plan_or_raise_spec_error(text: str) -> None:
     _plans_or_spec_error(text)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=_EXAMPLES or 100, deadline=None)
 @given(_good_specs())
 def test_fuzz_valid_specs_plan(text: str) -> None:
     plan = netc.api.plan(text)
@@ -162,7 +166,7 @@ def test_fuzz_random_text_raises_only_spec_error(text: str) -> None:
     _plans_or_spec_error(text)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=_EXAMPLES or 100, deadline=None)
 @given(st.text(st.characters(codec="utf-8"), max_size=30))
 def test_fuzz_random_unicode_raises_only_spec_error(text: str) -> None:
     _plans_or_spec_error(text)
