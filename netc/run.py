@@ -53,7 +53,7 @@ def run(args: Namespace) -> int:
 
         require_matplotlib()  # Why: fail before training, not after a long run
     data = load_dataset(cfg["data"], data_dir=args.data_dir, seed=cfg["seed"],
-                        progress=not args.quiet)
+                        progress=not args.quiet, dtype=cfg["dtype"])
     net = build(plan, seed=cfg["seed"], dtype=cfg["dtype"])
     progress = Progress(cfg["epochs"], quiet=args.quiet)
     validation = (data.x_test, data.t_test) if data.x_test is not None else None

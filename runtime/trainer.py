@@ -54,10 +54,9 @@ class Trainer:
         self.net, self.epochs, self.batch_size = net, int(epochs), int(batch_size)
         self.x = as_inputs(x, net, data_name)
         self.t = as_targets(t, net, len(self.x), data_name)
-        # Why a float64 sum: one pass and no mask array; NaN and inf survive the sum, and
-        # finite float32 values cannot overflow it.
-        if not math.isfinite(float(np.sum(self.x, dtype=np.float64))):
-            raise DataError(f"{data_name or 'data'}: inputs contain NaN or infinite values")
+        # Non-finite inputs are found when they first make the loss non-finite (see
+        # `_diverged`): checking the whole set up front would cost a pass over it every fit.
+        self.data_name = data_name or "data"
         self.val = None
         if validation_data is not None:
             vx = as_inputs(validation_data[0], net, data_name)
@@ -130,7 +129,7 @@ class Trainer:
             forward(xb, True)
             value = loss(tb)
             if not isfinite(value):
-                self._diverged(value, xb, trace)
+                self._diverged(value, xb, tb, idx, trace)
             backward(xb, tb)
             st.updates += 1
             update(st.updates)
@@ -172,7 +171,13 @@ class Trainer:
             preds.append(out.copy())
         return total / len(x), accuracy(np.concatenate(preds), t, self.net.plan.loss.op)
 
-    def _diverged(self, value: float, xb: NDArray, trace: Callable[..., Any]) -> None:
+    def _diverged(self, value: float, xb: NDArray, tb: NDArray, idx: NDArray,
+                  trace: Callable[..., Any]) -> None:
+        for name, batch in (("inputs", xb), ("targets", tb)):
+            bad = ~np.isfinite(batch.reshape(len(batch), -1)).all(axis=1)
+            if bad.any():
+                raise DataError(f"{self.data_name}: {name} contain NaN or infinite values "
+                                f"(sample {int(idx[bad.argmax()])})")
         st, plan = self.state, self.net.plan
         bad = next((k for k, p in self.net.params.items() if not np.isfinite(p).all()), None)
         where = trace(xb, False) if bad is None else int(bad.split(".")[0])

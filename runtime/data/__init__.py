@@ -28,19 +28,20 @@ def load_dataset(
     seed: int = 0,
     flatten: bool = True,
     progress: bool = True,
+    dtype: str = "float64",
 ) -> Dataset:
     """Load `name`: "spiral", "mnist", or a `.npz`/`.csv` path.
 
     `data_dir` is where MNIST lives (else `$NETC_DATA_DIR`, else the per-user cache), `seed`
-    draws the spiral, `flatten` makes each image sample a vector, and `progress` shows a
-    download bar on stderr.
+    draws the spiral, `flatten` makes each image sample a vector, `progress` shows a
+    download bar on stderr, and `dtype` is the type MNIST pixels are made in.
     """
     if name == "spiral":
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise DataError(f"spiral: the seed must be a non-negative integer, not {seed!r}")
         return load_spiral(seed)
     if name == "mnist":
-        return load_mnist(data_dir, flatten=flatten, progress=progress)
+        return load_mnist(data_dir, flatten=flatten, progress=progress, dtype=dtype)
     suffix = Path(name).suffix.lower()
     if suffix == ".npz":
         return load_npz(name, flatten=flatten)

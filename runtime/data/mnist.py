@@ -70,9 +70,14 @@ def read_mnist_file(path: str | os.PathLike[str], *, verify: bool = True) -> np.
 
 
 def load_mnist(
-    data_dir: str | os.PathLike[str] | None = None, *, flatten: bool = True, progress: bool = True
+    data_dir: str | os.PathLike[str] | None = None, *, flatten: bool = True, progress: bool = True,
+    dtype: str = "float64",
 ) -> Dataset:
-    """MNIST from `data_dir` (else `default_dir()`), downloading missing files into it."""
+    """MNIST from `data_dir` (else `default_dir()`), downloading missing files into it.
+
+    Pixels come as `dtype` (the network's, so training needs no second copy), each exactly
+    float64(v / 255) rounded once to `dtype`.
+    """
     folder = Path(data_dir).expanduser() if data_dir is not None else default_dir()
     if folder.exists() and not folder.is_dir():
         raise DataError(f"{folder}: is not a directory; MNIST needs a folder for its four files")
@@ -85,13 +90,24 @@ def load_mnist(
     shape = (-1, ROWS * COLS) if flatten else (-1, 1, ROWS, COLS)
     return Dataset(
         name="mnist",
-        x_train=(xs.astype(np.float64) / 255.0).reshape(shape),
+        x_train=_pixels(xs, dtype).reshape(shape),
         t_train=ts.astype(np.int64),
-        x_test=(xt.astype(np.float64) / 255.0).reshape(shape),
+        x_test=_pixels(xt, dtype).reshape(shape),
         t_test=tt.astype(np.int64),
         source=str(folder),
         n_classes=N_CLASSES,
     )
+
+
+def _pixels(images: np.ndarray, dtype: str) -> np.ndarray:
+    """v / 255 computed in float64 and stored as `dtype`.
+
+    Why a buffered ufunc: it converts in small chunks, so no full-size float64 (or index)
+    temporary ever exists; that would triple the peak memory of a float32 run.
+    """
+    out = np.empty(images.shape, dtype)
+    np.divide(images, 255.0, out=out, dtype=np.float64, casting="same_kind")
+    return out
 
 
 def _find(folder: Path, name: str) -> Path | None:

@@ -445,7 +445,8 @@ def test_bad_data_is_a_clear_data_error(tmp_path, spiral):
         net.fit(x, bad, epochs=1)
     nan = x.copy()
     nan[5, 1] = np.nan
-    with pytest.raises(netc.DataError, match="mine.npz: inputs contain NaN or infinite"):
+    with pytest.raises(netc.DataError,
+                       match=r"mine.npz: inputs contain NaN or infinite values \(sample 5\)"):
         net.fit(nan, t, epochs=1, data_name="mine.npz")
     with pytest.raises(netc.DataError, match="299 targets for 300 samples"):
         net.fit(x, t[:-1], epochs=1)
@@ -455,3 +456,13 @@ def test_bad_data_is_a_clear_data_error(tmp_path, spiral):
         net.fit(x, t, epochs=1, validation_data=(x[:, :1], t))
     # None of the refused calls trained anything.
     assert_same_arrays(dict(net.params), dict(netc.load(spec).params))
+
+
+def test_fit_names_the_sample_with_non_finite_targets() -> None:
+    rng = np.random.default_rng(0)
+    net = netc.compile("input: 3\naffine(2) -> mse", seed=0)
+    x, t = rng.standard_normal((50, 3)), rng.standard_normal((50, 2))
+    t[17, 0] = np.inf
+    with pytest.raises(netc.DataError,
+                       match=r"reg.csv: targets contain NaN or infinite values \(sample 17\)"):
+        net.fit(x, t, epochs=1, batch_size=10, data_name="reg.csv")
