@@ -1,0 +1,1 @@
+"""netc's benchmark suite: `python -m benchmarks` (see BENCHMARKS.md for the method)."""

@@ -1,0 +1,78 @@
+"""`python -m benchmarks [--cases mlp,big,tiny] [--rounds N] [--json FILE]`.
+
+Trains each case with netc, PyTorch (CPU, eager, same threads) and the GEMM-only bound,
+interleaved, and prints medians and ratios; then the startup, compile-time and memory
+measurements. Needs the `bench` extra (`pip install -e '.[bench]'`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+from datetime import date
+
+from .cases import CASES
+from .contenders import gemm_runner, netc_runner, torch_runner
+from .extras import cold_start, compile_scaling, peak_memory
+from .measure import interleaved, median, median_ratio
+
+
+def training(names: list[str], rounds: int, threads: int) -> dict:
+    results = {}
+    for name in names:
+        case = CASES[name]
+        runners = {"netc": netc_runner(case), "gemm": gemm_runner(case)}
+        try:
+            runners["torch"] = torch_runner(case, threads)
+        except ImportError:
+            print("PyTorch is not installed: pip install -e '.[bench]'", file=sys.stderr)
+        times = interleaved(runners, rounds)
+        done = case.samples * case.epochs
+        row = {"samples_per_s": {k: done / median(v) for k, v in times.items()},
+               "efficiency": 1 / median_ratio(times["netc"], times["gemm"])}
+        if "torch" in times:
+            row["netc_over_torch"] = median_ratio(times["torch"], times["netc"])
+        results[name] = row
+        _print_case(name, row)
+    return results
+
+
+def _print_case(name: str, row: dict) -> None:
+    sps = row["samples_per_s"]
+    line = f"{name:5s} netc {sps['netc']:>10,.0f} samples/s"
+    if "torch" in sps:
+        line += f"  torch {sps['torch']:>10,.0f}  netc/torch {row['netc_over_torch']:5.2f}x"
+    line += f"  efficiency {row['efficiency']:.0%}"
+    print(line, flush=True)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(prog="python -m benchmarks")
+    p.add_argument("--cases", default="mlp,big,tiny")
+    p.add_argument("--rounds", type=int, default=7)
+    p.add_argument("--json", metavar="FILE")
+    p.add_argument("--skip-extras", action="store_true")
+    args = p.parse_args()
+    from threadpoolctl import threadpool_info
+
+    blas = [i for i in threadpool_info() if i["user_api"] == "blas"]
+    threads = blas[0]["num_threads"] if blas else 1
+    info = {"date": date.today().isoformat(), "machine": platform.processor() or
+            platform.machine(), "python": platform.python_version(),
+            "blas": [{k: i.get(k) for k in ("internal_api", "version", "num_threads",
+                                           "architecture")} for i in blas]}
+    print(json.dumps(info))
+    out = {"info": info, "training": training(args.cases.split(","), args.rounds, threads)}
+    if not args.skip_extras:
+        out["cold_start"] = cold_start()
+        out["compile"] = compile_scaling()
+        out["memory"] = peak_memory()
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(out, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
