@@ -173,9 +173,8 @@ class MomentumSpec(OptimizerSpec):
     description: ClassVar[str] = "SGD with momentum (DLFS-1 6.1.4)"
 
 
-class NesterovSpec(OptimizerSpec):
-    name: Literal["nesterov"] = "nesterov"
-    momentum: Fraction = Field(0.9, description="velocity decay")
+class NesterovSpec(MomentumSpec):
+    name: Literal["nesterov"] = "nesterov"  # type: ignore[assignment]
     description: ClassVar[str] = "Nesterov accelerated gradient"
 
 

@@ -39,10 +39,8 @@ class _Until:
         return self.state.step >= self.step
 
 
-@pytest.mark.parametrize("spec", SPECS)
-@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
-def test_training_step_keeps_no_new_memory(spec: str, optimizer: str) -> None:
-    trainer = _trainer(spec, optimizer)
+def _kept_from_step_5_to_10(trainer: Trainer) -> int:
+    """Bytes still traced after steps 6-10 that were not after step 5."""
     trainer.state.perm = trainer.state.rng.permutation(len(trainer.x))
     # Warm up: the first steps bind buffers for the batch size; later steps must reuse them.
     trainer._epoch(_Until(trainer, 3))
@@ -51,14 +49,21 @@ def test_training_step_keeps_no_new_memory(spec: str, optimizer: str) -> None:
         trainer._epoch(_Until(trainer, 5))
         first = tracemalloc.get_traced_memory()[0]
         trainer._epoch(_Until(trainer, 10))
-        later = tracemalloc.get_traced_memory()[0]
+        return tracemalloc.get_traced_memory()[0] - first
     finally:
         tracemalloc.stop()
+
+
+@pytest.mark.parametrize("spec", SPECS)
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_training_step_keeps_no_new_memory(spec: str, optimizer: str) -> None:
+    trainer = _trainer(spec, optimizer)
+    kept = _kept_from_step_5_to_10(trainer)
     assert trainer.state.step == 10
     # A buffer made per step would keep >= 4 KB each step ((100, 10) float32 at the least);
     # 2 KB covers one-off caches (einsum keeps ~120 B the first time it sees a shape) and
     # Python bookkeeping, and is far below what five kept buffers would add (>= 20 KB).
-    assert later - first < 2048, (first, later)
+    assert kept < 2048, kept
 
 
 def test_allocation_check_detects_a_kept_buffer() -> None:
@@ -66,14 +71,4 @@ def test_allocation_check_detects_a_kept_buffer() -> None:
     trainer = _trainer(SPECS[0], "sgd")
     kept = []
     trainer.on_step = lambda *a: kept.append(np.empty((100, 10), np.float32))
-    trainer.state.perm = trainer.state.rng.permutation(len(trainer.x))
-    trainer._epoch(_Until(trainer, 3))
-    tracemalloc.start()
-    try:
-        trainer._epoch(_Until(trainer, 5))
-        first = tracemalloc.get_traced_memory()[0]
-        trainer._epoch(_Until(trainer, 10))
-        later = tracemalloc.get_traced_memory()[0]
-    finally:
-        tracemalloc.stop()
-    assert later - first >= 5 * 4000
+    assert _kept_from_step_5_to_10(trainer) >= 5 * 4000
