@@ -148,8 +148,10 @@ def _init(i: int, op: Any, spec: NetSpec) -> tuple[str, float | None]:
     std = op.std if op.std is not None else spec.run.init.std
     if scheme == "auto":
         # Why: He for ReLU-family activations, Xavier otherwise (DLFS-1 6.2).
-        nxt = next((o.op for o in spec.layers[i + 1:] if o.op not in ("dropout", "batchnorm")),
-                   None)
+        # Index, not slice: a slice per layer would make lowering quadratic in depth.
+        layers = spec.layers
+        nxt = next((layers[j].op for j in range(i + 1, len(layers))
+                    if layers[j].op not in ("dropout", "batchnorm")), None)
         scheme = "he" if nxt in _RELU_LIKE else "xavier"
     return scheme, (std if scheme == "normal" else None)
 
