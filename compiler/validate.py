@@ -186,7 +186,10 @@ def _setting(info: OpInfo, d: Declaration, smap: SourceMap,
         schema = _optimizer_schema(fields, spans.get("name", d.span), problems)
         if schema is None:
             return None
-        info = OpInfo(info.name, schema, info.positional)  # Why: usage lists adam's keywords
+        # Why: messages and usage then name the optimizer ("adam has no argument ...").
+        name = str(fields["name"])
+        info = OpInfo(name, schema, OPTIMIZERS[name].positional)
+        call = Call(name, call.args, call.span, call.name_span, True)
     return _check(info, fields, call, lambda f: spans.get(f, d.span), problems, schema=schema)
 
 

@@ -265,13 +265,13 @@ def test_validate_unknown_optimizer_lists_choices() -> None:
 def test_validate_optimizer_keyword_belongs_to_the_chosen_optimizer() -> None:
     err = _error("optimizer: sgd(lr=0.1, beta1=0.5)\naffine(2, 3) -> mse")
     assert _where(err) == [("unknown_arg", 1, 24)]
-    assert err.diagnostics[0].hint == "usage: optimizer(name); keywords: lr, wd"
+    assert err.diagnostics[0].hint == "usage: sgd(lr); keywords: lr, wd"
 
 
 def test_validate_optimizer_usage_lists_its_own_keywords() -> None:
     err = _error("optimizer: adam(lr=0.1, bogus=1)\naffine(2, 3) -> mse")
     assert _where(err) == [("unknown_arg", 1, 25)]
-    assert err.diagnostics[0].hint == "usage: optimizer(name); keywords: lr, wd, beta1, beta2, eps"
+    assert err.diagnostics[0].hint == "usage: adam(lr); keywords: lr, wd, beta1, beta2, eps"
 
 
 def test_validate_setting_out_of_range_on_a_continued_line() -> None:
