@@ -151,6 +151,9 @@ def _token_diagnostic(e: UnexpectedToken, source: Source) -> Diagnostic:
     hint = None
     if tok.type in ("NAME", "LPAR") and "'->'" in expected:
         hint = f"missing '->' before {str(tok)!r}?"
+    elif tok.type in ("NUMBER", "STRING") and _last_type(e) == "NAME":
+        # `input 784`: a setting without its colon, or a call without parentheses.
+        hint = "settings are written `key: value` (e.g. `input: 784`), calls `name(args)`"
     return Diagnostic("unexpected_token", f"unexpected {shown}{want}", span, hint=hint)
 
 

@@ -448,3 +448,11 @@ def test_parse_error_has_one_diagnostic_and_source() -> None:
     err = _syntax_error("relu -> ")
     assert len(err.diagnostics) == 1
     assert err.source is not None and err.path == "<string>"
+
+
+def test_parse_setting_without_colon_gets_a_hint() -> None:
+    with pytest.raises(SpecSyntaxError) as info:
+        parse("input 784\naffine(10) -> softmax_ce")
+    d = info.value.diagnostics[0]
+    assert (d.code, d.span.line, d.span.column) == ("unexpected_token", 1, 7)
+    assert d.hint is not None and "`input: 784`" in d.hint
