@@ -249,18 +249,20 @@ def softmax_ce_forward(x: NDArray, t: NDArray, y: NDArray) -> float:
     # Read the target's shifted score before exp overwrites y: (x_t - max) is exact even at
     # scores near 1000, where lse - x_t would cancel away float32's digits.
     if t.ndim == 1:
-        picked = float(y[np.arange(n), t].sum())
-        weight = None
+        picked = y[np.arange(n), t]
     else:
         # -sum_k t_k * log_softmax_k = log(s) * sum_k t_k - t . shifted, covering soft labels too.
-        picked, weight = float(np.vdot(t, y)), t.sum(axis=1)
+        picked = np.einsum("ij,ij->i", t, y)
     np.exp(y, out=y)
     # Row sums as a matrix-vector product: BLAS beats a row-wise reduction over a short axis.
     s = y @ np.ones(y.shape[1], y.dtype)
     y /= s[:, None]
-    logs = np.log(s)
-    total = float(logs.sum()) if weight is None else float(np.dot(logs, weight))
-    return (total - picked) / n
+    np.log(s, out=s)
+    if t.ndim != 1:
+        s *= t.sum(axis=1)
+    # One reduction for the whole loss: sum_n (log s_n - picked_n) / n.
+    s -= picked
+    return float(s.sum()) / n
 
 
 def softmax_ce_backward(y: NDArray, t: NDArray, dx: NDArray) -> None:
