@@ -4,12 +4,11 @@ code, the layer table. Each returns text; `cli.py` only parses arguments and pri
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 from .api import plan_file
-from .errors import DataError
+from .atomic import write_atomically
 
 
 def plan_json(plan: Any) -> dict[str, Any]:
@@ -68,13 +67,7 @@ def emit(spec: str, what: str) -> str:
 
 def write_text(path: str, text: str) -> None:
     """Write `text` to `path` atomically; a `DataError` names the file on failure."""
-    tmp = Path(f"{path}.tmp")
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise DataError(f"{path}: cannot write ({e.strerror or e})") from None
+    write_atomically(path, lambda tmp: Path(tmp).write_text(text))
 
 
 def layers_table() -> str:

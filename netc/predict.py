@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .api import load
+from .atomic import write_atomically
 from .errors import DataError
 
 _NPZ_KEYS = ("x", "x_test", "x_train")
@@ -132,10 +133,4 @@ def write_predictions(path: str, y: Any, labels: Any, op: str) -> None:
     if Path(path).suffix.lower() != ".npz":
         raise DataError(f"{path}: write predictions to a .npz or .csv file")
     arrays = {"y": y} if labels is None else {"y": y, "labels": labels}
-    tmp = f"{path}.tmp.npz"
-    try:
-        np.savez(tmp, **arrays)
-        os.replace(tmp, path)
-    except OSError as e:
-        Path(tmp).unlink(missing_ok=True)
-        raise DataError(f"{path}: cannot write ({e.strerror or e})") from None
+    write_atomically(path, lambda tmp: np.savez(tmp, **arrays))

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .api import plan_file
+from .atomic import write_atomically
 from .errors import DataError
 
 
@@ -113,9 +114,5 @@ def _check_writable(path: str) -> None:
 
 
 def _write_metrics(path: str, history: list[dict[str, Any]]) -> None:
-    tmp = Path(f"{path}.tmp")
-    try:
-        tmp.write_text(json.dumps({"history": list(history)}, indent=2) + "\n")
-        os.replace(tmp, path)
-    except OSError as e:
-        raise DataError(f"{path}: cannot write the metrics file ({e.strerror or e})") from None
+    text = json.dumps({"history": list(history)}, indent=2) + "\n"
+    write_atomically(path, lambda tmp: Path(tmp).write_text(text), what="metrics file")

@@ -11,10 +11,12 @@ here and only when an export is asked for.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..atomic import write_atomically
 from ..errors import DataError, MissingDependencyError
 
 if TYPE_CHECKING:
@@ -114,12 +116,5 @@ def export_onnx(net: Network, path: str | os.PathLike[str]) -> None:
     """Write `net`'s inference graph with its current weights to `path`, atomically."""
     model = to_model(net)
     target = os.fspath(path)
-    tmp = f"{target}.tmp"
-    try:
-        with open(tmp, "wb") as f:
-            f.write(model.SerializeToString())
-        os.replace(tmp, target)
-    except OSError as e:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise DataError(f"{target}: cannot write the ONNX model ({e.strerror or e})") from None
+    write_atomically(target, lambda tmp: Path(tmp).write_bytes(model.SerializeToString()),
+                     what="ONNX model")

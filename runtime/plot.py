@@ -13,6 +13,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
+from ..atomic import write_atomically
 from ..errors import DataError, MissingDependencyError
 
 MISSING = "plotting needs the optional extra: pip install 'netc[plot]' (matplotlib)"
@@ -66,14 +67,8 @@ def plot_history(history: Sequence[dict[str, Any]], path: str | os.PathLike[str]
 
 
 def _save(plt: Any, fig: Any, target: str) -> None:
-    root, ext = os.path.splitext(target)
-    tmp = f"{root}.tmp{ext}"  # Why: matplotlib picks the format from the extension
     try:
-        fig.savefig(tmp, dpi=100)
-        os.replace(tmp, target)
-    except (OSError, ValueError) as e:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise DataError(f"{target}: cannot write the plot ({e})") from None
+        write_atomically(target, lambda tmp: fig.savefig(tmp, dpi=100), what="plot",
+                         errors=(OSError, ValueError))
     finally:
         plt.close(fig)
