@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..compiler.codegen import passes_source
+from ..compiler.codegen import passes_source, step_source
 from ..compiler.plan import NetPlan
 from . import optim
 from .build import build
@@ -54,7 +54,10 @@ def profile(plan: NetPlan, *, batch: int = 100, steps: int = 50, warmup: int = 5
     xb, tb = x[:batch].copy(), t[:batch].copy()
     info = optim.OPTIMIZERS[optimizer]
     state = [np.zeros_like(net.flat_params) for _ in info.state]
-    hyper = [v for _, v in info.hyper]
+    # The same generated update the trainer runs, with the optimizer's default settings.
+    source = step_source(plan, info.kernel.__name__, info.state, [v for _, v in info.hyper],
+                         info.counts_steps)
+    update = load(source, plan.path)["bind_step"](net.flat_params, net.flat_grads, *state)
     idx = np.arange(batch)
     update_s = gather_s = 0.0
     for i in range(warmup + steps):
@@ -70,8 +73,7 @@ def profile(plan: NetPlan, *, batch: int = 100, steps: int = 50, warmup: int = 5
         loss(tb)
         backward(xb, tb)
         start = time.perf_counter()
-        args = [*hyper[:-1], i + 1, hyper[-1]] if info.counts_steps else hyper
-        info.kernel(net.flat_params, net.flat_grads, *state, *args)
+        update(i + 1)
         update_s += time.perf_counter() - start
     rows = [Row(f"{lp.label}", acc[lp.index, 0] / steps, acc[lp.index, 1] / steps)
             for lp in plan.layers]
