@@ -1,7 +1,7 @@
 """Stage 6a, generate: `NetPlan` -> Python source of this network's passes.
 
 The output is straight-line code: one kernel call per layer for the forward pass, one per
-layer for the backward pass, and one update call per parameter for the optimizer step, over
+layer for the backward pass, and one optimizer call over the flat parameter buffer, over
 buffers allocated once per batch size. It is what runs (the runtime `exec`s it) and what
 `netc compile --emit python` prints. Only validated identifiers, op names from the registry,
 and numbers rendered by `repr` enter the source: spec text cannot inject code.
@@ -53,7 +53,7 @@ def _forward(layer: LayerPlan, x: str, y: str) -> str:
 def _backward(layer: LayerPlan, dy: str, dx: str, x: str, y: str) -> str:
     op, n, a, i = layer.op, _names(layer), layer.attr, layer.index
     if op == "affine":
-        return f"affine_backward({dy}, {x}, {n['W']}, {dx}, {n['dW']}, {n['db']})"
+        return f"affine_backward({dy}, {x}, {n['W']}, {dx}, {n['dW']}, {n['db']}, ones)"
     if op == "matmul":
         return f"matmul_backward({dy}, {x}, {n['W']}, {dx}, {n['dW']})"
     if op == "leaky_relu":
@@ -97,7 +97,7 @@ def _where(layer: LayerPlan) -> str:
 def passes_source(plan: NetPlan, *, timed: bool = False) -> str:
     """`bind(P, G, S, n, dtype, rng)`: buffers for batch size n and the passes over them.
 
-    It returns (forward(x, train), loss(t), backward(x, t, dx=None), predict(x), out,
+    It returns (forward(x, train), loss(t), backward(x, t, dx=None, scale=1/n), predict(x), out,
     first_nonfinite(x, train)); `out` holds the loss layer's prediction after `loss`.
     With `timed`, every kernel call is followed by `_tick(layer, phase)` (phase 0 forward,
     1 backward), a function the caller provides, for `netc time`.
@@ -110,6 +110,7 @@ def passes_source(plan: NetPlan, *, timed: bool = False) -> str:
     out += _bindings(plan)
     out += _allocations(body, ys, gs)
     out.append(f"    out = np.empty((n, {plan.loss.n_out}), dtype)  # the loss's prediction")
+    out += _constants(plan)
     out += _forward_fn(body, ins, ys, timed)
     out += _loss_fn(plan.loss, ys[-1], timed)
     out += _backward_fn(plan.loss, body, ins, ys, gs, timed)
@@ -143,18 +144,37 @@ def _forward_fn(body: Sequence[LayerPlan], ins: list[str], ys: list[str],
     return out + [f"        return {ys[-1]}"]
 
 
+def _constants(plan: NetPlan) -> list[str]:
+    """Per-batch-size constants the kernels take rather than rebuild on every call."""
+    out = ["    inv_n = 1.0 / n  # the mean over the batch: the loss gradient's default scale"]
+    if any(layer.op == "affine" for layer in plan.layers):
+        out.append("    ones = np.ones(n, dtype)  # bias gradients as ones @ dy")
+    if plan.loss.op == "softmax_ce":
+        out.append("    rows = np.arange(n)  # picks each row's target class")
+        out.append(f"    ones_k = np.ones(({plan.loss.n_out}, 1), dtype)  # row sums as y @ ones_k")
+    return out
+
+
+def _loss_call(loss: LayerPlan, last: str) -> str:
+    extra = ", rows, ones_k" if loss.op == "softmax_ce" else ""
+    return f"{loss.op}_forward({last}, t, out{extra})"
+
+
 def _loss_fn(loss: LayerPlan, last: str, timed: bool) -> list[str]:
     if timed:
-        return ["", "    def loss(t):", f"        value = {loss.op}_forward({last}, t, out)",
+        return ["", "    def loss(t):", f"        value = {_loss_call(loss, last)}",
                 *_tick(loss, 0, timed), "        return value"]
-    return ["", "    def loss(t):",
-            f"        return {loss.op}_forward({last}, t, out){_where(loss)}"]
+    return ["", "    def loss(t):", f"        return {_loss_call(loss, last)}{_where(loss)}"]
 
 
 def _backward_fn(loss: LayerPlan, body: Sequence[LayerPlan], ins: list[str], ys: list[str],
                  gs: list[str], timed: bool) -> list[str]:
-    out = ["", "    def backward(x, t, dx=None):",
-           f"        {loss.op}_backward(out, t, {gs[-1]}){_where(loss)}", *_tick(loss, 1, timed)]
+    # `scale` multiplies dL/dy of the loss: 1/n for the mean loss; plain SGD passes lr/n, so
+    # every gradient arrives already multiplied by the learning rate (runtime/optim.py).
+    extra = ", rows" if loss.op == "softmax_ce" else ""
+    out = ["", "    def backward(x, t, dx=None, scale=inv_n):",
+           f"        {loss.op}_backward(out, t, {gs[-1]}, scale{extra}){_where(loss)}",
+           *_tick(loss, 1, timed)]
     for i in reversed(range(len(body))):
         dx = gs[i - 1] if i else "dx"
         out.append(f"        {_backward(body[i], gs[i], dx, ins[i], ys[i])}{_where(body[i])}")

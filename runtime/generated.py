@@ -22,7 +22,8 @@ from ..compiler.plan import NetPlan
 from . import kernels, optim
 
 _KERNELS: dict[str, Callable[..., Any]] = {
-    **kernels.KERNELS, **{i.kernel.__name__: i.kernel for i in optim.OPTIMIZERS.values()}}
+    **kernels.KERNELS, **{i.kernel.__name__: i.kernel for i in optim.OPTIMIZERS.values()},
+    optim.sgd_prescaled_update.__name__: optim.sgd_prescaled_update}
 
 
 def load(source: str, name: str, **extra: Any) -> dict[str, Any]:

@@ -26,12 +26,14 @@ def affine_forward(x: NDArray, W: NDArray, b: NDArray, y: NDArray) -> None:
 
 
 def affine_backward(
-    dy: NDArray, x: NDArray, W: NDArray, dx: NDArray | None, dW: NDArray, db: NDArray
+    dy: NDArray, x: NDArray, W: NDArray, dx: NDArray | None, dW: NDArray, db: NDArray,
+    ones: NDArray,
 ) -> None:
-    """dW = x.T @ dy;  db = sum_n dy;  dx = dy @ W.T.  dy (n, d_out), dx (n, d_in)."""
+    """dW = x.T @ dy;  db = sum_n dy;  dx = dy @ W.T.  dy (n, d_out), dx (n, d_in), ones (n,)."""
     np.matmul(x.T, dy, out=dW)
-    # The batch sum as ones @ dy: a BLAS product is 2-3x faster than sum(axis=0) here.
-    np.matmul(np.ones(dy.shape[0], dy.dtype), dy, out=db)
+    # The batch sum as ones @ dy: a BLAS product is 2-3x faster than sum(axis=0) here, and
+    # the caller's ones vector (made once per batch size) spares an allocation per call.
+    np.matmul(ones, dy, out=db)
     if dx is not None:
         np.matmul(dy, W.T, out=dx)
 
@@ -242,38 +244,40 @@ def sum_backward(dy: NDArray, dx: NDArray | None, n: int) -> None:
         dx[:, i * d : (i + 1) * d] = dy
 
 
-def softmax_ce_forward(x: NDArray, t: NDArray, y: NDArray) -> float:
-    """y = softmax(x); L = mean_n(logsumexp(x) - x[t]).  x, y (n, k); t (n,) ints or (n, k) rows."""
-    n = x.shape[0]
+def softmax_ce_forward(x: NDArray, t: NDArray, y: NDArray, rows: NDArray, ones: NDArray) -> float:
+    """y = softmax(x); L = mean_n(logsumexp(x) - x[t]).  x, y (n, k); t (n,) ints or (n, k) rows;
+    rows = arange(n), ones (k, 1) ones: constants the caller makes once per batch size."""
     np.subtract(x, x.max(axis=1, keepdims=True), out=y)
     # Read the target's shifted score before exp overwrites y: (x_t - max) is exact even at
     # scores near 1000, where lse - x_t would cancel away float32's digits.
     if t.ndim == 1:
-        picked = y[np.arange(n), t]
+        picked = y[rows, t]
     else:
         # -sum_k t_k * log_softmax_k = log(s) * sum_k t_k - t . shifted, covering soft labels too.
         picked = np.einsum("ij,ij->i", t, y)
     np.exp(y, out=y)
     # Row sums as a matrix-vector product: BLAS beats a row-wise reduction over a short axis.
-    s = y @ np.ones(y.shape[1], y.dtype)
-    y /= s[:, None]
+    # As an (n, 1) column it divides y without a broadcast view.
+    s = y @ ones
+    y /= s
+    s = s.ravel()
     np.log(s, out=s)
     if t.ndim != 1:
         s *= t.sum(axis=1)
     # One reduction for the whole loss: sum_n (log s_n - picked_n) / n.
     s -= picked
-    return float(s.sum()) / n
+    return float(s.sum()) / x.shape[0]
 
 
-def softmax_ce_backward(y: NDArray, t: NDArray, dx: NDArray) -> None:
-    """dx = (y - onehot(t)) / n.  y, dx (n, k); t (n,) ints or (n, k) rows."""
-    n = y.shape[0]
+def softmax_ce_backward(y: NDArray, t: NDArray, dx: NDArray, scale: float, rows: NDArray) -> None:
+    """dx = scale * (y - onehot(t)); scale is 1/n for the mean loss (the trainer may fold its
+    learning rate in).  y, dx (n, k); t (n,) ints or (n, k) rows; rows = arange(n)."""
     if t.ndim == 1:
-        np.copyto(dx, y)
-        dx[np.arange(n), t] -= 1
+        np.multiply(y, scale, out=dx)
+        dx[rows, t] -= scale
     else:
         np.subtract(y, t, out=dx)
-    dx /= n
+        dx *= scale
 
 
 def sigmoid_ce_forward(x: NDArray, t: NDArray, y: NDArray) -> float:
@@ -293,10 +297,11 @@ def sigmoid_ce_forward(x: NDArray, t: NDArray, y: NDArray) -> float:
     return float(loss.sum() / x.shape[0])
 
 
-def sigmoid_ce_backward(y: NDArray, t: NDArray, dx: NDArray) -> None:
-    """dx = (y - t) / n.  y, dx (n, k); t (n, k), or (n,) when k == 1."""
+def sigmoid_ce_backward(y: NDArray, t: NDArray, dx: NDArray, scale: float) -> None:
+    """dx = scale * (y - t), scale 1/n for the mean loss.  y, dx (n, k); t (n, k), or (n,)
+    when k == 1."""
     np.subtract(y, t.reshape(y.shape), out=dx)
-    dx /= y.shape[0]
+    dx *= scale
 
 
 def mse_forward(x: NDArray, t: NDArray, y: NDArray) -> float:
@@ -306,10 +311,11 @@ def mse_forward(x: NDArray, t: NDArray, y: NDArray) -> float:
     return float(0.5 * np.vdot(diff, diff) / x.shape[0])
 
 
-def mse_backward(y: NDArray, t: NDArray, dx: NDArray) -> None:
-    """dx = (y - t) / n.  y, dx (n, k); t (n, k), or (n,) when k == 1."""
+def mse_backward(y: NDArray, t: NDArray, dx: NDArray, scale: float) -> None:
+    """dx = scale * (y - t), scale 1/n for the mean loss.  y, dx (n, k); t (n, k), or (n,)
+    when k == 1."""
     np.subtract(y, t.reshape(y.shape), out=dx)
-    dx /= y.shape[0]
+    dx *= scale
 
 
 KERNELS: dict[str, Callable[..., Any]] = {

@@ -53,10 +53,12 @@ def profile(plan: NetPlan, *, batch: int = 100, steps: int = 50, warmup: int = 5
     x = x64.astype(net.dtype)
     xb, tb = x[:batch].copy(), t[:batch].copy()
     info = optim.OPTIMIZERS[optimizer]
-    state = [np.zeros_like(net.flat_params) for _ in info.state]
     # The same generated update the trainer runs, with the optimizer's default settings.
-    source = step_source(plan, info.kernel.__name__, info.state, [v for _, v in info.hyper],
-                         info.counts_steps)
+    update_plan = optim.plan_update(info, dict(info.hyper))
+    state = [np.zeros_like(net.flat_params) for _ in update_plan.state]
+    source = step_source(plan, update_plan.kernel.__name__, update_plan.state,
+                         list(update_plan.hyper), update_plan.counts_steps)
+    scale = update_plan.grad_scale / batch
     update = load(source, plan.path)["bind_step"](net.flat_params, net.flat_grads, *state)
     idx = np.arange(batch)
     update_s = gather_s = 0.0
@@ -71,7 +73,7 @@ def profile(plan: NetPlan, *, batch: int = 100, steps: int = 50, warmup: int = 5
         gather_s += clock[0] - start
         forward(xb, True)
         loss(tb)
-        backward(xb, tb)
+        backward(xb, tb, None, scale)
         start = time.perf_counter()
         update(i + 1)
         update_s += time.perf_counter() - start

@@ -83,8 +83,9 @@ class Trainer:
             check_writable(checkpoint)
         if resume is not None:
             restore(resume, self)
-        self._step = load(step_source(net.plan, self.info.kernel.__name__, self.info.state,
-                                      list(self.hyper.values()), self.info.counts_steps),
+        self.update = optim.plan_update(self.info, self.hyper)
+        self._step = load(step_source(net.plan, self.update.kernel.__name__, self.update.state,
+                                      list(self.update.hyper), self.update.counts_steps),
                           net.plan.path)["bind_step"](net.flat_params, net.flat_grads,
                                                       *flat_state)
 
@@ -121,7 +122,7 @@ class Trainer:
             idx = perm[st.step * bs:(st.step + 1) * bs]
             if len(idx) not in bound:
                 bound[len(idx)] = self._batch(len(idx))
-            xb, tb, forward, loss, backward, trace = bound[len(idx)]
+            xb, tb, forward, loss, backward, trace, scale = bound[len(idx)]
             # The gather writes into reused buffers; "clip" skips the bounds check, which the
             # permutation makes redundant and which is a third of the gather's cost.
             x.take(idx, axis=0, out=xb, mode="clip")
@@ -130,7 +131,7 @@ class Trainer:
             value = loss(tb)
             if not isfinite(value):
                 self._diverged(value, xb, tb, idx, trace)
-            backward(xb, tb)
+            backward(xb, tb, None, scale)
             st.updates += 1
             update(st.updates)
             st.loss_sum += value
@@ -140,10 +141,12 @@ class Trainer:
         st.seconds = time.perf_counter() - start
 
     def _batch(self, n: int) -> tuple[Any, ...]:
-        """Reused gather buffers and the passes for batch size `n`."""
+        """Reused gather buffers, the passes for batch size `n` and the loss gradient's scale
+        (1/n for the mean loss, times lr where the update expects that folded in)."""
         forward, loss, backward, _, _, trace = self.net.passes(n)
         return (np.empty((n, *self.x.shape[1:]), self.x.dtype),
-                np.empty((n, *self.t.shape[1:]), self.t.dtype), forward, loss, backward, trace)
+                np.empty((n, *self.t.shape[1:]), self.t.dtype), forward, loss, backward, trace,
+                self.update.grad_scale / n)
 
     def _record(self) -> dict[str, Any]:
         rec: dict[str, Any] = {"epoch": self.state.epoch + 1}

@@ -66,6 +66,7 @@ def run(case: Case, k: Any, a: Arrays, dy: NDArray | None = None, inplace: bool 
     """Forward (and backward when dy is given) through namespace `k`; returns every buffer."""
     dtype = a["x"].dtype
     buf = {**CONSTS, **a, "rng": np.random.default_rng(7), "y": np.empty(case.y_shape, dtype),
+           "ones": np.ones(len(a["x"]), dtype),
            "running_mean": np.zeros(4, dtype), "running_var": np.ones(4, dtype)}
     buf.update({name: np.empty(shape, dtype) for name, shape in case.extras.items()}, **overrides)
     op = case.fwd.split()[0]
@@ -105,7 +106,7 @@ def _softmax(x: NDArray) -> NDArray:
 ACT = {"x": (4, 5)}
 CASES: dict[str, Case] = {
     "affine": Case({"x": (4, 3), "W": (3, 5), "b": (5,)}, (4, 5), "affine x W b y",
-                   "dy x W dx dW db", lambda a: a["x"] @ a["W"] + a["b"]),
+                   "dy x W dx dW db ones", lambda a: a["x"] @ a["W"] + a["b"]),
     "matmul": Case({"x": (4, 3), "W": (3, 5)}, (4, 5), "matmul x W y", "dy x W dx dW",
                    lambda a: a["x"] @ a["W"]),
     "sigmoid": Case(ACT, (4, 5), "sigmoid x y", "dy y dx", lambda a: _sigmoid(a["x"]), True),
@@ -177,7 +178,7 @@ def test_affine_backward_skips_dx_when_none() -> None:
     r = np.random.default_rng(3)
     x, W, dy = r.normal(size=(4, 3)), r.normal(size=(3, 5)), r.normal(size=(4, 5))
     dW, db = np.empty_like(W), np.empty(5)
-    kernels.affine_backward(dy, x, W, None, dW, db)
+    kernels.affine_backward(dy, x, W, None, dW, db, np.ones(4))
     np.testing.assert_allclose(dW, x.T @ dy)
     np.testing.assert_allclose(db, dy.sum(axis=0))
 
@@ -256,10 +257,25 @@ def loss_inputs(name: str, dtype: type = np.float64) -> tuple[str, NDArray, NDAr
     return loss, x, (t if t.dtype.kind == "i" else t.astype(dtype))
 
 
-def run_loss(k: Any, loss: str, x: NDArray, t: NDArray) -> tuple[float, NDArray, NDArray]:
+def loss_forward(k: Any, loss: str, x: NDArray, t: NDArray, y: NDArray) -> float:
+    """Call a loss kernel with the per-batch constants the generated code passes it."""
+    n, width = x.shape
+    extra = (np.arange(n), np.ones((width, 1), x.dtype)) if loss == "softmax_ce" else ()
+    return getattr(k, f"{loss}_forward")(x, t, y, *extra)
+
+
+def loss_backward(k: Any, loss: str, y: NDArray, t: NDArray, dx: NDArray,
+                  scale: float | None = None) -> None:
+    n = y.shape[0]
+    extra = (np.arange(n),) if loss == "softmax_ce" else ()
+    getattr(k, f"{loss}_backward")(y, t, dx, 1.0 / n if scale is None else scale, *extra)
+
+
+def run_loss(k: Any, loss: str, x: NDArray, t: NDArray,
+             scale: float | None = None) -> tuple[float, NDArray, NDArray]:
     y, dx = np.empty_like(x), np.empty_like(x)
-    value = getattr(k, f"{loss}_forward")(x, t, y)
-    getattr(k, f"{loss}_backward")(y, t, dx)
+    value = loss_forward(k, loss, x, t, y)
+    loss_backward(k, loss, y, t, dx, scale)
     return value, y, dx
 
 
@@ -292,8 +308,17 @@ def test_losses_forward_matches_reference_and_keeps_dtype(name: str, dtype: type
 def test_losses_backward_matches_numeric_gradient(name: str) -> None:
     loss, x, t = loss_inputs(name)
     _, _, dx = run_loss(kernels, loss, x, t)
-    want = numeric_grad(lambda: getattr(kernels, f"{loss}_forward")(x, t, np.empty_like(x)), x)
+    want = numeric_grad(lambda: loss_forward(kernels, loss, x, t, np.empty_like(x)), x)
     assert rel_error(dx, want) < TOL
+
+
+@pytest.mark.parametrize("name", LOSS_CASES)
+def test_loss_backward_scale_multiplies_the_mean_gradient(name: str) -> None:
+    # Plain SGD passes scale = lr / n so the gradients arrive multiplied by the learning rate.
+    loss, x, t = loss_inputs(name)
+    _, _, mean = run_loss(kernels, loss, x, t)
+    _, _, scaled = run_loss(kernels, loss, x, t, scale=0.3 / len(x))
+    np.testing.assert_allclose(scaled, 0.3 * mean, rtol=1e-12, atol=1e-15)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -302,8 +327,8 @@ def test_softmax_large_scores_are_finite_and_perfect_prediction_costs_zero(dtype
     y = np.empty_like(x)
     with np.errstate(over="raise", invalid="raise", divide="raise"):
         kernels.softmax_forward(x, y)
-        perfect = kernels.softmax_ce_forward(x[:1], np.array([0]), np.empty_like(x[:1]))
-        loss = kernels.softmax_ce_forward(x, np.array([0, 2]), np.empty_like(x))
+        perfect = loss_forward(kernels, "softmax_ce", x[:1], np.array([0]), np.empty_like(x[:1]))
+        loss = loss_forward(kernels, "softmax_ce", x, np.array([0, 2]), np.empty_like(x))
     assert np.all(np.isfinite(y))
     np.testing.assert_allclose(y.sum(axis=1), 1.0, rtol=1e-6)
     assert perfect == pytest.approx(0.0, abs=1e-12)
