@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -64,10 +63,15 @@ def peak_memory() -> dict:
         print("memory: set NETC_DATA_DIR to the MNIST folder to measure", flush=True)
         return {}
     netc_bin = str(Path(sys.executable).with_name("netc"))
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    subprocess.run([netc_bin, "run", "specs/mnist_two_layer.net", "--epochs", "1", "--quiet"],
-                   check=True, capture_output=True, cwd=ROOT)
-    peak_mb = max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
+    child = subprocess.Popen([netc_bin, "run", "specs/mnist_two_layer.net", "--epochs", "1",
+                              "--quiet"], stdout=subprocess.DEVNULL, cwd=ROOT)
+    # wait4 reports this child's own peak; RUSAGE_CHILDREN would be the largest of all the
+    # children this process ever waited for.
+    _, status, usage = os.wait4(child.pid, 0)
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode != 0:
+        raise RuntimeError(f"netc run failed with exit status {child.returncode}")
+    peak_mb = usage.ru_maxrss / 1024
     data_mb = (70_000 * 784 * 4 + 70_000 * 8) / 2**20
     params_mb = 39_760 * 4 / 2**20
     print(f"memory: peak RSS {peak_mb:.0f} MiB for an MNIST epoch; data as float32 "
