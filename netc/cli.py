@@ -89,7 +89,7 @@ def _parser() -> argparse.ArgumentParser:
 
     from .cli_tools import add_commands
 
-    add_commands(sub, common)
+    add_commands(sub, common, _optimizers())
     return p
 
 

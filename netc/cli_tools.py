@@ -19,8 +19,9 @@ from .errors import DataError, MissingDependencyError
 DOT_TIMEOUT_S = 60
 
 
-def add_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    """Register export, graph, predict, summary and fmt on the `netc` subparsers."""
+def add_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParser,
+                 optimizers: tuple[str, ...]) -> None:
+    """Register export, graph, predict, summary, time and fmt on the `netc` subparsers."""
     e = sub.add_parser("export", parents=[common], help="write the network as an ONNX model")
     e.add_argument("spec")
     e.add_argument("--checkpoint", metavar="CKPT", help="trained weights (else the initial ones)")
@@ -48,8 +49,11 @@ def add_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParse
     t = sub.add_parser("time", parents=[common],
                        help="time each layer's forward and backward pass (like caffe time)")
     t.add_argument("spec")
-    t.add_argument("--batch", type=int, default=100, help="batch size (default 100)")
+    t.add_argument("--batch", type=int, help="batch size (default: the spec's batch_size)")
     t.add_argument("--steps", type=int, default=50, help="timed steps (default 50)")
+    t.add_argument("--optimizer", choices=optimizers,
+                   help="time this optimizer's update (default: the spec's)")
+    t.add_argument("--lr", type=float, help="its learning rate (default: the spec's)")
     t.set_defaults(func=cmd_time)
 
     f = sub.add_parser("fmt", parents=[common], help="rewrite specs in the canonical layout")
@@ -63,10 +67,12 @@ def cmd_time(args: argparse.Namespace) -> int:
     from .api import plan_file
     from .runtime.timing import profile, report
 
-    if args.batch < 1 or args.steps < 1:
+    if (args.batch is not None and args.batch < 1) or args.steps < 1:
         raise DataError("--batch and --steps must be at least 1")
     plan = plan_file(args.spec)
-    print(report(plan, profile(plan, batch=args.batch, steps=args.steps), args.batch))
+    batch = args.batch or plan.run.batch_size
+    rows = profile(plan, batch=batch, steps=args.steps, optimizer=args.optimizer, lr=args.lr)
+    print(report(plan, rows, batch))
     return 0
 
 

@@ -263,6 +263,24 @@ class UpdatePlan:
     grad_scale: float
 
 
+def hyper_values(info: OptimizerInfo, lr: float | None,
+                 given: Mapping[str, float]) -> dict[str, float]:
+    """Every hyper-parameter of `info`: its defaults, then `given` (`weight_decay` is `wd`),
+    then `lr` when not None. Raises ValueError naming an unknown one."""
+    given = dict(given)
+    values = dict(info.hyper)
+    if "weight_decay" in given:
+        given["wd"] = given.pop("weight_decay")
+    unknown = set(given) - set(values)
+    if unknown:
+        raise ValueError(f"{info.name} has no hyper-parameter {sorted(unknown)[0]!r}; it takes "
+                         f"{', '.join(values)}")
+    values.update({k: float(v) for k, v in given.items()})
+    if lr is not None:
+        values["lr"] = float(lr)
+    return values
+
+
 def plan_update(info: OptimizerInfo, hyper: Mapping[str, float]) -> UpdatePlan:
     """How to run `info` with these settings (values in `info.hyper` order, wd last)."""
     if info.kernel is sgd_update and hyper.get("wd", 0.0) == 0.0:

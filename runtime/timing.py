@@ -34,9 +34,15 @@ class Row:
         return self.forward + self.backward
 
 
-def profile(plan: NetPlan, *, batch: int = 100, steps: int = 50, warmup: int = 5,
-            optimizer: str = "sgd") -> list[Row]:
-    """Per-layer forward/backward seconds per step, then the gather and optimizer rows."""
+def profile(plan: NetPlan, *, batch: int | None = None, steps: int = 50, warmup: int = 5,
+            optimizer: str | None = None, lr: float | None = None) -> list[Row]:
+    """Per-layer forward/backward seconds per step, then the gather and optimizer rows.
+
+    The batch size, optimizer and its settings default to the spec's, as `netc run` uses them.
+    """
+    batch = batch or plan.run.batch_size
+    optimizer = optimizer or plan.run.optimizer
+    given = dict(plan.run.hyper) if optimizer == plan.run.optimizer else {}
     net = build(plan)
     acc = np.zeros((len(plan.layers), 2))
     clock = [0.0]
@@ -53,8 +59,8 @@ def profile(plan: NetPlan, *, batch: int = 100, steps: int = 50, warmup: int = 5
     x = x64.astype(net.dtype)
     xb, tb = x[:batch].copy(), t[:batch].copy()
     info = optim.OPTIMIZERS[optimizer]
-    # The same generated update the trainer runs, with the optimizer's default settings.
-    update_plan = optim.plan_update(info, dict(info.hyper))
+    # The same generated update the trainer runs, with the same settings.
+    update_plan = optim.plan_update(info, optim.hyper_values(info, lr, given))
     state = [np.zeros_like(net.flat_params) for _ in update_plan.state]
     source = step_source(plan, update_plan.kernel.__name__, update_plan.state,
                          list(update_plan.hyper), update_plan.counts_steps)

@@ -65,7 +65,7 @@ class Trainer:
         if self.info is None:
             raise ValueError(f"unknown optimizer {optimizer!r}; choose from "
                              f"{', '.join(optim.OPTIMIZERS)}")
-        self.hyper = _hyper(self.info, lr, hyper)
+        self.hyper = optim.hyper_values(self.info, lr, hyper)
         self.checkpoint, self.on_step, self.on_epoch = checkpoint, on_step, on_epoch
         self.interrupt_path = interrupt_checkpoint or checkpoint
         # Why optional: evaluating the whole training set costs a forward pass over it;
@@ -194,17 +194,3 @@ class Trainer:
             f"training diverged in epoch {st.epoch + 1} at step {st.step + 1}: the loss is "
             f"{value}. The {what} of {layer.label} ({spot}) went non-finite first{kept}.\n"
             f"  hint: lower the learning rate (now {lr}), e.g. --lr {lr / 10:g}")
-
-
-def _hyper(info: optim.OptimizerInfo, lr: float | None, given: dict[str, float]) -> dict:
-    values = dict(info.hyper)
-    if "weight_decay" in given:
-        given["wd"] = given.pop("weight_decay")
-    unknown = set(given) - set(values)
-    if unknown:
-        raise ValueError(f"{info.name} has no hyper-parameter {sorted(unknown)[0]!r}; it takes "
-                         f"{', '.join(values)}")
-    values.update({k: float(v) for k, v in given.items()})
-    if lr is not None:
-        values["lr"] = float(lr)
-    return values

@@ -33,6 +33,17 @@ def test_time_profiles_the_update_of_any_optimizer(optimizer: str) -> None:
     assert all(r.forward >= 0 and r.backward >= 0 for r in rows)
 
 
+def test_time_uses_the_specs_optimizer_and_batch_size(capsys: pytest.CaptureFixture[str]) -> None:
+    # mnist_deep.net trains with adam(lr=0.001) and batch_size 100: netc time times that.
+    assert main(["time", str(SPEC), "--steps", "2"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[-2].startswith("update (adam)")
+    assert "for a batch of 100 " in out[-1]
+    assert main(["time", str(SPEC), "--steps", "2", "--optimizer", "momentum", "--batch", "7"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[-2].startswith("update (momentum)") and "for a batch of 7 " in out[-1]
+
+
 def test_time_rejects_a_zero_batch(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["time", str(SPEC), "--batch", "0"]) == 1
     assert "--batch and --steps must be at least 1" in capsys.readouterr().err

@@ -257,3 +257,30 @@ def test_optimizer_update_keeps_param_order_keys():
     assert list(opt.state_dict()) == [
         "m/0.affine.W", "m/0.affine.b", "v/0.affine.W", "v/0.affine.b", "step"
     ]
+
+
+# --- the update plan the trainer generates ------------------------------------------------
+
+
+def test_plain_sgd_plans_the_prescaled_update_and_folds_lr_into_the_gradient():
+    plan = optim.plan_update(OPTIMIZERS["sgd"], {"lr": 0.25, "wd": 0.0})
+    assert plan.kernel is optim.sgd_prescaled_update and plan.grad_scale == 0.25
+    assert plan.state == () and plan.hyper == ()
+    p, g = np.array(P0), np.array(GRADS[0]) * 0.25
+    plan.kernel(p, g)
+    _close(p, [1.0 - 0.125, -2.0 + 0.25])
+
+
+@pytest.mark.parametrize(("name", "hyper"), [("sgd", {"lr": 0.1, "wd": 0.01}),
+                                             ("momentum", {"lr": 0.1, "momentum": 0.9, "wd": 0})])
+def test_other_updates_take_the_plain_gradient(name, hyper):
+    plan = optim.plan_update(OPTIMIZERS[name], hyper)
+    assert plan.kernel is OPTIMIZERS[name].kernel and plan.grad_scale == 1.0
+    assert plan.hyper == tuple(float(v) for v in hyper.values())
+
+
+def test_hyper_values_fill_defaults_and_name_an_unknown_setting():
+    assert optim.hyper_values(OPTIMIZERS["adam"], 0.5, {"weight_decay": 0.1}) == {
+        "lr": 0.5, "beta1": 0.9, "beta2": 0.999, "eps": 1e-7, "wd": 0.1}
+    with pytest.raises(ValueError, match="sgd has no hyper-parameter 'beta1'; it takes lr, wd"):
+        optim.hyper_values(OPTIMIZERS["sgd"], None, {"beta1": 0.8})
