@@ -14,7 +14,7 @@ import sys
 from datetime import date
 
 from .cases import CASES
-from .contenders import gemm_runner, netc_runner, torch_runner
+from .contenders import gemm_runner, netc_runner, numpy_runner, torch_runner
 from .extras import cold_start, compile_scaling, peak_memory
 from .measure import interleaved, median, median_ratio
 
@@ -23,7 +23,8 @@ def training(names: list[str], rounds: int, threads: int) -> dict:
     results = {}
     for name in names:
         case = CASES[name]
-        runners = {"netc": netc_runner(case), "gemm": gemm_runner(case)}
+        runners = {"netc": netc_runner(case), "gemm": gemm_runner(case),
+                   "numpy": numpy_runner(case)}
         try:
             runners["torch"] = torch_runner(case, threads)
         except ImportError:
@@ -31,12 +32,14 @@ def training(names: list[str], rounds: int, threads: int) -> dict:
         times = interleaved(runners, rounds)
         done = case.samples * case.epochs
         row = {"samples_per_s": {k: done / median(v) for k, v in times.items()},
-               "efficiency": 1 / median_ratio(times["netc"], times["gemm"])}
+               "efficiency": 1 / median_ratio(times["netc"], times["gemm"]),
+               "netc_over_numpy": median_ratio(times["numpy"], times["netc"])}
         if "torch" in times:
             row["netc_over_torch"] = median_ratio(times["torch"], times["netc"])
             # The ratio netc would reach at 100 % efficiency: what the matrix products alone
             # allow against PyTorch on this machine, whatever the rest of the step costs.
             row["ceiling_over_torch"] = median_ratio(times["torch"], times["gemm"])
+            row["numpy_over_torch"] = median_ratio(times["torch"], times["numpy"])
         results[name] = row
         _print_case(name, row)
     return results
@@ -49,6 +52,9 @@ def _print_case(name: str, row: dict) -> None:
         line += (f"  torch {sps['torch']:>10,.0f}  netc/torch {row['netc_over_torch']:5.2f}x"
                  f" (GEMM-only/torch {row['ceiling_over_torch']:.2f}x)")
     line += f"  efficiency {row['efficiency']:.0%}"
+    line += f"  netc/plain-NumPy {row['netc_over_numpy']:.2f}x"
+    if "numpy_over_torch" in row:
+        line += f" (plain-NumPy/torch {row['numpy_over_torch']:.2f}x)"
     print(line, flush=True)
 
 

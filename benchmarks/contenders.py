@@ -59,6 +59,52 @@ def torch_runner(case: Case, threads: int) -> Callable[[], float]:
     return run
 
 
+def numpy_runner(case: Case) -> Callable[[], float]:
+    """A plain NumPy training loop, as in the DLFS reference code: the point of comparison
+    the performance issue quotes (new arrays every step, `x[idx]`, `W -= lr * dW`)."""
+    x, t = case.data()
+    rng = np.random.default_rng(0)
+    shapes = list(zip(case.widths[:-1], case.widths[1:], strict=True))
+    ws = [(rng.standard_normal((a, b)) * np.sqrt(1 / a)).astype(np.float32) for a, b in shapes]
+    bs = [np.zeros(b, np.float32) for _, b in shapes]
+    act = case.activation
+    orders = case.orders()
+
+    def run() -> float:
+        losses: list[float] = []
+        start = time.perf_counter()
+        for order in orders:
+            for s in range(0, case.samples, case.batch):
+                idx = order[s:s + case.batch]
+                xb, tb = x[idx], t[idx]
+                hs = [xb]
+                for i, (w, b) in enumerate(zip(ws, bs, strict=True)):
+                    h = hs[-1] @ w + b
+                    if i < len(ws) - 1:
+                        h = 1 / (1 + np.exp(-h)) if act == "sigmoid" else np.maximum(h, 0)
+                    hs.append(h)
+                z = hs[-1] - hs[-1].max(axis=1, keepdims=True)
+                y = np.exp(z)
+                y /= y.sum(axis=1, keepdims=True)
+                rows = np.arange(len(tb))
+                # The loss, as DLFS's SoftmaxWithLoss computes it (netc and PyTorch do too).
+                losses.append(float(-np.sum(np.log(y[rows, tb] + 1e-7)) / len(tb)))
+                dz = y
+                dz[rows, tb] -= 1
+                dz /= len(tb)
+                for i in reversed(range(len(ws))):
+                    dw, db = hs[i].T @ dz, dz.sum(axis=0)
+                    if i:
+                        dz = dz @ ws[i].T
+                        h = hs[i]
+                        dz = dz * h * (1 - h) if act == "sigmoid" else dz * (h > 0)
+                    ws[i] -= case.lr * dw
+                    bs[i] -= case.lr * db
+        return time.perf_counter() - start
+
+    return run
+
+
 def gemm_runner(case: Case) -> Callable[[], float]:
     """The same steps' matrix products alone: forward x@W, backward x.T@dy and dy@W.T."""
     rng = np.random.default_rng(0)

@@ -36,16 +36,16 @@ def test_cases_describe_the_issue_networks():
     assert np.array_equal(CASES["tiny"].orders()[0], np.random.default_rng(0).permutation(300))
 
 
-def test_netc_contender_trains_the_case():
-    seconds = contenders.netc_runner(CASES["tiny"])()
-    assert seconds > 0
+def test_netc_and_plain_numpy_contenders_train_the_case():
+    assert contenders.netc_runner(CASES["tiny"])() > 0
+    assert contenders.numpy_runner(CASES["tiny"])() > 0
 
 
 def test_training_reports_samples_per_second_and_efficiency(monkeypatch, capsys):
     monkeypatch.setattr(measure, "PAUSE_S", 0.0)
     row = training(["tiny"], rounds=1, threads=1)["tiny"]
     assert row["samples_per_s"]["netc"] > 0 and row["samples_per_s"]["gemm"] > 0
-    assert 0 < row["efficiency"] < 10
+    assert 0 < row["efficiency"] < 10 and row["netc_over_numpy"] > 0
     out = capsys.readouterr().out
     assert out.startswith("tiny  netc") and "efficiency" in out
 
