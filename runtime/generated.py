@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..compiler.codegen import header, passes_source
+from ..compiler.codegen import header, passes_source, step_source
 from ..compiler.plan import NetPlan
 from . import kernels, optim
 
@@ -43,6 +43,14 @@ def load(source: str, name: str, **extra: Any) -> dict[str, Any]:
 def _compiled(source: str, filename: str) -> Any:
     # Why cached: `fit` generates the same optimizer step for every call with equal settings.
     return compile(source, filename, "exec")
+
+
+def bind_update(plan: NetPlan, update: optim.UpdatePlan, params: np.ndarray,
+                grads: np.ndarray, state: list[np.ndarray]) -> Callable[[int], None]:
+    """The generated optimizer step over the flat buffers, as `step(t)` (t: the step count)."""
+    source = step_source(plan, update.kernel.__name__, update.state, list(update.hyper),
+                         update.counts_steps)
+    return load(source, plan.path)["bind_step"](params, grads, *state)
 
 
 def used_kernels(source: str) -> list[str]:

@@ -287,4 +287,3 @@ def plan_update(info: OptimizerInfo, hyper: Mapping[str, float]) -> UpdatePlan:
         return UpdatePlan(sgd_prescaled_update, (), (), False, float(hyper["lr"]))
     return UpdatePlan(info.kernel, info.state, tuple(float(v) for v in hyper.values()),
                       info.counts_steps, 1.0)
-

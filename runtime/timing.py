@@ -13,11 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..compiler.codegen import passes_source, step_source
+from ..compiler.codegen import passes_source
 from ..compiler.plan import NetPlan
 from . import optim
 from .build import build
-from .generated import load
+from .generated import bind_update, load
 from .gradcheck import random_batch
 
 
@@ -62,10 +62,8 @@ def profile(plan: NetPlan, *, batch: int | None = None, steps: int = 50, warmup:
     # The same generated update the trainer runs, with the same settings.
     update_plan = optim.plan_update(info, optim.hyper_values(info, lr, given))
     state = [np.zeros_like(net.flat_params) for _ in update_plan.state]
-    source = step_source(plan, update_plan.kernel.__name__, update_plan.state,
-                         list(update_plan.hyper), update_plan.counts_steps)
+    update = bind_update(plan, update_plan, net.flat_params, net.flat_grads, state)
     scale = update_plan.grad_scale / batch
-    update = load(source, plan.path)["bind_step"](net.flat_params, net.flat_grads, *state)
     idx = np.arange(batch)
     update_s = gather_s = 0.0
     for i in range(warmup + steps):

@@ -17,11 +17,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ..compiler.codegen import step_source
 from ..errors import DataError, TrainingError
 from . import optim
 from .buffers import views
-from .generated import load
+from .generated import bind_update
 from .metrics import accuracy
 from .network import EVAL_BATCH, Network
 from .resume import RunState, interrupt_guard, restore, snapshot
@@ -66,14 +65,15 @@ class Trainer:
             raise ValueError(f"unknown optimizer {optimizer!r}; choose from "
                              f"{', '.join(optim.OPTIMIZERS)}")
         self.hyper = optim.hyper_values(self.info, lr, hyper)
+        self.update = optim.plan_update(self.info, self.hyper)
         self.checkpoint, self.on_step, self.on_epoch = checkpoint, on_step, on_epoch
         self.interrupt_path = interrupt_checkpoint or checkpoint
         # Why optional: evaluating the whole training set costs a forward pass over it;
         # without it the record holds the mean mini-batch loss, as Keras reports.
         self.evaluate_each_epoch = evaluate
         shapes = [(k, p.shape) for k, p in net.params.items()]
-        flat_state = [np.zeros_like(net.flat_params) for _ in self.info.state]
-        slots = {f"{s}/{k}": v for s, flat in zip(self.info.state, flat_state, strict=True)
+        flat_state = [np.zeros_like(net.flat_params) for _ in self.update.state]
+        slots = {f"{s}/{k}": v for s, flat in zip(self.update.state, flat_state, strict=True)
                  for k, v in views(flat, shapes).items()}
         self.state = RunState(np.random.default_rng(seed), slots)
         self.history = History()
@@ -83,11 +83,8 @@ class Trainer:
             check_writable(checkpoint)
         if resume is not None:
             restore(resume, self)
-        self.update = optim.plan_update(self.info, self.hyper)
-        self._step = load(step_source(net.plan, self.update.kernel.__name__, self.update.state,
-                                      list(self.update.hyper), self.update.counts_steps),
-                          net.plan.path)["bind_step"](net.flat_params, net.flat_grads,
-                                                      *flat_state)
+        self._step = bind_update(net.plan, self.update, net.flat_params, net.flat_grads,
+                                 flat_state)
 
     def run(self) -> History:
         """Train up to `epochs`, checkpointing after each; Ctrl-C saves, then KeyboardInterrupt."""
