@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import errno
 import gzip
-import os
 import pickle
 import shutil
 import subprocess
@@ -29,49 +28,36 @@ import numpy as np
 import pytest
 
 import netc
-from netc.cli import main
 from netc.runtime import build as build_module
 from netc.runtime import checkpoint as checkpoint_module
 from netc.runtime.checkpoint import load_checkpoint
 from netc.runtime.data import mnist
 
-ROOT = Path(__file__).resolve().parents[1]
-HERE = Path("tests") / "bad_inputs"  # relative to ROOT, so messages hold short paths
+sys.path.insert(0, str(Path(__file__).parent / "bad_inputs"))
+from catalogue import (  # noqa: E402  (tests/ is not a package)
+    DATA_SPEC,
+    HANG_GUARD_S,
+    HERE,
+    ROOT,
+    UPDATE,
+    assert_golden,
+    assert_user_error,
+    data_run,
+    good_arrays,
+    npz,
+    run_cli,
+    spec_file,
+    trained_checkpoint,
+)
+
 SPECS = sorted(p.stem for p in (ROOT / HERE / "specs").glob("*.net"))
 CSVS = sorted(p.stem for p in (ROOT / HERE / "data").glob("*.csv"))
-DATA_SPEC = HERE / "data" / "four_features.net"
-UPDATE = os.environ.get("NETC_UPDATE_GOLDEN") == "1"
-HANG_GUARD_S = 20.0
 
 
 @pytest.fixture(autouse=True)
 def _in_root(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
     monkeypatch.setenv("NETC_MNIST_MIRRORS", "")  # never download anything
-
-
-def run_cli(capsys: pytest.CaptureFixture[str], argv: list[str]) -> tuple[int, str, str]:
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as e:  # argparse: usage errors
-        code = int(e.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_golden(expected: Path, got: str) -> None:
-    if UPDATE:
-        expected.write_text(got, encoding="utf-8", newline="\n")
-    assert expected.exists(), f"no {expected}; run with NETC_UPDATE_GOLDEN=1"
-    assert got == expected.read_text(encoding="utf-8")
-
-
-def assert_user_error(code: int, out: str, err: str, want: int = 1) -> None:
-    assert code == want, err
-    assert "Traceback" not in err and "Traceback" not in out
-    for leak in ("pydantic", "lark.", "UnexpectedToken", "ValidationError", "Errno"):
-        assert leak not in err, f"{leak!r} leaked into: {err}"
-    assert "epoch " not in out  # nothing was trained
 
 
 # ---- committed text cases ------------------------------------------------------------------
@@ -116,13 +102,6 @@ def case(fn: Builder) -> Builder:
     return fn
 
 
-def spec_file(tmp: Path, text: str | bytes, name: str = "bad.net") -> Path:
-    path = tmp / name
-    if isinstance(text, bytes):
-        path.write_bytes(text)
-    else:
-        path.write_text(text, encoding="utf-8")
-    return path
 
 
 @case
@@ -269,19 +248,10 @@ def idx_data_dir_is_a_file(tmp, mp):
     return mnist_run(tmp / "mnist")
 
 
-def data_run(path: Path, *extra: object) -> list[object]:
-    return ["run", DATA_SPEC, "--data", path, "--quiet", *extra]
 
 
-def npz(tmp: Path, name: str = "data.npz", **arrays: np.ndarray) -> Path:
-    path = tmp / name
-    np.savez(path, **arrays)
-    return path
 
 
-def good_arrays(n: int = 10, width: int = 4) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(0)
-    return {"x_train": rng.standard_normal((n, width)), "t_train": np.arange(n) % 3}
 
 
 @case
@@ -332,12 +302,6 @@ def data_unknown_type(tmp, mp):
     return data_run(path)
 
 
-def trained_checkpoint(tmp: Path) -> Path:
-    ck = tmp / "ck.npz"
-    code = main([str(a) for a in data_run(npz(tmp, "train.npz", **good_arrays()),
-                                          "--checkpoint", ck)])
-    assert code == 0 and ck.exists()
-    return ck
 
 
 @case
