@@ -5,7 +5,6 @@ the public contract script."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -25,8 +24,6 @@ from netc.runtime.data import load_dataset
 ROOT = Path(__file__).resolve().parents[2]
 SPIRAL = ROOT / "specs" / "spiral.net"
 MNIST_SPEC = ROOT / "specs" / "mnist_two_layer.net"
-MNIST_DIR = Path(os.environ.get("NETC_DATA_DIR")
-                 or Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "mnist")
 INVALID = "input: 2\naffine(10) -> sigmod -> affine(3) -> softmax_ce\n"
 
 
@@ -303,8 +300,8 @@ def test_ctrl_c_exits_130_and_the_run_resumes(tmp_path):
 # --- MNIST ----------------------------------------------------------------------------------
 
 
-def test_one_epoch_of_mnist_reaches_90_percent(capsys, monkeypatch, tmp_path):
-    monkeypatch.setenv("NETC_DATA_DIR", str(MNIST_DIR))
+def test_one_epoch_of_mnist_reaches_90_percent(capsys, monkeypatch, tmp_path, mnist_dir):
+    monkeypatch.setenv("NETC_DATA_DIR", str(mnist_dir))
     monkeypatch.setenv("NETC_MNIST_MIRRORS", "")  # the files must be there; never download
     m = tmp_path / "m.json"
     code, out, err = cli(capsys, "run", MNIST_SPEC, "--epochs", 1, "--metrics-json", m,
@@ -337,8 +334,8 @@ def test_console_script_and_module_entry_points(tmp_path):
     assert r.returncode == 0 and "parameters: 63" in r.stdout
 
 
-def test_contract_holds():
-    script = ROOT / ".." / "shared" / "checks" / "contract.py"
+def test_contract_holds(shared_dir):
+    script = shared_dir / "checks" / "contract.py"
     r = subprocess.run([sys.executable, str(script)], cwd=ROOT, capture_output=True, text=True,
                        timeout=300)
     assert r.stdout.strip().splitlines()[-1:] == ["contract holds"], r.stdout + r.stderr

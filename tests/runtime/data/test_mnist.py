@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,18 +13,14 @@ from netc.errors import DataError
 from netc.runtime.data import Dataset, load_dataset, mnist
 from netc.runtime.data.mnist import read_mnist_file
 
-# tests/runtime/data/<this file>: parents[3] is the repository root; the data sits beside it.
-REAL_DIR = Path(
-    os.environ.get("NETC_DATA_DIR")
-    or Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "mnist"
-)
-HAVE_REAL = all((REAL_DIR / n).is_file() or (REAL_DIR / f"{n}.gz").is_file() for n in mnist.FILES)
-needs_real = pytest.mark.skipif(not HAVE_REAL, reason=f"real MNIST not found in {REAL_DIR}")
+# The real files are found by the `mnist_dir` fixture (tests/conftest.py): a skip with the
+# reason in a bare clone, a failure under CI.
+needs_real = pytest.mark.usefixtures("mnist_dir")
 
 
 @pytest.fixture(scope="module")
-def real() -> Dataset:
-    return load_dataset("mnist", data_dir=REAL_DIR, progress=False)
+def real(mnist_dir: Path) -> Dataset:
+    return load_dataset("mnist", data_dir=mnist_dir, progress=False)
 
 
 def test_read_mnist_file_reads_raw_and_gzipped(
@@ -173,19 +168,17 @@ def test_mnist_real_label_counts(real: Dataset) -> None:
     assert train[1] == 6742 and test[0] == 980  # the published per-digit counts
 
 
-@needs_real
-def test_mnist_real_unflattened(real: Dataset) -> None:
-    shaped = load_dataset("mnist", data_dir=REAL_DIR, flatten=False, progress=False)
+def test_mnist_real_unflattened(real: Dataset, mnist_dir: Path) -> None:
+    shaped = load_dataset("mnist", data_dir=mnist_dir, flatten=False, progress=False)
     assert shaped.x_train.shape == (60000, 1, 28, 28)
     assert np.array_equal(shaped.x_train.reshape(60000, -1), real.x_train)
 
 
-@needs_real
-def test_mnist_real_decompressed_copy_passes_checksum(tmp_path: Path) -> None:
+def test_mnist_real_decompressed_copy_passes_checksum(tmp_path: Path, mnist_dir: Path) -> None:
     name = mnist.TEST_LABELS
-    source = REAL_DIR / f"{name}.gz"
+    source = mnist_dir / f"{name}.gz"
     if not source.is_file():
-        source = REAL_DIR / name
+        source = mnist_dir / name
     copy = tmp_path / name
     copy.write_bytes(gzip.decompress(source.read_bytes()) if source.suffix else source.read_bytes())
     labels = read_mnist_file(copy)
