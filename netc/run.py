@@ -65,6 +65,7 @@ def run(args: Namespace) -> int:
             data.x_train, data.t_train, epochs=cfg["epochs"], batch_size=cfg["batch_size"],
             optimizer=cfg["optimizer"], seed=cfg["seed"], validation_data=validation,
             checkpoint=args.checkpoint, resume=args.resume, interrupt_checkpoint=interrupt_path,
+            resume_anyway=getattr(args, "resume_anyway", False),
             on_step=progress.on_step, on_epoch=progress.on_epoch, data_name=data.source,
             **cfg["hyper"])
     except KeyboardInterrupt as stop:
