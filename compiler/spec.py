@@ -1,20 +1,24 @@
 """Stage 3's output types: Pydantic v2 schemas, one per op and one per declaration.
 
-Argument names, types and ranges live here and only here; `netc layers` documents them from
-these models. Models are strict (no "5" -> 5, no True -> 1), frozen, and forbid unknown fields.
+Argument names, types and ranges live here and only here, except the optimizers'
+hyper-parameters and the `train:` integers: their rules live in `netc/rules.py`, shared with
+the runtime and the CLI, and the models below are built from them. `netc layers` documents
+every argument from these models. Models are strict (no "5" -> 5, no True -> 1), frozen, and
+forbid unknown fields.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from .. import rules
 
 MAX_WIDTH = 2**31
 InitName = Literal["auto", "normal", "xavier", "he"]
 Size = Annotated[int, Field(ge=1, le=MAX_WIDTH)]
 Positive = Annotated[float, Field(gt=0)]
-NonNegative = Annotated[float, Field(ge=0)]
 Fraction = Annotated[float, Field(gt=0, lt=1)]
 
 
@@ -135,12 +139,22 @@ class DataSpec(SettingSpec):
     description: ClassVar[str] = "the training data"
 
 
-class TrainSpec(SettingSpec):
-    epochs: Annotated[int, Field(ge=1, le=10**6)] = Field(10, description="passes over the data")
-    batch_size: Annotated[int, Field(ge=1, le=10**7)] = Field(100, description="mini-batch size")
-    seed: Annotated[int, Field(ge=0, lt=2**63)] = Field(0, description="seed for init & shuffling")
-    dtype: Literal["float32", "float64"] = Field("float32", description="floating point type")
-    description: ClassVar[str] = "the training loop"
+def _fields(*rs: rules.Rule) -> dict[str, Any]:
+    """Pydantic fields from the shared rules (`netc/rules.py`): type, bounds, default, words."""
+    return {r.name: (Annotated[int if r.integer else float, Field(**r.bounds())],
+                     Field(r.default, description=r.description)) for r in rs}
+
+
+def _model(model_name: str, base: type[SettingSpec], description: str, **fields: Any) -> Any:
+    model = create_model(model_name, __base__=base, __module__=__name__, **fields)
+    model.description = description
+    return model
+
+
+# Why built from the rules: `fit(...)` and the `netc run` flags check the same bounds.
+TrainSpec = _model("TrainSpec", SettingSpec, "the training loop", **_fields(*rules.TRAIN.values()),
+                   dtype=(Literal["float32", "float64"],
+                          Field("float32", description="floating point type")))
 
 
 class InitSpec(SettingSpec):
@@ -149,11 +163,8 @@ class InitSpec(SettingSpec):
     description: ClassVar[str] = "default weight initialisation"
 
 
-class OptimizerSpec(SettingSpec):
+class _OptimizerBase(SettingSpec):
     name: str = "sgd"
-    description: ClassVar[str] = "the optimizer and its hyper-parameters (see optimizers)"
-    lr: Positive = Field(0.01, description="learning rate")
-    wd: NonNegative = Field(0.0, description="L2 weight decay")
 
     def hyper(self) -> dict[str, Any]:
         """Hyper-parameters in the runtime kernel's order (`wd` last)."""
@@ -162,42 +173,24 @@ class OptimizerSpec(SettingSpec):
         return d
 
 
-class SGDSpec(OptimizerSpec):
-    name: Literal["sgd"] = "sgd"
-    description: ClassVar[str] = "stochastic gradient descent: p -= lr * g"
+def _optimizer(cls_name: str, name: str, description: str) -> Any:
+    """One optimizer's schema; its hyper-parameters come from `rules.OPTIMIZERS`."""
+    # Fields of the base (lr, wd) keep their place, so `netc layers` lists them first.
+    return _model(cls_name, OptimizerSpec, description, name=(Literal[name], name),
+                  **_fields(*rules.OPTIMIZERS[name]))
 
 
-class MomentumSpec(OptimizerSpec):
-    name: Literal["momentum"] = "momentum"
-    momentum: Fraction = Field(0.9, description="velocity decay")
-    description: ClassVar[str] = "SGD with momentum (DLFS-1 6.1.4)"
-
-
-class NesterovSpec(MomentumSpec):
-    name: Literal["nesterov"] = "nesterov"  # type: ignore[assignment]
-    description: ClassVar[str] = "Nesterov accelerated gradient"
-
-
-class AdaGradSpec(OptimizerSpec):
-    name: Literal["adagrad"] = "adagrad"
-    eps: Positive = Field(1e-7, description="added to the root")
-    description: ClassVar[str] = "AdaGrad: per-parameter rates from summed squared gradients"
-
-
-class RMSpropSpec(OptimizerSpec):
-    name: Literal["rmsprop"] = "rmsprop"
-    decay: Fraction = Field(0.99, description="squared-gradient decay")
-    eps: Positive = Field(1e-7, description="added to the root")
-    description: ClassVar[str] = "RMSprop: AdaGrad with a decaying average"
-
-
-class AdamSpec(OptimizerSpec):
-    name: Literal["adam"] = "adam"
-    lr: Positive = Field(0.001, description="learning rate")
-    beta1: Fraction = Field(0.9, description="first-moment decay")
-    beta2: Fraction = Field(0.999, description="second-moment decay")
-    eps: Positive = Field(1e-7, description="added to the root")
-    description: ClassVar[str] = "Adam (DLFS-1 6.1.6)"
+# The `optimizer:` setting before its name is known: sgd's fields, as `netc layers` shows.
+OptimizerSpec = _model("OptimizerSpec", _OptimizerBase,
+                       "the optimizer and its hyper-parameters (see optimizers)",
+                       **_fields(*rules.OPTIMIZERS["sgd"]))
+SGDSpec = _optimizer("SGDSpec", "sgd", "stochastic gradient descent: p -= lr * g")
+MomentumSpec = _optimizer("MomentumSpec", "momentum", "SGD with momentum (DLFS-1 6.1.4)")
+NesterovSpec = _optimizer("NesterovSpec", "nesterov", "Nesterov accelerated gradient")
+AdaGradSpec = _optimizer("AdaGradSpec", "adagrad",
+                         "AdaGrad: per-parameter rates from summed squared gradients")
+RMSpropSpec = _optimizer("RMSpropSpec", "rmsprop", "RMSprop: AdaGrad with a decaying average")
+AdamSpec = _optimizer("AdamSpec", "adam", "Adam (DLFS-1 6.1.6)")
 
 
 class RunSpec(BaseModel):

@@ -8,10 +8,12 @@ space (gradients are recomputed before every step), so `g` holds garbage afterwa
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
+
+from .. import rules
 
 
 def sgd_update(p: np.ndarray, g: np.ndarray, lr: float, wd: float) -> None:
@@ -138,42 +140,40 @@ class OptimizerInfo:
     name: str
     kernel: Callable[..., None]
     state: tuple[str, ...]
-    hyper: tuple[tuple[str, float], ...]
     counts_steps: bool
     description: str
+
+    @property
+    def hyper(self) -> tuple[tuple[str, float], ...]:
+        """(name, default) in kernel order, from the shared rules (`netc/rules.py`)."""
+        return tuple((r.name, float(r.default)) for r in rules.OPTIMIZERS[self.name])
 
 
 OPTIMIZERS: dict[str, OptimizerInfo] = {
     info.name: info
     for info in (
         OptimizerInfo(
-            "sgd", sgd_update, (), (("lr", 0.01), ("wd", 0.0)), False,
+            "sgd", sgd_update, (), False,
             "stochastic gradient descent: W -= lr * dW",
         ),
         OptimizerInfo(
-            "momentum", momentum_update, ("v",),
-            (("lr", 0.01), ("momentum", 0.9), ("wd", 0.0)), False,
+            "momentum", momentum_update, ("v",), False,
             "momentum SGD: v = momentum*v - lr*dW; W += v",
         ),
         OptimizerInfo(
-            "nesterov", nesterov_update, ("v",),
-            (("lr", 0.01), ("momentum", 0.9), ("wd", 0.0)), False,
+            "nesterov", nesterov_update, ("v",), False,
             "Nesterov accelerated gradient (DLFS form of momentum with look-ahead)",
         ),
         OptimizerInfo(
-            "adagrad", adagrad_update, ("h",),
-            (("lr", 0.01), ("eps", 1e-7), ("wd", 0.0)), False,
+            "adagrad", adagrad_update, ("h",), False,
             "AdaGrad: per-weight learning rate shrinking with the summed squared gradient",
         ),
         OptimizerInfo(
-            "rmsprop", rmsprop_update, ("h",),
-            (("lr", 0.01), ("decay", 0.99), ("eps", 1e-7), ("wd", 0.0)), False,
+            "rmsprop", rmsprop_update, ("h",), False,
             "RMSprop: AdaGrad with an exponentially decaying squared-gradient average",
         ),
         OptimizerInfo(
-            "adam", adam_update, ("m", "v"),
-            (("lr", 0.001), ("beta1", 0.9), ("beta2", 0.999), ("eps", 1e-7), ("wd", 0.0)),
-            True,
+            "adam", adam_update, ("m", "v"), True,
             "Adam: momentum plus RMSprop scaling, with bias correction",
         ),
     )
@@ -187,20 +187,11 @@ class Optimizer:
     """
 
     def __init__(self, name: str, **hyper: float) -> None:
-        if name not in OPTIMIZERS:
-            raise ValueError(
-                f"unknown optimizer {name!r}; valid optimizers: {', '.join(sorted(OPTIMIZERS))}"
-            )
+        # Why the shared checker: `lr=nan` or `beta1=1` would make every update NaN or
+        # divide by zero; the spec, the CLI and `fit` refuse them with the same rules.
+        self.hyper: dict[str, float] = rules.optimizer_values(name, hyper)
         self.name = name
         self.info = OPTIMIZERS[name]
-        valid = [k for k, _ in self.info.hyper]
-        unknown = sorted(set(hyper) - set(valid))
-        if unknown:
-            raise ValueError(
-                f"unknown hyper-parameter {unknown[0]!r} for optimizer {name!r}; "
-                f"valid hyper-parameters: {', '.join(valid)}"
-            )
-        self.hyper: dict[str, float] = {k: float(hyper.get(k, d)) for k, d in self.info.hyper}
         self.step = 0
         self.state: dict[str, dict[str, np.ndarray]] = {s: {} for s in self.info.state}
 
@@ -263,22 +254,20 @@ class UpdatePlan:
     grad_scale: float
 
 
-def hyper_values(info: OptimizerInfo, lr: float | None,
-                 given: Mapping[str, float]) -> dict[str, float]:
+def hyper_values(info: OptimizerInfo, lr: float | None, given: Mapping[str, float],
+                 others: Iterable[str] = ()) -> dict[str, float]:
     """Every hyper-parameter of `info`: its defaults, then `given` (`weight_decay` is `wd`),
-    then `lr` when not None. Raises ValueError naming an unknown one."""
+    then `lr` when not None, each checked by the shared rules (`netc/rules.py`).
+
+    Raises ValueError naming an unknown one (suggesting the closest of the hyper-parameters
+    and `others`) or one out of range, TypeError for one that is not a number: nothing
+    non-finite reaches the generated update.
+    """
     given = dict(given)
-    values = dict(info.hyper)
-    if "weight_decay" in given:
-        given["wd"] = given.pop("weight_decay")
-    unknown = set(given) - set(values)
-    if unknown:
-        raise ValueError(f"{info.name} has no hyper-parameter {sorted(unknown)[0]!r}; it takes "
-                         f"{', '.join(values)}")
-    values.update({k: float(v) for k, v in given.items()})
     if lr is not None:
-        values["lr"] = float(lr)
-    return values
+        given.pop("lr", None)
+        given["lr"] = lr
+    return rules.optimizer_values(info.name, given, others)
 
 
 def plan_update(info: OptimizerInfo, hyper: Mapping[str, float]) -> UpdatePlan:

@@ -2,7 +2,9 @@
 
 Inputs and targets are cast once here (to the network's dtype; labels to integer indices),
 so nothing inside a step converts or upcasts. A mismatch names the data source and the spec
-location of the layer that fixes the expected shape.
+location of the layer that fixes the expected shape. Targets are range-checked for their loss
+(labels in range, one-hot rows that sum to 1, sigmoid targets in [0, 1]): one pass over the
+targets per call, never per step.
 """
 
 from __future__ import annotations
@@ -24,16 +26,21 @@ def _prefix(source: str | None) -> str:
     return f"{source}: " if source else ""
 
 
-def as_inputs(x: ArrayLike, net: Any, source: str | None = None) -> NDArray:
-    """(n, features) in the network's dtype; images (n, 1, 28, 28) are flattened."""
+def as_inputs(x: ArrayLike, net: Any, source: str | None = None, *,
+              finite: bool = True) -> NDArray:
+    """(n, features) in the network's dtype; images (n, 1, 28, 28) are flattened.
+
+    With `finite`, a NaN or an infinity is a `DataError` naming the sample. `fit` passes
+    False: the trainer finds them lazily, when they first make the loss non-finite.
+    """
     try:
         x = np.asarray(x, dtype=net.dtype)
     except (TypeError, ValueError) as e:
         raise DataError(f"{_prefix(source)}inputs are not numeric arrays ({e})") from None
-    if x.ndim == 1 and net.plan.input_width == 1:
-        x = x.reshape(-1, 1)
+    if x.ndim == 1 and (net.plan.input_width == 1 or x.size == 0):
+        x = x.reshape(-1, net.plan.input_width)
     elif x.ndim > 2:
-        x = x.reshape(len(x), -1)
+        x = x.reshape(len(x), int(np.prod(x.shape[1:])))  # not -1: that fails for 0 samples
     if x.ndim != 2:
         raise DataError(f"{_prefix(source)}inputs must be a 2-D array (samples, features), "
                         f"got shape {x.shape}")
@@ -41,13 +48,28 @@ def as_inputs(x: ArrayLike, net: Any, source: str | None = None) -> NDArray:
         raise DataError(
             f"{_prefix(source)}the data has {x.shape[1]} features per sample, but the network "
             f"takes {net.plan.input_width} (the input of {_where(net, 0)})")
+    if finite:
+        _check_finite(x, "inputs", source)
     return x
+
+
+def _check_finite(a: NDArray, what: str, source: str | None) -> None:
+    """The message the trainer gives for a non-finite batch (`Trainer._diverged`)."""
+    ok = np.isfinite(a.reshape(len(a), -1)).all(axis=1)
+    if not ok.all():
+        raise DataError(f"{_prefix(source)}{what} contain NaN or infinite values "
+                        f"(sample {int(ok.argmin())})")
 
 
 def as_targets(t: ArrayLike, net: Any, n: int | None, source: str | None = None) -> NDArray:
     """Targets for the loss: class indices (int64) or rows of k values (network dtype)."""
     loss, k = net.plan.loss.op, net.plan.n_outputs
-    t = np.asarray(t)
+    try:
+        t = np.asarray(t)
+    except (TypeError, ValueError) as e:  # ragged lists
+        raise DataError(f"{_prefix(source)}targets are not a numeric array ({e})") from None
+    if t.ndim == 0:
+        raise DataError(f"{_prefix(source)}targets must be an array, one per sample; got {t!r}")
     if n is not None and len(t) != n:
         raise DataError(f"{_prefix(source)}{len(t)} targets for {n} samples")
     if t.ndim == 2 and t.shape[1] == 1 and k == 1:
@@ -63,17 +85,54 @@ def as_targets(t: ArrayLike, net: Any, n: int | None, source: str | None = None)
             f"{what} of width {k}")
     if not np.issubdtype(t.dtype, np.number) and t.dtype != bool:
         raise DataError(f"{_prefix(source)}targets are not numeric (dtype {t.dtype})")
-    return t.astype(net.dtype, copy=False)
+    t = t.astype(net.dtype, copy=False)
+    _check_finite(t, "targets", source)
+    _check_range(t, loss, net, source)
+    return t
+
+
+def _check_range(t: NDArray, loss: str, net: Any, source: str | None) -> None:
+    """Rows a probability loss can take: one-hot or probabilities summing to 1 (softmax_ce),
+    each value in [0, 1] (sigmoid_ce). Why: others give a loss below its minimum that still
+    trains, silently, towards something the user did not mean."""
+    where = _where(net, -1)
+    if loss == "sigmoid_ce":
+        bad = ((t < 0) | (t > 1)).any(axis=1)
+        if bad.any():
+            i = int(bad.argmax())
+            v = t[i][(t[i] < 0) | (t[i] > 1)][0]
+            raise DataError(f"{_prefix(source)}target {v:g} of sample {i} is outside [0, 1]: "
+                            f"{where} expects probabilities (0 or 1 for a label)")
+    elif loss == "softmax_ce":
+        bad = (t < 0).any(axis=1)
+        if bad.any():
+            i = int(bad.argmax())
+            raise DataError(f"{_prefix(source)}the target row of sample {i} holds "
+                            f"{t[i].min():g}: {where} expects one-hot rows or class "
+                            "probabilities, all >= 0")
+        # Why the tolerance: rows of probabilities in float32 sum to 1 only up to rounding.
+        sums = t.sum(axis=1, dtype=np.float64)
+        off = np.abs(sums - 1) > 1e-6 + t.shape[1] * np.finfo(t.dtype).eps
+        if off.any():
+            i = int(off.argmax())
+            raise DataError(f"{_prefix(source)}the target row of sample {i} sums to "
+                            f"{sums[i]:g}, not 1: {where} expects one-hot rows or class "
+                            "probabilities")
 
 
 def _labels(t: NDArray, k: int, net: Any, source: str | None) -> NDArray:
     if not np.issubdtype(t.dtype, np.integer):
-        if not np.issubdtype(t.dtype, np.floating) or not np.all(np.mod(t, 1) == 0):
+        if not np.issubdtype(t.dtype, np.floating) or not _whole(t):
             raise DataError(f"{_prefix(source)}class labels must be whole numbers")
-    labels = t.astype(np.int64, copy=False)
-    if labels.size and (labels.min() < 0 or labels.max() >= k):
-        bad = int(labels.max() if labels.max() >= k else labels.min())
+    if t.size and (t.min() < 0 or t.max() >= k):
+        # Why from `t`, not the int64 copy: a uint64 label above 2**63 would read as negative.
+        bad = t.max() if t.max() >= k else t.min()
         raise DataError(
-            f"{_prefix(source)}label {bad} is out of range: {_where(net, -1)} has {k} classes "
-            f"(labels 0 to {k - 1})")
-    return labels
+            f"{_prefix(source)}label {int(bad)} is out of range: {_where(net, -1)} has {k} "
+            f"classes (labels 0 to {k - 1})")
+    return t.astype(np.int64, copy=False)
+
+
+def _whole(t: NDArray) -> bool:
+    with np.errstate(invalid="ignore"):  # NaN and inf are not whole; no RuntimeWarning
+        return bool(np.all(np.mod(t, 1) == 0))
