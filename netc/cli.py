@@ -65,6 +65,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--metrics-json", metavar="PATH", help="write the history as JSON")
     r.add_argument("--checkpoint", metavar="PATH", help="save a checkpoint after every epoch")
     r.add_argument("--resume", metavar="PATH", help="continue from a checkpoint")
+    r.add_argument("--resume-anyway", action="store_true",
+                   help="with --resume: accept changed data or hyper-parameters")
     r.add_argument("--quiet", action="store_true", help="print only the final summary")
     r.add_argument("--plot", metavar="PNG", help="draw loss/accuracy curves to an image")
     r.set_defaults(func=cmd_run)

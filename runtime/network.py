@@ -115,10 +115,17 @@ class Network:
                                          {"spec_hash": self.plan.spec_hash, "epoch": 0}))
 
     def load_checkpoint(self, path: str | PathLike[str]) -> dict[str, Any]:
-        """Copy a checkpoint's parameters and state into this network; returns its meta."""
-        from .checkpoint import load_checkpoint
+        """Copy a checkpoint's parameters and state into this network; returns its meta.
 
-        ckpt = load_checkpoint(path, spec_hash=self.plan.spec_hash)
+        The file must hold exactly this spec's parameters and buffers, with their shapes, a
+        floating dtype and finite values; all is checked before anything is copied."""
+        from .checkpoint import load_checkpoint
+        from .restore_check import LOAD_HINT, check_arrays, check_spec
+
+        ckpt = load_checkpoint(path)
+        check_spec(path, ckpt.meta, self.plan.spec_hash, LOAD_HINT)
+        check_arrays(path, ckpt, {"param": self.params, "buffer": self.buffers}, self.dtype,
+                     LOAD_HINT)
         for target, saved in ((self.params, ckpt.params), (self.buffers, ckpt.buffers)):
             for k, v in target.items():
                 v[...] = saved[k]

@@ -2,8 +2,9 @@
 
 A checkpoint holds everything that decides the rest of a run: parameters, batchnorm
 statistics, optimizer state and step count, both random generators (shuffling and dropout),
-the position inside the epoch and its permutation, and the history. Restoring it therefore
-continues bit for bit as if the run had never stopped.
+the position inside the epoch and its permutation, the history, and a fingerprint of the
+training data. Restoring it therefore continues bit for bit as if the run had never stopped;
+`restore_check` proves the file fits the network, the settings and the data first.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import contextlib
 import signal
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from os import PathLike
 from typing import Any
 
@@ -22,6 +23,16 @@ from numpy.typing import NDArray
 from .. import __version__
 from ..errors import DataError
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from .restore_check import (
+    RESUME_HINT,
+    check_arrays,
+    check_run_meta,
+    check_same_run,
+    check_step_counter,
+    fingerprint,
+    saved_position,
+    shown,
+)
 
 
 @dataclass
@@ -36,6 +47,7 @@ class RunState:
     perm: NDArray | None = None
     seconds: float = 0.0
     loss_sum: float = 0.0
+    fingerprint: dict[str, Any] | None = None  # of the training data, see `data_fingerprint`
 
 
 def snapshot(trainer: Any, *, interrupted: bool = False) -> None:
@@ -55,38 +67,60 @@ def snapshot(trainer: Any, *, interrupted: bool = False) -> None:
         # Why keep the permutation: a run stopped mid-epoch resumes on the same batches. Also
         # at step 0: the shuffle generator has already drawn it, so it cannot be drawn again.
         "perm": st.perm.tolist() if st.perm is not None else None,
+        # Why: a resume on other data is refused unless asked for (see `check_same_run`).
+        "data": data_fingerprint(trainer),
     }
     optimizer = dict(st.slots)
     optimizer["step"] = np.array(st.updates, np.int64)
     save_checkpoint(path, Checkpoint(dict(net.params), dict(net.buffers), optimizer, meta))
 
 
-def restore(path: str | PathLike[str], trainer: Any) -> None:
-    """Load a checkpoint into the trainer and its network; refuse one that cannot continue."""
+def restore(path: str | PathLike[str], trainer: Any, *, anyway: bool = False) -> None:
+    """Load a checkpoint into the trainer and its network; refuse one that cannot continue.
+
+    Everything is checked before anything is copied, so a refusal leaves the network as it
+    was. `anyway` accepts changed hyper-parameters or data (never a changed spec, optimizer,
+    batch size or dtype, nor a damaged file); see `check_same_run` and `saved_position`.
+    """
     net, st = trainer.net, trainer.state
     ckpt = load_checkpoint(path, spec_hash=net.plan.spec_hash)
     meta = ckpt.meta
+    check_run_meta(path, meta)
     for key, mine in (("optimizer", trainer.info.name), ("batch_size", trainer.batch_size),
                       ("dtype", str(net.dtype))):
         if meta.get(key) != mine:
             raise DataError(
-                f"{path}: the checkpoint was trained with {key} {meta.get(key)!r}, this run "
-                f"uses {mine!r}; resume with the same settings to continue the same run")
+                f"{path}: the checkpoint was trained with {key} {shown(repr(meta.get(key)))}, this "
+                f"run uses {mine!r}; resume with the same settings to continue the same run")
+    if not anyway:
+        check_same_run(path, meta, trainer.hyper, lambda: data_fingerprint(trainer))
+    slots = {k: v for k, v in ckpt.optimizer.items() if k != "step"}
+    check_arrays(path, replace(ckpt, optimizer=slots),
+                 {"param": net.params, "buffer": net.buffers, "optim": st.slots},
+                 net.dtype, RESUME_HINT)
+    check_step_counter(path, ckpt, meta["updates"])
+    perm, step = saved_position(path, meta, len(trainer.x), trainer.batch_size, anyway)
     try:
-        for target, saved in ((net.params, ckpt.params), (net.buffers, ckpt.buffers),
-                              (st.slots, ckpt.optimizer)):
-            for k, v in target.items():
-                v[...] = saved[k]
         st.rng.bit_generator.state = meta["shuffle_rng"]
         net.rng.bit_generator.state = meta["net_rng"]
-        st.epoch, st.step, st.updates = int(meta["epoch"]), int(meta["step"]), \
-            int(meta["updates"])
-        st.seconds = float(meta.get("seconds", 0.0))
-        st.loss_sum = float(meta.get("loss_sum", 0.0))
-        st.perm = np.asarray(meta["perm"], np.int64) if meta.get("perm") else None
     except (KeyError, ValueError, TypeError) as e:
-        raise DataError(f"{path}: incomplete or corrupt checkpoint ({e})") from None
-    trainer.history.extend(meta.get("history", []))
+        raise DataError(f"{path}: incomplete or corrupt checkpoint ({shown(str(e))})") from None
+    for target, saved in ((net.params, ckpt.params), (net.buffers, ckpt.buffers),
+                          (st.slots, slots)):
+        for k, v in target.items():
+            v[...] = saved[k]
+    st.epoch, st.updates, st.step, st.perm = meta["epoch"], meta["updates"], step, perm
+    st.seconds = float(meta.get("seconds", 0.0))
+    st.loss_sum = float(meta.get("loss_sum", 0.0))
+    trainer.history.extend(meta["history"])
+
+
+def data_fingerprint(trainer: Any) -> dict[str, Any]:
+    """The training data's fingerprint, computed once per run (it reads every byte)."""
+    st = trainer.state
+    if st.fingerprint is None:
+        st.fingerprint = fingerprint(trainer.x, trainer.t, trainer.data_name)
+    return st.fingerprint
 
 
 class _Stop:

@@ -47,7 +47,7 @@ class Trainer:
                  on_epoch: Callable[[dict[str, Any]], None] | None = None,
                  interrupt_checkpoint: str | PathLike[str] | None = None,
                  data_name: str | None = None, evaluate: bool = True,
-                 **hyper: float) -> None:
+                 resume_anyway: bool = False, **hyper: float) -> None:
         if epochs < 1 or batch_size < 1:
             raise ValueError("epochs and batch_size must be at least 1")
         self.net, self.epochs, self.batch_size = net, int(epochs), int(batch_size)
@@ -82,7 +82,7 @@ class Trainer:
 
             check_writable(checkpoint)
         if resume is not None:
-            restore(resume, self)
+            restore(resume, self, anyway=resume_anyway)
         self._step = bind_update(net.plan, self.update, net.flat_params, net.flat_grads,
                                  flat_state)
 
@@ -120,8 +120,11 @@ class Trainer:
             if len(idx) not in bound:
                 bound[len(idx)] = self._batch(len(idx))
             xb, tb, forward, loss, backward, trace, scale = bound[len(idx)]
-            # The gather writes into reused buffers; "clip" skips the bounds check, which the
-            # permutation makes redundant and which is a third of the gather's cost.
+            # The gather writes into reused buffers; "clip" skips the bounds check, which is a
+            # third of the gather's cost (100x784 float32: 18 us against 32 us with "raise").
+            # Safe only because every index is proven in range: `perm` is either drawn here by
+            # `rng.permutation(n)` or restored by `saved_position`, which refuses one that is not
+            # a permutation of exactly these n samples. Any other source must prove the same.
             x.take(idx, axis=0, out=xb, mode="clip")
             t.take(idx, axis=0, out=tb, mode="clip")
             forward(xb, True)

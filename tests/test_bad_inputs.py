@@ -436,7 +436,8 @@ def test_bad_inputs_nan_stops_cleanly_and_keeps_the_last_good_checkpoint(
     # The same run, continued with a learning rate that makes the loss overflow in epoch 2.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        code, out, err = run_cli(capsys, [*base, "--epochs", 3, "--lr", 1e9, "--resume", ck])
+        code, out, err = run_cli(capsys, [*base, "--epochs", 3, "--lr", 1e9, "--resume", ck,
+                                          "--resume-anyway"])
     assert code == 1 and "Traceback" not in err
     assert "training diverged in epoch 2 at step " in err
     assert f"({spec}:3:" in err  # the layer, located in the spec

@@ -349,7 +349,8 @@ def test_resume_with_other_settings_is_refused(tmp_path, spiral):
         netc.compile(RELU, dtype="float64").fit(x, t, epochs=2, batch_size=30,
                                                 optimizer="momentum", resume=ck)
     # The refused attempts left the checkpoint as it was, and the same settings still resume.
-    h = netc.compile(RELU).fit(x, t, epochs=2, batch_size=30, optimizer="momentum", resume=ck)
+    h = netc.compile(RELU).fit(x, t, epochs=2, batch_size=30, optimizer="momentum", lr=0.1,
+                               resume=ck)
     assert [r["epoch"] for r in h] == [1, 2]
 
 
@@ -416,7 +417,8 @@ def test_divergence_keeps_the_last_good_checkpoint(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         with pytest.raises(netc.TrainingError) as err:
-            net.fit(x, t, epochs=4, batch_size=20, lr=1e6, checkpoint=ck, resume=ck)
+            net.fit(x, t, epochs=4, batch_size=20, lr=1e6, checkpoint=ck, resume=ck,
+                    resume_anyway=True)
     msg = str(err.value)
     assert "diverged in epoch 3 at step " in msg
     assert f"1.mse ({spec}:2:14)" in msg
