@@ -8,6 +8,7 @@ It never prints: progress goes to the `on_step`/`on_epoch` callbacks.
 
 from __future__ import annotations
 
+import inspect
 import math
 import time
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from .. import rules
 from ..errors import DataError, TrainingError
 from . import optim
 from .buffers import views
@@ -25,6 +27,24 @@ from .metrics import accuracy
 from .network import EVAL_BATCH, Network
 from .resume import RunState, interrupt_guard, restore, snapshot
 from .targets import as_inputs, as_targets
+
+
+def _keywords() -> list[str]:
+    """`Trainer`'s own keyword arguments: what an unknown hyper-parameter may be a slip for."""
+    return [k for k in inspect.signature(Trainer.__init__).parameters
+            if k not in ("self", "net", "x", "t", "hyper")]
+
+
+def _validation(data: Any, net: Network, source: str | None) -> tuple[NDArray, NDArray]:
+    """`validation_data` as (inputs, targets), checked once: unlike the training inputs, a
+    non-finite one would never be found by the divergence guard, only spoil the test loss."""
+    if not isinstance(data, (tuple, list)) or len(data) != 2:
+        raise TypeError(f"fit: validation_data must be a pair (x, t), got {type(data).__name__}")
+    vx = as_inputs(data[0], net, source)
+    if not len(vx):
+        raise DataError(f"{source}: the validation data has no samples" if source
+                        else "fit: validation_data has no samples (leave it out instead)")
+    return vx, as_targets(data[1], net, len(vx), source)
 
 
 class History(list):
@@ -48,23 +68,27 @@ class Trainer:
                  interrupt_checkpoint: str | PathLike[str] | None = None,
                  data_name: str | None = None, evaluate: bool = True,
                  resume_anyway: bool = False, **hyper: float) -> None:
-        if epochs < 1 or batch_size < 1:
-            raise ValueError("epochs and batch_size must be at least 1")
-        self.net, self.epochs, self.batch_size = net, int(epochs), int(batch_size)
-        self.x = as_inputs(x, net, data_name)
+        # Why the shared rules: `fit(epochs=2.5)` or `batch_size=True` would otherwise fail
+        # deep in NumPy; the spec's `train:` and the CLI flags obey the same bounds.
+        epochs, batch_size, seed = (rules.TRAIN[k].check(v, "fit") for k, v in
+                                    (("epochs", epochs), ("batch_size", batch_size),
+                                     ("seed", seed)))
+        if not isinstance(optimizer, str) or optimizer not in optim.OPTIMIZERS:
+            raise ValueError(rules.unknown_optimizer(optimizer))
+        self.net, self.epochs, self.batch_size = net, epochs, batch_size
+        self.x = as_inputs(x, net, data_name, finite=False)
+        if not len(self.x):
+            raise DataError(f"{data_name}: the training data has no samples" if data_name
+                            else "fit: x has no samples (training needs at least one)")
         self.t = as_targets(t, net, len(self.x), data_name)
         # Non-finite inputs are found when they first make the loss non-finite (see
         # `_diverged`): checking the whole set up front would cost a pass over it every fit.
         self.data_name = data_name or "data"
         self.val = None
         if validation_data is not None:
-            vx = as_inputs(validation_data[0], net, data_name)
-            self.val = (vx, as_targets(validation_data[1], net, len(vx), data_name))
-        self.info = optim.OPTIMIZERS.get(optimizer)
-        if self.info is None:
-            raise ValueError(f"unknown optimizer {optimizer!r}; choose from "
-                             f"{', '.join(optim.OPTIMIZERS)}")
-        self.hyper = optim.hyper_values(self.info, lr, hyper)
+            self.val = _validation(validation_data, net, data_name)
+        self.info = optim.OPTIMIZERS[optimizer]
+        self.hyper = optim.hyper_values(self.info, lr, hyper, _keywords())
         self.update = optim.plan_update(self.info, self.hyper)
         self.checkpoint, self.on_step, self.on_epoch = checkpoint, on_step, on_epoch
         self.interrupt_path = interrupt_checkpoint or checkpoint
