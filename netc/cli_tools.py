@@ -12,9 +12,14 @@ import argparse
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
+from .atomic import write_atomically
 from .errors import DataError, MissingDependencyError
+from .outputs import check_output
+from .terminal import shown
 
 DOT_TIMEOUT_S = 60
 
@@ -80,12 +85,13 @@ def cmd_export(args: argparse.Namespace) -> int:
     from .api import load
 
     out = args.output or f"{Path(args.spec).stem}.onnx"
+    check_output(out, what="the ONNX model", suffixes=(".onnx",))
     if args.checkpoint is None:
         print("note: no --checkpoint; exporting the initial (untrained) weights",
               file=sys.stderr)
     net = load(args.spec, checkpoint=args.checkpoint)
     net.export_onnx(out)
-    print(f"wrote {out} (ONNX opset 17: input 'input' (batch, {net.plan.input_width}), "
+    print(f"wrote {shown(out)} (ONNX opset 17: input 'input' (batch, {net.plan.input_width}), "
           f"output 'output' (batch, {net.plan.n_outputs}))")
     return 0
 
@@ -94,45 +100,53 @@ def cmd_graph(args: argparse.Namespace) -> int:
     from . import graph
     from .api import plan_file
 
+    if args.output:
+        check_output(args.output, what="the diagram",
+                     suffixes=sorted(graph.FORMATS) + list(graph.RENDERED))
     plan = plan_file(args.spec)
     if not args.output:
         print(graph.to_text(plan), end="")
         return 0
+    from .commands import write_text
+
     suffix = Path(args.output).suffix.lower()
     if suffix in graph.RENDERED:
-        _render(graph.to_dot(plan), args.output, suffix[1:])
-    elif suffix in graph.FORMATS:
-        from .commands import write_text
-
-        write_text(args.output, graph.FORMATS[suffix](plan))
+        write_atomically(args.output, _render(graph.to_dot(plan), args.output, suffix[1:]),
+                         what="the diagram")
     else:
-        choices = ", ".join(sorted(graph.FORMATS) + list(graph.RENDERED))
-        raise DataError(f"{args.output}: unknown diagram type '{suffix}'; use one of {choices}")
-    print(f"wrote {args.output}")
+        write_text(args.output, graph.FORMATS[suffix](plan), what="the diagram")
+    print(f"wrote {shown(args.output)}")
     return 0
 
 
-def _render(dot_text: str, path: str, fmt: str) -> None:
-    """Graphviz's `dot` turns the DOT text into `path` (svg, png or pdf)."""
+def _render(dot_text: str, path: str, fmt: str) -> Callable[[BinaryIO], object]:
+    """Graphviz's `dot` turns the DOT text into an image (svg, png or pdf) on its stdout;
+    the writer it returns puts that in `path` as netc writes every file (`netc/atomic.py`)."""
     exe = shutil.which("dot")
     if exe is None:
         raise MissingDependencyError(
             f"rendering .{fmt} needs Graphviz's `dot` program (apt-get install graphviz); "
             "or write Mermaid with -o net.mmd")
     try:
-        done = subprocess.run([exe, f"-T{fmt}", "-o", path], input=dot_text, text=True,
+        done = subprocess.run([exe, f"-T{fmt}"], input=dot_text.encode("utf-8"),
                               capture_output=True, timeout=DOT_TIMEOUT_S, check=False)
     except subprocess.TimeoutExpired:
         raise DataError(f"{path}: Graphviz took over {DOT_TIMEOUT_S} s; gave up") from None
     except OSError as e:
         raise DataError(f"{path}: cannot run {exe} ({e.strerror or e})") from None
-    if done.returncode != 0 or not Path(path).is_file():
-        raise DataError(f"{path}: Graphviz failed: {done.stderr.strip() or done.returncode}")
+    if done.returncode != 0 or not done.stdout:
+        why = done.stderr.decode("utf-8", "replace").strip() or done.returncode
+        raise DataError(f"{path}: Graphviz failed: {why}")
+    return lambda f: f.write(done.stdout)
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from .predict import format_predictions, predict_file, write_predictions
 
+    if args.output:
+        from .predict import SUFFIXES
+
+        check_output(args.output, what="the predictions", suffixes=SUFFIXES)
     y, labels, op = predict_file(args.spec, args.checkpoint, args.input)
     if args.output:
         write_predictions(args.output, y, labels, op)
@@ -151,23 +165,22 @@ def cmd_summary(args: argparse.Namespace) -> int:
 def cmd_fmt(args: argparse.Namespace) -> int:
     from .commands import write_text
     from .dsl.printer import format_source
-    from .source import Source
+    from .source import Source, read_spec_bytes
 
     changed = 0
     for path in args.specs:
-        source = Source.from_path(path)
-        new = format_source(source)
-        try:
-            old = Path(path).read_bytes().decode("utf-8")
-        except (OSError, UnicodeDecodeError):
-            old = None
+        # Read once: the bytes formatted are the bytes compared (a second read of a FIFO or
+        # of a file changed in between would not be).
+        raw = read_spec_bytes(path)
+        new = format_source(Source.from_bytes(raw, path))
+        old = raw.decode("utf-8")  # from_bytes has checked it decodes
         if new == old:
             continue
         changed += 1
         if args.check:
             print(f"would reformat {path}")
         else:
-            write_text(path, new)
+            write_text(path, new, what="the formatted spec")
             print(f"reformatted {path}")
     if args.check and changed:
         return 1

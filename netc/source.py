@@ -11,6 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 STRING_PATH = "<string>"
+MAX_SPEC_BYTES = 8 * 1024 * 1024
+"""Largest spec file read. Why 8 MiB: the parser's limit is 1,000,000 characters (at most
+4 MB of UTF-8), and a larger file still gets the parser's located "too long" message; only
+a file that is plainly no spec (500 MB, `/dev/zero`) is refused from its size, unread."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,23 +51,20 @@ class Source:
     @classmethod
     def from_path(cls, path: str | Path) -> Source:
         """Read a spec file as UTF-8; any problem reading it is a `DataError` naming the file."""
+        return cls.from_bytes(read_spec_bytes(path), path)
+
+    @classmethod
+    def from_bytes(cls, raw: bytes, path: str | Path) -> Source:
+        """Decode a spec file's bytes as UTF-8; a `DataError` names the line of a bad byte."""
         from .errors import DataError
 
-        p = Path(path)
-        try:
-            raw = p.read_bytes()
-        except IsADirectoryError:
-            raise DataError(f"{p}: is a directory, not a spec file") from None
-        except FileNotFoundError:
-            raise DataError(f"{p}: no such file") from None
-        except OSError as e:
-            raise DataError(f"{p}: cannot read: {e.strerror or e}") from None
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as e:
             line = raw[: e.start].count(b"\n") + 1
             raise DataError(
-                f"{p}:{line}: not UTF-8 text (byte 0x{raw[e.start]:02x} at offset {e.start})"
+                f"{Path(path)}:{line}: not UTF-8 text (byte 0x{raw[e.start]:02x} at offset "
+                f"{e.start})"
             ) from None
         return cls.from_text(text, str(path))
 
@@ -86,3 +87,10 @@ class Source:
         start = self._line_starts[line - 1]
         stop = self.text.find("\n", start)
         return self.text[start:] if stop < 0 else self.text[start:stop]
+
+
+def read_spec_bytes(path: str | Path) -> bytes:
+    """The bytes of a spec file; a FIFO, a device or an oversized file is a `DataError`."""
+    from .reading import read_bounded
+
+    return read_bounded(Path(path), "spec file", MAX_SPEC_BYTES)
