@@ -178,4 +178,6 @@ def _char_hint(ch: str) -> str | None:
         return "statements are separated by new lines"
     if ch in "\"'":
         return f"a string ends with {ch} on the line where it starts"
+    if ch.isdigit():  # not 0-9, which would have lexed: '٣', '３', '²'
+        return "write numbers with the ASCII digits 0-9"
     return None

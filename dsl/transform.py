@@ -28,7 +28,7 @@ from .nodes import (
     TooLarge,
 )
 
-_INT = re.compile(r"[+-]?\d+")
+_INT = re.compile(r"[+-]?[0-9]+")  # ASCII, as the grammar's NUMBER
 
 
 class ToNodes(Transformer):

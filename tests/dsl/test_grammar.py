@@ -47,3 +47,15 @@ def test_grammar_arrow_next_to_negative_number() -> None:
 def test_grammar_comment_and_whitespace_are_ignored() -> None:
     kinds = [t.type for t in _grammar().lex("relu \t# -> tanh\n")]
     assert kinds == ["NAME", "_NL"]
+
+
+@pytest.mark.parametrize("digit", ["\u0660", "\u0663", "\uff13", "\u00b2", "\u0967"])
+def test_grammar_numbers_are_ascii_digits_only(digit: str) -> None:
+    # `\d` matched Arabic-Indic and full-width digits, and int()/float() read them.
+    tokens = list(_grammar().lex("0", dont_ignore=True))
+    assert [t.type for t in tokens] == ["NUMBER"]
+    from lark.exceptions import UnexpectedCharacters
+
+    for text in (digit, f"0{digit}1", f"1e{digit}", f".{digit}"):
+        with pytest.raises(UnexpectedCharacters):
+            list(_grammar().lex(text))

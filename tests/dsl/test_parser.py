@@ -456,3 +456,12 @@ def test_parse_setting_without_colon_gets_a_hint() -> None:
     d = info.value.diagnostics[0]
     assert (d.code, d.span.line, d.span.column) == ("unexpected_token", 1, 7)
     assert d.hint is not None and "`input: 784`" in d.hint
+
+
+@pytest.mark.parametrize("text", ["sgd(lr=0\u06601)", "f(\u0663)", "f(\uff11\uff10)",
+                                  "f(1\u0660)", "(f) * \u0663"])
+def test_parse_non_ascii_digits_are_refused_with_a_hint(text: str) -> None:
+    # Before: `0٠1` lexed as one NUMBER and int() read it as 1.
+    e = _syntax_error(f"{text} -> mse")
+    (d,) = e.diagnostics
+    assert d.code == "unexpected_character" and d.hint == "write numbers with the ASCII digits 0-9"
