@@ -9,16 +9,35 @@ one for bug reports). Numpy is imported only by the commands that build networks
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 from . import __version__
-from .errors import NetcError, SpecError
+from .errors import NetcError, NetcWarning, SpecError
+from .terminal import shown
+
+# NumPy's floating-point warnings ("overflow encountered in matmul"): a diverging run or a
+# too-large init is reported once, as an error or a warning line, never as NumPy's noise.
+_NUMPY_NOISE = r"(overflow|invalid value|divide by zero|underflow) encountered"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (the console script exits with it)."""
+    # Why the whole body: Ctrl-C while building the parser (it imports pydantic) or loading
+    # data must end as quietly as one during training.
+    try:
+        with _user_facing_output():
+            return _dispatch(argv)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _dispatch(argv: Sequence[str] | None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     try:
@@ -30,17 +49,53 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(json.dumps({"ok": False, "diagnostics": [d.to_json() for d in e.diagnostics]},
                              indent=2))
         else:
-            print(str(e), file=sys.stderr)
+            # Why `shown`: messages quote CSV cells, member names and paths, which may hold
+            # escape sequences or undecodable bytes.
+            print(shown(e), file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
     except BrokenPipeError:
         return 0
 
 
+@contextlib.contextmanager
+def _user_facing_output() -> Iterator[None]:
+    """Netc's warnings as one escaped `warning:` line each, NumPy's float noise hidden, and a
+    stdout that shows an undecodable file name as `\xe9` instead of raising."""
+    out = sys.stdout
+    strict = getattr(out, "errors", None) == "strict" and hasattr(out, "reconfigure")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", _NUMPY_NOISE, RuntimeWarning)
+        warnings.simplefilter("default", NetcWarning)
+        warnings.showwarning = _show_warning
+        if strict:
+            out.reconfigure(errors="backslashreplace")
+        try:
+            yield
+        finally:
+            if strict:
+                with contextlib.suppress(ValueError, OSError):  # closed meanwhile
+                    out.reconfigure(errors="strict")
+
+
+def _show_warning(message: Warning | str, category: type[Warning], filename: str,
+                  lineno: int, file: Any = None, line: str | None = None) -> None:
+    if issubclass(category, NetcWarning):
+        text = f"warning: {message}\n"
+    else:
+        text = warnings.formatwarning(message, category, filename, lineno, line)
+    with contextlib.suppress(OSError):
+        sys.stderr.write(shown(text))
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with its usage errors escaped (they quote the offending argument)."""
+
+    def _print_message(self, message: str, file: Any = None) -> None:
+        super()._print_message(shown(message) if message else message, file)
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="netc", description="Compile and train .net network specs.")
+    p = _Parser(prog="netc", description="Compile and train .net network specs.")
     p.add_argument("--version", action="version", version=f"netc {__version__}")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--debug", action="store_true", help="show tracebacks (bug reports)")

@@ -18,6 +18,7 @@ from typing import BinaryIO
 
 from .atomic import write_atomically
 from .errors import DataError, MissingDependencyError
+from .terminal import shown
 from .outputs import check_output
 from .terminal import shown
 

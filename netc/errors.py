@@ -58,6 +58,11 @@ class MissingDependencyError(NetcError):
     """An optional extra (`pip install 'netc[onnx]'`) or a program a command needs is missing."""
 
 
+class NetcWarning(UserWarning):
+    """Something the user should know that does not stop the command (a loss that keeps
+    growing); the CLI prints it as one `warning:` line, the Python API as a Python warning."""
+
+
 class InternalError(RuntimeError):
     """A broken invariant inside netc: a bug, reported with its traceback."""
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 from itertools import pairwise
 from typing import TYPE_CHECKING
 
+from .terminal import shown
+
 if TYPE_CHECKING:
     from .compiler.plan import LayerPlan, NetPlan
 
@@ -65,7 +67,7 @@ def to_mermaid(plan: NetPlan) -> str:
 
 def _mermaid_text(text: str) -> str:
     # Why: a double quote would end Mermaid's quoted label; its entity form does not.
-    return text.replace('"', "#quot;")
+    return shown(text).replace('"', "#quot;")
 
 
 def to_dot(plan: NetPlan) -> str:
@@ -83,7 +85,9 @@ def to_dot(plan: NetPlan) -> str:
 
 
 def _dot_text(text: str) -> str:
-    return text.replace("\\", "\\\\").replace('"', '\\"')
+    # Why `shown`: the spec's path names the graph, and a file name that is not UTF-8 (or
+    # holds control characters) must neither break the UTF-8 file nor reach Graphviz raw.
+    return shown(text).replace("\\", "\\\\").replace('"', '\\"')
 
 
 FORMATS = {".mmd": to_mermaid, ".mermaid": to_mermaid, ".dot": to_dot, ".gv": to_dot,

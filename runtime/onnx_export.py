@@ -18,6 +18,7 @@ import numpy as np
 
 from ..atomic import write_atomically
 from ..errors import DataError, MissingDependencyError
+from ..terminal import shown  # a file name that is not UTF-8 cannot be a protobuf string
 
 if TYPE_CHECKING:
     from ..compiler.plan import LayerPlan
@@ -101,7 +102,7 @@ def to_model(net: Network) -> Any:
         g.nodes.append(onnx.helper.make_node("Identity", [g.cur], ["output"], name="output"))
     f32 = onnx.TensorProto.FLOAT
     graph = onnx.helper.make_graph(
-        g.nodes, f"netc_{os.path.basename(net.plan.path) or 'net'}",
+        g.nodes, f"netc_{shown(os.path.basename(net.plan.path)) or 'net'}",
         [onnx.helper.make_tensor_value_info("input", f32, ["batch", net.plan.input_width])],
         [onnx.helper.make_tensor_value_info("output", f32, ["batch", net.plan.n_outputs])],
         g.inits)

@@ -16,11 +16,16 @@ def format_record(rec: dict[str, Any], epochs: int) -> str:
     """`epoch  3/17  train loss 0.2345 acc 93.12%  test loss 0.2456 acc 92.98%  1.23s`."""
     width = len(str(epochs))
     parts = [f"epoch {rec['epoch']:>{width}}/{epochs}",
-             f"train loss {rec['train_loss']:.4f}" + _acc(rec.get("train_acc"))]
+             f"train loss {loss_text(rec['train_loss'])}" + _acc(rec.get("train_acc"))]
     if "test_loss" in rec:
-        parts.append(f"test loss {rec['test_loss']:.4f}" + _acc(rec.get("test_acc")))
+        parts.append(f"test loss {loss_text(rec['test_loss'])}" + _acc(rec.get("test_acc")))
     parts.append(f"{rec['seconds']:.2f}s")
     return "  ".join(parts)
+
+
+def loss_text(value: float) -> str:
+    """`0.2345`, or `8.98e+199` where four decimals would print hundreds of digits."""
+    return f"{value:.4f}" if abs(value) < 1e6 else f"{value:.4g}"
 
 
 def _acc(value: float | None) -> str:
@@ -44,7 +49,7 @@ class Progress:
                              leave=False, file=sys.stderr, disable=None, dynamic_ncols=True)
         self._bar.update(1)
         if step % 20 == 0 or step == steps:
-            self._bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
+            self._bar.set_postfix(loss=loss_text(loss), refresh=False)
 
     def on_epoch(self, rec: dict[str, Any]) -> None:
         self.close()

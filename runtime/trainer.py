@@ -27,6 +27,7 @@ from .metrics import accuracy
 from .network import EVAL_BATCH, Network
 from .resume import RunState, interrupt_guard, restore, snapshot
 from .targets import as_inputs, as_targets
+from .watch import check_growth, initial_divergence
 
 
 def _keywords() -> list[str]:
@@ -113,7 +114,12 @@ class Trainer:
     def run(self) -> History:
         """Train up to `epochs`, checkpointing after each; Ctrl-C saves, then KeyboardInterrupt."""
         st = self.state
-        with interrupt_guard() as stop:
+        # Why errstate around the whole run: overflow on the way to divergence is reported
+        # once by `_diverged` (it checks the loss), not as NumPy warnings at every step.
+        with interrupt_guard() as stop, np.errstate(over="ignore", invalid="ignore",
+                                                    divide="ignore"):
+            start = self.evaluate(self.x[:EVAL_BATCH], self.t[:EVAL_BATCH])[0] \
+                if st.updates == 0 else None  # the untrained loss, for `check_growth`
             while st.epoch < self.epochs:
                 if st.perm is None:
                     st.perm = st.rng.permutation(len(self.x))
@@ -124,6 +130,7 @@ class Trainer:
                     raise KeyboardInterrupt(self.interrupt_path)
                 record = self._record()
                 self.history.append(record)
+                start = check_growth(self.history, start, self.hyper.get("lr"))
                 st.epoch, st.step, st.perm = st.epoch + 1, 0, None
                 if self.checkpoint is not None:
                     snapshot(self)
@@ -208,6 +215,9 @@ class Trainer:
         st, plan = self.state, self.net.plan
         bad = next((k for k, p in self.net.params.items() if not np.isfinite(p).all()), None)
         where = trace(xb, False) if bad is None else int(bad.split(".")[0])
+        if st.updates == 0:  # nothing trained yet: the learning rate is not the cause
+            raise TrainingError(initial_divergence(plan, -1 if where is None else where,
+                                                   value, xb))
         layer = plan.layers[where if where is not None else -1]
         what = "parameters" if bad is not None else "output"
         spot = f"{plan.path}:{layer.where}" if layer.span else layer.label
