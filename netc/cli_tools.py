@@ -18,7 +18,6 @@ from typing import BinaryIO
 
 from .atomic import write_atomically
 from .errors import DataError, MissingDependencyError
-from .terminal import shown
 from .outputs import check_output
 from .terminal import shown
 
