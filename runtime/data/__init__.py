@@ -1,8 +1,8 @@
 """The runtime's data stage: datasets (spiral, MNIST, user .npz/.csv files) as NumPy arrays.
 
-`load_dataset(name)` returns a `Dataset`: float64 features with int64 class indices (or float
-regression targets from a `.npz`), and a test split when the source has one. Every problem a
-user can cause is a `DataError` whose message names the file involved.
+`load_dataset(name)` returns a `Dataset`: features in the network's dtype with int64 class
+indices (or float regression targets from a `.npz`), and a test split when the source has
+one. Every problem a user can cause is a `DataError` whose message names the file involved.
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ from pathlib import Path
 
 from ...errors import DataError
 from .dataset import Dataset
-from .files import load_csv, load_npz
+from .files import load_npz
 from .mnist import load_mnist
 from .spiral import load_spiral
+from .tables import load_csv
 
 __all__ = ["CHOICES", "Dataset", "load_dataset"]
 
@@ -34,7 +35,7 @@ def load_dataset(
 
     `data_dir` is where MNIST lives (else `$NETC_DATA_DIR`, else the per-user cache), `seed`
     draws the spiral, `flatten` makes each image sample a vector, `progress` shows a
-    download bar on stderr, and `dtype` is the type MNIST pixels are made in.
+    download bar on stderr, and `dtype` is the type features are made in (the network's).
     """
     if name == "spiral":
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
@@ -44,9 +45,9 @@ def load_dataset(
         return load_mnist(data_dir, flatten=flatten, progress=progress, dtype=dtype)
     suffix = Path(name).suffix.lower()
     if suffix == ".npz":
-        return load_npz(name, flatten=flatten)
+        return load_npz(name, flatten=flatten, dtype=dtype)
     if suffix == ".csv":
-        return load_csv(name)
+        return load_csv(name, dtype=dtype)
     if name and os.path.exists(name):
         raise DataError(f"{name}: unsupported data file type '{suffix}'; expected {CHOICES}")
     raise DataError(f"unknown dataset '{name}': expected {CHOICES}")

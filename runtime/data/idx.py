@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 import os
 import zlib
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import IO
 import numpy as np
 
 from ...errors import DataError
+from ...reading import open_regular
 
 IMAGES_MAGIC = 0x00000803  # unsigned bytes, 3 dimensions
 LABELS_MAGIC = 0x00000801  # unsigned bytes, 1 dimension
@@ -31,19 +33,14 @@ def read_bytes(
     p = Path(path)
     if gzipped is None:
         gzipped = p.suffix == ".gz"
-    try:
-        with gzip.open(p, "rb") if gzipped else open(p, "rb") as f:
-            raw = _read_all(f, limit + 1)
-    except FileNotFoundError:
-        raise DataError(f"{p}: no such file") from None
-    except IsADirectoryError:
-        raise DataError(f"{p}: is a directory, not a data file") from None
-    except PermissionError:
-        raise DataError(f"{p}: cannot read the file: permission denied") from None
-    except (gzip.BadGzipFile, EOFError, zlib.error) as e:
-        raise DataError(f"{p}: corrupt gzip data ({e or 'unexpected end of data'})") from None
-    except OSError as e:
-        raise DataError(f"{p}: cannot read the file ({e.strerror or e})") from None
+    with open_regular(p, "data file") as raw_file:
+        try:
+            with gzip.GzipFile(fileobj=raw_file) if gzipped else raw_file as f:
+                raw = _read_all(f, limit + 1)
+        except (gzip.BadGzipFile, EOFError, zlib.error) as e:
+            raise DataError(f"{p}: corrupt gzip data ({e or 'unexpected end of data'})") from None
+        except OSError as e:
+            raise DataError(f"{p}: cannot read the file ({e.strerror or e})") from None
     if len(raw) > limit:
         raise DataError(f"{p}: larger than {limit // (1024 * 1024)} MiB; not an MNIST file")
     return raw
@@ -82,7 +79,13 @@ def parse_idx(raw: bytes, path: str | os.PathLike[str], magic: int) -> np.ndarra
     dims = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     if any(d == 0 for d in dims[1:]):
         raise DataError(f"{path}: bad IDX dimensions {dims}: every item must be non-empty")
-    expected = header + int(np.prod(dims, dtype=np.int64))
+    # Why math.prod: Python ints cannot wrap (np.prod of (2**22, 2**21, 2**21) is 0).
+    expected = header + math.prod(dims)
+    if expected > MAX_BYTES:
+        raise DataError(
+            f"{path}: the header's dimensions {dims} declare {expected:,} bytes, the file has "
+            f"{len(raw):,}; not an MNIST file"
+        )
     if len(raw) < expected:
         raise DataError(
             f"{path}: truncated: header says {dims[0]} items, file holds {len(raw)} bytes "
