@@ -44,19 +44,22 @@ def predict_file(spec: str, checkpoint: str, data: str) -> tuple[Any, Any, str]:
 
 
 def read_inputs(path: str, width: int) -> Any:
-    """Feature rows from a `.npz` (`x`, `x_test` or `x_train`) or a `.csv` file."""
-    from .runtime.data.files import _read_npz, check_readable
+    """Feature rows from a `.npz` (`x`, `x_test` or `x_train`) or a `.csv` file.
+
+    Only the one array used is read from a `.npz`, in its own dtype (the network casts once).
+    """
+    from .runtime.data.files import check_readable, open_npz
 
     p = Path(path)
     check_readable(p)
     suffix = p.suffix.lower()
     if suffix == ".npz":
-        arrays = _read_npz(p)
-        key = next((k for k in _NPZ_KEYS if k in arrays), None)
-        if key is None:
-            found = ", ".join(sorted(arrays)) or "no arrays"
-            raise DataError(f"{p}: no array 'x' (or 'x_test', 'x_train'); it holds: {found}")
-        return arrays[key]
+        with open_npz(p) as archive:
+            key = next((k for k in _NPZ_KEYS if k in archive.names), None)
+            if key is None:
+                raise DataError(f"{p}: no array 'x' (or 'x_test', 'x_train'); it holds: "
+                                f"{archive.listing()}")
+            return archive.read(key)
     if suffix == ".csv":
         return _read_csv(p, width)
     raise DataError(f"{p}: unsupported input type '{suffix}'; expected a .npz or .csv file")
@@ -65,34 +68,31 @@ def read_inputs(path: str, width: int) -> Any:
 def _read_csv(p: Path, width: int) -> Any:
     import numpy as np
 
+    from .runtime.data.tables import csv_records
+
     rows: list[list[float]] = []
-    try:
-        with open(p, encoding="utf-8-sig", newline="") as f:
-            reader = csv.reader(f)
-            for cells in reader:
-                if not any(c.strip() for c in cells) or cells[0].lstrip().startswith("#"):
-                    continue
-                values = _numbers(cells)
-                if values is None:
-                    if rows:
-                        raise DataError(f"{p}:{reader.line_num}: not a row of numbers")
-                    continue  # a header
-                if len(values) not in (width, width + 1):
-                    raise DataError(f"{p}:{reader.line_num}: {len(values)} columns, but the "
-                                    f"network takes {width} features (optionally then a label)")
-                rows.append(values[:width])
-    except (UnicodeDecodeError, csv.Error) as e:
-        raise DataError(f"{p}: not a readable CSV file ({e})") from None
+    for line, cells in csv_records(p):
+        if not any(c.strip() for c in cells) or cells[0].lstrip().startswith("#"):
+            continue
+        values = _numbers(cells)
+        if values is None:
+            if rows:
+                raise DataError(f"{p}:{line}: not a row of numbers")
+            continue  # a header
+        if len(values) not in (width, width + 1):
+            raise DataError(f"{p}:{line}: {len(values)} columns, but the network takes "
+                            f"{width} features (optionally then a label)")
+        rows.append(values[:width])
     if not rows:
         raise DataError(f"{p}: no data rows")
     return np.asarray(rows, dtype=np.float64)
 
 
 def _numbers(cells: list[str]) -> list[float] | None:
-    try:
-        return [float(c) for c in cells]
-    except ValueError:
-        return None
+    from .runtime.data.tables import parse_number
+
+    values = [parse_number(c) for c in cells]
+    return None if None in values else values  # type: ignore[return-value]
 
 
 def format_predictions(y: Any, labels: Any, op: str) -> str:
