@@ -10,13 +10,16 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from ..errors import DataError
+from ..reading import printable
+from .npz import ArchiveError, NpzArchive
 
 _SECTIONS = ("param", "buffer", "optim")
 _PROBE_BYTES = 64 * 1024
@@ -103,49 +106,53 @@ def _sync_folder(folder: str) -> None:
 
 
 def load_checkpoint(path: str | os.PathLike[str], *, spec_hash: str | None = None) -> Checkpoint:
-    """Read a checkpoint written by `save_checkpoint`; with `spec_hash`, insist it matches."""
+    """Read a checkpoint written by `save_checkpoint`; with `spec_hash`, insist it matches.
+
+    Entry names, the meta and the spec hash are checked before any array is read, and each
+    array's declared size before it is decompressed (`netc.runtime.npz`).
+    """
     source = os.fspath(path)
     if os.path.isdir(source):
         raise DataError(f"{source}: is a directory, not a checkpoint file")
     if not os.path.exists(source):
         raise DataError(f"{source}: no such checkpoint file")
-    entries = _read_entries(source)
-    meta = _parse_meta(source, entries.pop("meta", None))
-    sections: dict[str, dict[str, np.ndarray]] = {s: {} for s in _SECTIONS}
-    for name, array in entries.items():
-        section, sep, key = name.partition("/")
-        if not sep or section not in sections:
-            raise DataError(f"{source}: not a netc checkpoint (unexpected entry {name!r})")
-        sections[section][key] = array
-    if spec_hash is not None and meta.get("spec_hash") != spec_hash:
-        raise DataError(
-            f"{source}: checkpoint was written for a different spec "
-            f"(hash {_short(meta.get('spec_hash'))} ≠ {_short(spec_hash)}); "
-            "resume with the spec it came from, or start without --resume"
-        )
+    with _read_entries(source) as archive:
+        names = [n for n in archive.names if n != "meta"]
+        for name in names:
+            section, sep, _ = name.partition("/")
+            if not sep or section not in _SECTIONS:
+                raise DataError(f"{source}: not a netc checkpoint (unexpected entry "
+                                f"'{printable(name)}')")
+        meta = _parse_meta(source, archive.read("meta") if "meta" in archive.names else None)
+        if spec_hash is not None and meta.get("spec_hash") != spec_hash:
+            raise DataError(
+                f"{source}: checkpoint was written for a different spec "
+                f"(hash {_short(meta.get('spec_hash'))} ≠ {_short(spec_hash)}); "
+                "resume with the spec it came from, or start without --resume"
+            )
+        sections: dict[str, dict[str, np.ndarray]] = {s: {} for s in _SECTIONS}
+        for name in names:
+            section, _, key = name.partition("/")
+            sections[section][key] = archive.read(name)
     return Checkpoint(sections["param"], sections["buffer"], sections["optim"], meta)
 
 
-def _read_entries(source: str) -> dict[str, np.ndarray]:
-    # np.load treats anything that is not zip or .npy as a pickle; rule that out first so
-    # a text file or a truncated archive is reported as what it is.
+@contextmanager
+def _read_entries(source: str) -> Iterator[NpzArchive]:
+    """The checkpoint as an `NpzArchive`; its archive problems worded for a checkpoint."""
     try:
-        is_zip = zipfile.is_zipfile(source)
-    except OSError as e:
-        raise DataError(f"{source}: cannot read checkpoint: {_reason(e)}") from e
-    if not is_zip:
-        raise DataError(f"{source}: not a netc checkpoint (not an .npz archive, or truncated)")
-    try:
-        with np.load(source, allow_pickle=False) as npz:
-            return {name: npz[name] for name in npz.files}
-    except ValueError as e:
-        if "pickle" in str(e):
+        with NpzArchive(source, "checkpoint file") as archive:
+            yield archive
+    except ArchiveError as e:
+        if e.kind == "not_zip":
+            raise DataError(
+                f"{source}: not a netc checkpoint (not an .npz archive, or truncated)"
+            ) from None
+        if e.kind == "pickle":
             raise DataError(
                 f"{source}: refusing to load pickled data (the checkpoint holds an object array)"
-            ) from e
-        raise DataError(f"{source}: corrupt checkpoint: {e}") from e
-    except (zipfile.BadZipFile, EOFError, OSError, KeyError) as e:
-        raise DataError(f"{source}: corrupt checkpoint: {_reason(e)}") from e
+            ) from None
+        raise DataError(f"{source}: corrupt checkpoint: {e.detail}") from None
 
 
 def _parse_meta(source: str, raw: np.ndarray | None) -> dict[str, Any]:
@@ -155,8 +162,9 @@ def _parse_meta(source: str, raw: np.ndarray | None) -> dict[str, Any]:
         raise DataError(f"{source}: corrupt checkpoint: 'meta' is not a JSON string")
     try:
         meta = json.loads(str(raw[()]))
-    except json.JSONDecodeError as e:
-        raise DataError(f"{source}: corrupt checkpoint: 'meta' is not valid JSON ({e})") from e
+    except (json.JSONDecodeError, RecursionError) as e:
+        raise DataError(f"{source}: corrupt checkpoint: 'meta' is not valid JSON "
+                        f"({printable(str(e), 200)})") from None
     if not isinstance(meta, dict):
         raise DataError(f"{source}: corrupt checkpoint: 'meta' is not a JSON object")
     return meta
