@@ -16,7 +16,7 @@ import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from . import __version__
+from . import __version__, flags
 from .errors import NetcError, NetcWarning, SpecError
 from .terminal import shown
 
@@ -109,11 +109,11 @@ def _parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", parents=[common], help="train a spec on its data")
     r.add_argument("spec")
-    r.add_argument("--epochs", type=_positive)
-    r.add_argument("--batch-size", type=_positive)
-    r.add_argument("--lr", type=_positive_float)
+    r.add_argument("--epochs", type=flags.epochs)
+    r.add_argument("--batch-size", type=flags.batch_size)
+    r.add_argument("--lr", type=flags.learning_rate)
     r.add_argument("--optimizer", choices=_optimizers())
-    r.add_argument("--seed", type=_non_negative)
+    r.add_argument("--seed", type=flags.seed)
     r.add_argument("--dtype", choices=("float32", "float64"))
     r.add_argument("--data", help="spiral, mnist, or a .npz/.csv file")
     r.add_argument("--data-dir", help="folder with the MNIST files (default $NETC_DATA_DIR)")
@@ -129,9 +129,9 @@ def _parser() -> argparse.ArgumentParser:
     g = sub.add_parser("gradcheck", parents=[common],
                        help="compare backprop with numerical gradients (float64)")
     g.add_argument("spec")
-    g.add_argument("--batch", type=_positive, default=8)
+    g.add_argument("--batch", type=flags.batch_size, default=8)
     g.add_argument("--tol", type=_positive_float, default=1e-6)
-    g.add_argument("--seed", type=_non_negative, default=0)
+    g.add_argument("--seed", type=flags.seed, default=0)
     g.set_defaults(func=cmd_gradcheck)
 
     k = sub.add_parser("compile", parents=[common], help="print the generated code")
@@ -207,31 +207,10 @@ def _optimizers() -> tuple[str, ...]:
     return tuple(OPTIMIZERS)
 
 
-def _positive(text: str) -> int:
-    value = _non_negative(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
-    return value
-
-
-def _non_negative(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative, got {text}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
+# Flag types: ASCII digits only and the spec's own bounds (see netc/flags.py).
+_positive = flags.positive_int
+_non_negative = flags.non_negative_int
+_positive_float = flags.positive_float
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
+from . import flags
 from .atomic import write_atomically
 from .errors import DataError, MissingDependencyError
 from .outputs import check_output
@@ -54,11 +55,14 @@ def add_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParse
     t = sub.add_parser("time", parents=[common],
                        help="time each layer's forward and backward pass (like caffe time)")
     t.add_argument("spec")
-    t.add_argument("--batch", type=int, help="batch size (default: the spec's batch_size)")
-    t.add_argument("--steps", type=int, default=50, help="timed steps (default 50)")
+    t.add_argument("--batch", type=flags.batch_size,
+                   help="batch size (default: the spec's batch_size)")
+    t.add_argument("--steps", type=flags.positive_int, default=50,
+                   help="timed steps (default 50)")
     t.add_argument("--optimizer", choices=optimizers,
                    help="time this optimizer's update (default: the spec's)")
-    t.add_argument("--lr", type=float, help="its learning rate (default: the spec's)")
+    t.add_argument("--lr", type=flags.learning_rate,
+                   help="its learning rate (default: the spec's)")
     t.set_defaults(func=cmd_time)
 
     f = sub.add_parser("fmt", parents=[common], help="rewrite specs in the canonical layout")

@@ -122,7 +122,7 @@ def test_usage_errors_exit_2(capsys):
     assert "unrecognized arguments: --no-such-flag" in usage_error(
         capsys, "check", SPIRAL, "--no-such-flag")
     assert "must be at least 1, got 0" in usage_error(capsys, "run", SPIRAL, "--epochs", "0")
-    assert "must be a positive number" in usage_error(capsys, "run", SPIRAL, "--lr", "-1")
+    assert "must be a positive finite number" in usage_error(capsys, "run", SPIRAL, "--lr", "-1")
     assert "invalid choice: 'adamw'" in usage_error(capsys, "run", SPIRAL, "--optimizer",
                                                     "adamw")
     usage_error(capsys)  # no command at all

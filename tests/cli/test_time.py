@@ -44,6 +44,17 @@ def test_time_uses_the_specs_optimizer_and_batch_size(capsys: pytest.CaptureFixt
     assert out[-2].startswith("update (momentum)") and "for a batch of 7 " in out[-1]
 
 
-def test_time_rejects_a_zero_batch(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["time", str(SPEC), "--batch", "0"]) == 1
-    assert "--batch and --steps must be at least 1" in capsys.readouterr().err
+@pytest.mark.parametrize(("flag", "value", "message"), [
+    ("--batch", "0", "argument --batch: must be at least 1, got 0"),
+    ("--steps", "0", "argument --steps: must be at least 1, got 0"),
+    ("--steps", "1_0", "argument --steps: not a whole number: '1_0'"),
+    ("--lr", "nan", "argument --lr: must be a positive finite number, got nan"),
+    ("--lr", "-0.1", "argument --lr: must be a positive finite number, got -0.1"),
+])
+def test_time_rejects_bad_flags_as_usage_errors(flag: str, value: str, message: str,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    # Before: `--lr nan` reached the generated update as `nan` (a NameError with adam),
+    # `--steps 1_0` read as 10 and `--batch 0` was an exit-1 error after planning.
+    with pytest.raises(SystemExit) as e:
+        main(["time", str(SPEC), flag, value])
+    assert e.value.code == 2 and message in capsys.readouterr().err
