@@ -33,10 +33,15 @@ def shown(text: object, limit: int = 60) -> str:
     return s if len(s) <= limit else s[:limit] + "…"
 
 
+def value_shown(value: object) -> str:
+    """A value from the file's meta as JSON (so "1" and 1 differ), escaped and short."""
+    return shown(json.dumps(value, default=str))
+
+
 def short_hash(value: object) -> str:
     if not isinstance(value, str) or not value:
         return "(none)"
-    return shown(value if len(value) <= 12 else value[:12] + "…")
+    return shown(value[:12]) + ("…" if len(value) > 12 else "")
 
 
 def check_spec(path: object, meta: Mapping[str, Any], spec_hash: str, hint: str) -> None:
@@ -68,7 +73,7 @@ def _check_keys(path: object, section: str, saved: Mapping[str, Any],
             more = f" and {len(keys) - _SHOWN} more" if len(keys) > _SHOWN else ""
             plural = "s" if len(keys) > 1 else ""
             raise DataError(f"{path}: the checkpoint {verb} {what}{plural} {names}{more} "
-                            f"(the spec has {len(wanted)}); {hint}")
+                            f"(the spec has {len(wanted) or 'none'}); {hint}")
 
 
 def _check_array(path: object, name: str, array: np.ndarray, shape: tuple[int, ...],
@@ -81,7 +86,8 @@ def _check_array(path: object, name: str, array: np.ndarray, shape: tuple[int, .
     if array.size == 0:
         return
     if not np.isfinite(array).all():
-        raise DataError(f"{path}: {name} holds NaN or infinite values; {hint}")
+        what = "NaN" if np.isnan(array).any() else "infinite values"
+        raise DataError(f"{path}: {name} holds {what}; {hint}")
     limit = np.finfo(dtype).max
     if array.dtype.itemsize > dtype.itemsize and np.abs(array).max() > limit:
         raise DataError(f"{path}: {name} holds values too large for {dtype} "
@@ -96,7 +102,7 @@ def check_step_counter(path: object, ckpt: Checkpoint, updates: int) -> None:
         raise DataError(f"{path}: the checkpoint lacks optimizer state step; {RESUME_HINT}")
     if step.shape != () or step.dtype.kind not in "iu" or int(step) != updates:
         raise DataError(f"{path}: corrupt checkpoint: optimizer state step is "
-                        f"{shown(step.tolist())}, the meta counts {updates} updates; "
+                        f"{value_shown(step.tolist())}, the meta counts {updates} updates; "
                         f"{RESUME_HINT}")
 
 
@@ -160,7 +166,7 @@ def check_run_meta(path: object, meta: Mapping[str, Any]) -> None:
                                 f"it may hold weights only); {RESUME_HINT}")
             continue
         if not test(meta[key]):
-            raise DataError(f"{path}: corrupt checkpoint: meta {key} is {shown(meta[key])}, "
+            raise DataError(f"{path}: corrupt checkpoint: meta {key} is {value_shown(meta[key])}, "
                             f"not {want}; {RESUME_HINT}")
 
 
@@ -182,12 +188,13 @@ def check_same_run(path: object, meta: Mapping[str, Any], hyper: Mapping[str, fl
     new = data()
     if all(old.get(k) == new[k] for k in ("n", "x", "t", "hash")):
         return
-    name = shown(new["name"])
-    have = (f"this run's {new['n']} samples of {name} differ" if old["n"] == new["n"]
-            else f"this run has {new['n']} samples of {name}")
+    name = "" if new["name"] == old["name"] else f" of {shown(new['name'], 200)}"
+    have = (f"this run's {new['n']} samples{name} differ" if old["n"] == new["n"]
+            else f"this run has {new['n']}{' samples' if name else ''}{name}")
     raise DataError(f"{path}: the checkpoint was trained on {old['n']} samples of "
-                    f"{shown(old['name'])} (fingerprint {_hash(old)}), {have} (fingerprint "
-                    f"{_hash(new)}); pass --resume-anyway to continue with the new data")
+                    f"{shown(old['name'], 200)} (fingerprint {_hash(old)}), {have} "
+                    f"(fingerprint {_hash(new)}); pass --resume-anyway to continue with the "
+                    "new data")
 
 
 def _value(v: object) -> str:
@@ -210,10 +217,11 @@ def saved_position(path: object, meta: Mapping[str, Any], n: int, batch_size: in
             raise DataError(f"{path}: corrupt checkpoint: meta step is {step} but no "
                             f"permutation was saved; {RESUME_HINT}")
         return None, 0
-    order = np.asarray(perm, np.int64) if all(-2**63 <= i < 2**63 for i in perm) else None
-    if order is None or not np.array_equal(np.sort(order), np.arange(len(order))):
+    fault = _not_a_permutation(perm)
+    if fault:
         raise DataError(f"{path}: corrupt checkpoint: meta perm is not a permutation of "
-                        f"0..{len(perm) - 1}; {RESUME_HINT}")
+                        f"0..{len(perm) - 1} ({fault}); {RESUME_HINT}")
+    order = np.asarray(perm, np.int64)
     if len(order) != n:
         if anyway:
             return None, 0
@@ -226,3 +234,15 @@ def saved_position(path: object, meta: Mapping[str, Any], n: int, batch_size: in
                         f"steps of an epoch ({n} samples, batch size {batch_size}); "
                         f"{RESUME_HINT}")
     return order, step
+
+
+def _not_a_permutation(perm: list[int]) -> str | None:
+    """Why `perm` is not a permutation of range(len(perm)), or None if it is one."""
+    n = len(perm)
+    bad = next((i for i in perm if not 0 <= i < n), None)
+    if bad is not None:
+        return f"index {value_shown(bad)} is out of range"
+    counts = np.bincount(np.asarray(perm, np.int64), minlength=n)
+    if (counts != 1).any():
+        return f"index {int(counts.argmax())} appears {int(counts.max())} times"
+    return None

@@ -104,7 +104,8 @@ def restore(path: str | PathLike[str], trainer: Any, *, anyway: bool = False) ->
         st.rng.bit_generator.state = meta["shuffle_rng"]
         net.rng.bit_generator.state = meta["net_rng"]
     except (KeyError, ValueError, TypeError) as e:
-        raise DataError(f"{path}: incomplete or corrupt checkpoint ({shown(str(e))})") from None
+        raise DataError(f"{path}: corrupt checkpoint: a generator state is not valid "
+                        f"({shown(str(e))}); {RESUME_HINT}") from None
     for target, saved in ((net.params, ckpt.params), (net.buffers, ckpt.buffers),
                           (st.slots, slots)):
         for k, v in target.items():
