@@ -4,7 +4,6 @@ code, the layer table. Each returns text; `cli.py` only parses arguments and pri
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from .api import plan_file
@@ -65,9 +64,10 @@ def emit(spec: str, what: str) -> str:
     return standalone_module(plan)
 
 
-def write_text(path: str, text: str) -> None:
-    """Write `text` to `path` atomically; a `DataError` names the file on failure."""
-    write_atomically(path, lambda tmp: Path(tmp).write_text(text))
+def write_text(path: str, text: str, *, what: str = "the file") -> None:
+    """Write `text` (UTF-8) to `path` atomically; a `DataError` names the file on failure."""
+    data = text.encode("utf-8")
+    write_atomically(path, lambda f: f.write(data), what=what)
 
 
 def layers_table() -> str:

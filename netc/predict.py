@@ -18,6 +18,7 @@ from typing import Any
 from .api import load
 from .atomic import write_atomically
 from .errors import DataError
+from .outputs import check_suffix
 
 _NPZ_KEYS = ("x", "x_test", "x_train")
 
@@ -121,16 +122,18 @@ def _names(stem: str, k: int, many: bool) -> list[str]:
     return [f"{stem}{j}" for j in range(k)] if many and k > 1 else [stem]
 
 
+SUFFIXES = (".npz", ".csv")  # what `write_predictions` can write
+
+
 def write_predictions(path: str, y: Any, labels: Any, op: str) -> None:
     """`.npz` with arrays `y` (and `labels` for classifiers), or `.csv` as printed."""
     import numpy as np
 
     from .commands import write_text
 
+    check_suffix(path, what="the predictions", suffixes=SUFFIXES)
     if Path(path).suffix.lower() == ".csv":
-        write_text(path, format_predictions(y, labels, op))
+        write_text(path, format_predictions(y, labels, op), what="the predictions")
         return
-    if Path(path).suffix.lower() != ".npz":
-        raise DataError(f"{path}: write predictions to a .npz or .csv file")
     arrays = {"y": y} if labels is None else {"y": y, "labels": labels}
-    write_atomically(path, lambda tmp: np.savez(tmp, **arrays))
+    write_atomically(path, lambda f: np.savez(f, **arrays), what="the predictions")

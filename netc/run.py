@@ -8,7 +8,6 @@ the metrics JSON. Anything a user can get wrong ends as a `NetcError`.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from argparse import Namespace
@@ -17,7 +16,6 @@ from typing import Any
 
 from .api import plan_file
 from .atomic import write_atomically
-from .errors import DataError
 
 
 def settings(plan: Any, args: Namespace) -> dict[str, Any]:
@@ -46,13 +44,8 @@ def run(args: Namespace) -> int:
 
     plan = plan_file(args.spec)
     cfg = settings(plan, args)
-    if args.metrics_json:
-        _check_writable(args.metrics_json)
     plot = getattr(args, "plot", None)
-    if plot:
-        from .runtime.plot import require_matplotlib
-
-        require_matplotlib()  # Why: fail before training, not after a long run
+    _check_outputs(args, plot)
     data = load_dataset(cfg["data"], data_dir=args.data_dir, seed=cfg["seed"],
                         progress=not args.quiet, dtype=cfg["dtype"])
     net = build(plan, seed=cfg["seed"], dtype=cfg["dtype"])
@@ -107,13 +100,24 @@ def _summary(history: list[dict[str, Any]], cfg: dict[str, Any], seconds: float,
     return line
 
 
-def _check_writable(path: str) -> None:
-    folder = Path(path).resolve().parent
-    if not folder.is_dir() or not os.access(folder, os.W_OK):
-        raise DataError(f"{path}: cannot write the metrics file (folder {folder} is missing or "
-                        "not writable)")
+def _check_outputs(args: Namespace, plot: str | None) -> None:
+    """Every file the run will write, checked before the data is loaded: a wrong suffix, a
+    missing folder or a directory in the way must not cost a whole run."""
+    from .outputs import check_output
+
+    if args.metrics_json:
+        check_output(args.metrics_json, what="the metrics file")
+    if plot:
+        from .runtime.plot import plot_suffixes
+
+        # Why: fail before training, not after a long run (this also needs matplotlib).
+        check_output(plot, what="the plot", suffixes=plot_suffixes())
+    if args.checkpoint:
+        from .runtime.checkpoint import check_writable
+
+        check_writable(args.checkpoint)  # also refuses one that another run is writing
 
 
 def _write_metrics(path: str, history: list[dict[str, Any]]) -> None:
     text = json.dumps({"history": list(history)}, indent=2) + "\n"
-    write_atomically(path, lambda tmp: Path(tmp).write_text(text), what="metrics file")
+    write_atomically(path, lambda f: f.write(text.encode("utf-8")), what="the metrics file")

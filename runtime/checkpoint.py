@@ -9,20 +9,20 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from ..atomic import output_file
 from ..errors import DataError
+from ..outputs import OutputLock, check_output
 from ..reading import printable
 from .npz import ArchiveError, NpzArchive
 
 _SECTIONS = ("param", "buffer", "optim")
-_PROBE_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -36,29 +36,16 @@ class Checkpoint:
 
 
 def save_checkpoint(path: str | os.PathLike[str], ckpt: Checkpoint) -> None:
-    """Write `ckpt` to exactly `path`; a failure leaves any previous file there untouched."""
+    """Write `ckpt` to exactly `path`; a failure leaves any previous file there untouched.
+    How (temporary, fsync, rename; devices and links) is `netc/atomic.py`'s `output_file`."""
     target = os.fspath(path)
     arrays = _to_entries(target, ckpt)
-    folder = os.path.dirname(os.path.abspath(target))
     try:
-        tmp = tempfile.NamedTemporaryFile(
-            delete=False, dir=folder, prefix=f".{os.path.basename(target)}.", suffix=".tmp"
-        )
-    except OSError as e:
-        raise DataError(f"{target}: cannot write checkpoint: {_reason(e)}") from e
-    try:
-        with tmp:
+        with output_file(target) as f:
             # A file object, not a name: np.savez would append ".npz" to a name.
-            np.savez(tmp, **arrays)
-            tmp.flush()
-            os.fsync(tmp.fileno())
-        os.replace(tmp.name, target)
-    except BaseException as e:
-        _remove_quietly(tmp.name)
-        if not isinstance(e, Exception):
-            raise
+            np.savez(f, **arrays)
+    except Exception as e:
         raise DataError(f"{target}: cannot write checkpoint: {_reason(e)}") from e
-    _sync_folder(folder)
 
 
 def _to_entries(target: str, ckpt: Checkpoint) -> dict[str, np.ndarray]:
@@ -82,27 +69,6 @@ def _reason(e: BaseException) -> str:
     if isinstance(e, OSError) and e.strerror:
         return e.strerror
     return str(e) or type(e).__name__
-
-
-def _remove_quietly(name: str) -> None:
-    try:
-        os.unlink(name)
-    except OSError:
-        pass
-
-
-def _sync_folder(folder: str) -> None:
-    # Makes the rename itself durable; not possible on every platform, and only best effort.
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def load_checkpoint(path: str | os.PathLike[str], *, spec_hash: str | None = None) -> Checkpoint:
@@ -177,21 +143,14 @@ def _short(spec_hash: object) -> str:
 
 
 def check_writable(path: str | os.PathLike[str]) -> None:
-    """Fail before training, not after it, if a checkpoint could not be written to `path`."""
-    target = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(target))
-    if not os.path.isdir(folder):
-        what = "is not a folder" if os.path.exists(folder) else "does not exist"
-        raise DataError(f"{target}: cannot write checkpoint: folder {folder} {what}")
-    if os.path.isdir(target):
-        raise DataError(f"{target}: cannot write checkpoint: it is a directory")
-    try:
-        # Writing real bytes (not just creating the file) also catches a full disk.
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".netc-write-test-") as probe:
-            probe.write(b"\0" * _PROBE_BYTES)
-            probe.flush()
-            os.fsync(probe.fileno())
-    except OSError as e:
-        raise DataError(
-            f"{target}: cannot write checkpoint in folder {folder}: {_reason(e)}"
-        ) from e
+    """Fail before training, not after it, if a checkpoint could not be written to `path`
+    (a missing or read-only folder, a full disk, a directory in the way, another run's lock)."""
+    check_output(path, what="checkpoint")
+    with OutputLock(path, what="checkpoint"):
+        pass
+
+
+def lock_checkpoint(path: str | os.PathLike[str] | None) -> OutputLock | nullcontext[None]:
+    """Held while a run writes `path` (`with lock_checkpoint(p):`): a second run that names
+    the same checkpoint is refused at its start instead of interleaving its epochs."""
+    return nullcontext() if path is None else OutputLock(path, what="checkpoint")

@@ -11,7 +11,6 @@ here and only when an export is asked for.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -117,5 +116,5 @@ def export_onnx(net: Network, path: str | os.PathLike[str]) -> None:
     """Write `net`'s inference graph with its current weights to `path`, atomically."""
     model = to_model(net)
     target = os.fspath(path)
-    write_atomically(target, lambda tmp: Path(tmp).write_bytes(model.SerializeToString()),
-                     what="ONNX model")
+    data = model.SerializeToString()
+    write_atomically(target, lambda f: f.write(data), what="the ONNX model")

@@ -31,6 +31,17 @@ def require_matplotlib() -> Any:
     return plt
 
 
+def plot_suffixes() -> list[str]:
+    """The image suffixes matplotlib can write (".png", ".svg", ".pdf" first); it needs
+    matplotlib, so asking also fails early without it."""
+    require_matplotlib()
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    found = sorted(f".{s}" for s in FigureCanvasBase.get_supported_filetypes())
+    first = [s for s in (".png", ".svg", ".pdf") if s in found]
+    return first + [s for s in found if s not in first]
+
+
 def _series(history: Sequence[dict[str, Any]], key: str) -> list[float] | None:
     """The values of `key` per epoch, or None when no epoch has a finite one."""
     values = [float(r.get(key, math.nan)) for r in history]
@@ -67,8 +78,10 @@ def plot_history(history: Sequence[dict[str, Any]], path: str | os.PathLike[str]
 
 
 def _save(plt: Any, fig: Any, target: str) -> None:
+    # A file object carries no name, so the format is the target's suffix, said explicitly.
+    fmt = os.path.splitext(target)[1].lower().lstrip(".") or None
     try:
-        write_atomically(target, lambda tmp: fig.savefig(tmp, dpi=100), what="plot",
-                         errors=(OSError, ValueError))
+        write_atomically(target, lambda f: fig.savefig(f, dpi=100, format=fmt),
+                         what="the plot", errors=(OSError, ValueError))
     finally:
         plt.close(fig)

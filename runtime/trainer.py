@@ -22,6 +22,7 @@ from .. import rules
 from ..errors import DataError, TrainingError
 from . import optim
 from .buffers import views
+from .checkpoint import lock_checkpoint
 from .generated import bind_update
 from .metrics import accuracy
 from .network import EVAL_BATCH, Network
@@ -116,8 +117,9 @@ class Trainer:
         st = self.state
         # Why errstate around the whole run: overflow on the way to divergence is reported
         # once by `_diverged` (it checks the loss), not as NumPy warnings at every step.
-        with interrupt_guard() as stop, np.errstate(over="ignore", invalid="ignore",
-                                                    divide="ignore"):
+        # The lock is held for the whole run, released however it ends (see `lock_checkpoint`).
+        with lock_checkpoint(self.checkpoint), interrupt_guard() as stop, \
+                np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             start = self.evaluate(self.x[:EVAL_BATCH], self.t[:EVAL_BATCH])[0] \
                 if st.updates == 0 else None  # the untrained loss, for `check_growth`
             while st.epoch < self.epochs:

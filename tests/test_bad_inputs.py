@@ -29,8 +29,8 @@ import numpy as np
 import pytest
 
 import netc
+from netc import outputs as outputs_module  # the probe of check_output
 from netc.runtime import build as build_module
-from netc.runtime import checkpoint as checkpoint_module
 from netc.runtime.checkpoint import load_checkpoint
 from netc.runtime.data import mnist
 
@@ -355,7 +355,7 @@ class _FullDisk:
 
 @case
 def ckpt_disk_full(tmp, mp):
-    mp.setattr(checkpoint_module.tempfile, "NamedTemporaryFile", _FullDisk)
+    mp.setattr(outputs_module.tempfile, "NamedTemporaryFile", _FullDisk)
     return data_run(npz(tmp, **good_arrays()), "--checkpoint", tmp / "ck.npz")
 
 
@@ -364,7 +364,7 @@ def ckpt_read_only_folder(tmp, mp):
     def denied(*args: object, **kwargs: object) -> None:
         raise PermissionError(errno.EACCES, "Permission denied")
 
-    mp.setattr(checkpoint_module.tempfile, "NamedTemporaryFile", denied)
+    mp.setattr(outputs_module.tempfile, "NamedTemporaryFile", denied)
     return data_run(npz(tmp, **good_arrays()), "--checkpoint", tmp / "ck.npz")
 
 

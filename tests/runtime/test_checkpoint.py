@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 import numpy as np
 import pytest
@@ -233,7 +234,7 @@ def test_check_writable_permission_denied_simulated(tmp_path, monkeypatch):
     def denied(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(checkpoint.tempfile, "NamedTemporaryFile", denied)
+    monkeypatch.setattr(tempfile, "NamedTemporaryFile", denied)
     with pytest.raises(DataError, match=r"run\.ckpt: cannot write checkpoint.*Permission denied"):
         check_writable(tmp_path / "run.ckpt")
     with pytest.raises(DataError, match=r"run\.ckpt: cannot write checkpoint: Permission denied"):
