@@ -49,7 +49,7 @@ def check_growth(history: Sequence[dict[str, Any]], start: float | None,
 
 def _param_layer(plan: NetPlan, index: int) -> LayerPlan | None:
     """The layer at `index` if it has weights, else the nearest one before it that has."""
-    for layer in reversed(plan.layers[:index + 1]):
+    for layer in reversed(plan.layers[:index % len(plan.layers) + 1]):
         if layer.params:
             return layer
     return None
