@@ -94,20 +94,29 @@ def _where(layer: LayerPlan) -> str:
     return f"  # {layer.label} ({layer.n_in} -> {layer.n_out}) at {layer.where}"
 
 
+# Layers per generated part. Why parts: CPython compiles a closure in time quadratic in its
+# free variables, and every layer adds a few (its weights and buffers), so one `forward` over
+# 100,000 layers took minutes to compile; closures over at most PART layers keep it linear.
+PART = 256
+
+
 def passes_source(plan: NetPlan, *, timed: bool = False) -> str:
     """`bind(P, G, S, n, dtype, rng)`: buffers for batch size n and the passes over them.
 
     It returns (forward(x, train), loss(t), backward(x, t, dx=None, scale=1/n), predict(x), out,
     first_nonfinite(x, train)); `out` holds the loss layer's prediction after `loss`.
     With `timed`, every kernel call is followed by `_tick(layer, phase)` (phase 0 forward,
-    1 backward), a function the caller provides, for `netc time`.
+    1 backward), a function the caller provides, for `netc time`. A network of more than
+    `PART` layers is split into functions `_part0`, `_part1`, ... that `bind` calls.
     """
     body = plan.layers[:-1]
     ys, gs = _outputs(body), _grads(body)
     ins = ["x", *ys[:-1]]
+    if len(body) > PART:
+        return "\n".join(_parted(plan, body, ins, ys, gs, timed))
     out = ["def bind(P, G, S, n, dtype, rng):",
            '    """Allocate the buffers for batch size n; return the passes over them."""']
-    out += _bindings(plan)
+    out += _bindings(plan.layers)
     out += _allocations(body, ys, gs)
     out.append(f"    out = np.empty((n, {plan.loss.n_out}), dtype)  # the loss's prediction")
     out += _constants(plan)
@@ -124,9 +133,9 @@ def _tick(layer: LayerPlan, phase: int, timed: bool) -> list[str]:
     return [f"        _tick({layer.index}, {phase})"] if timed else []
 
 
-def _bindings(plan: NetPlan) -> list[str]:
+def _bindings(layers: Sequence[LayerPlan]) -> list[str]:
     out = []
-    for layer in plan.layers:
+    for layer in layers:
         for p in layer.params:
             out.append(f"    {p.name}{layer.index} = P[{p.key!r}]")
             out.append(f"    d{p.name}{layer.index} = G[{p.key!r}]")
@@ -171,13 +180,23 @@ def _backward_fn(loss: LayerPlan, body: Sequence[LayerPlan], ins: list[str], ys:
                  gs: list[str], timed: bool) -> list[str]:
     # `scale` multiplies dL/dy of the loss: 1/n for the mean loss; plain SGD passes lr/n, so
     # every gradient arrives already multiplied by the learning rate (runtime/optim.py).
+    out = ["", "    def backward(x, t, dx=None, scale=inv_n):", *_loss_backward(loss, gs, timed)]
+    return out + _backward_lines(body, ins, ys, gs, ["dx", *gs[:-1]], timed)
+
+
+def _loss_backward(loss: LayerPlan, gs: list[str], timed: bool) -> list[str]:
     extra = ", rows" if loss.op == "softmax_ce" else ""
-    out = ["", "    def backward(x, t, dx=None, scale=inv_n):",
-           f"        {loss.op}_backward(out, t, {gs[-1]}, scale{extra}){_where(loss)}",
-           *_tick(loss, 1, timed)]
+    return [f"        {loss.op}_backward(out, t, {gs[-1]}, scale{extra}){_where(loss)}",
+            *_tick(loss, 1, timed)]
+
+
+def _backward_lines(body: Sequence[LayerPlan], ins: list[str], ys: list[str], gs: list[str],
+                    dxs: list[str], timed: bool) -> list[str]:
+    """Each layer's backward call, last layer first; `dxs[i]` receives layer i's dL/dx."""
+    out = []
     for i in reversed(range(len(body))):
-        dx = gs[i - 1] if i else "dx"
-        out.append(f"        {_backward(body[i], gs[i], dx, ins[i], ys[i])}{_where(body[i])}")
+        out.append(f"        {_backward(body[i], gs[i], dxs[i], ins[i], ys[i])}"
+                   f"{_where(body[i])}")
         out += _tick(body[i], 1, timed)
     return out
 
@@ -207,13 +226,98 @@ def _allocations(body: Sequence[LayerPlan], ys: list[str], gs: list[str]) -> lis
             if name not in seen:
                 seen.add(name)
                 lines.append(f"    {name} = np.empty((n, {layer.n_out}), dtype)")
-        i = layer.index
-        if layer.op == "dropout":
-            lines.append(f"    mask{i} = np.empty((n, {layer.n_out}), dtype)")
-        if layer.op == "batchnorm":
-            lines.append(f"    xhat{i} = np.empty((n, {layer.n_out}), dtype)")
-            lines.append(f"    inv_std{i} = np.empty(({layer.n_out},), dtype)")
+        lines += _scratch(layer)
     return lines
+
+
+def _activations(body: Sequence[LayerPlan], ys: list[str], gs: list[str]) -> list[tuple[str, int]]:
+    """(name, width) of each distinct activation and gradient buffer, in first-use order."""
+    found: dict[str, int] = {}
+    for layer, y, g in zip(body, ys, gs, strict=True):
+        found.setdefault(y, layer.n_out)
+        found.setdefault(g, layer.n_out)
+    return list(found.items())
+
+
+def _scratch(layer: LayerPlan) -> list[str]:
+    """The buffers a layer keeps for its own backward pass (dropout's mask, batchnorm's)."""
+    i = layer.index
+    if layer.op == "dropout":
+        return [f"    mask{i} = np.empty((n, {layer.n_out}), dtype)"]
+    if layer.op == "batchnorm":
+        return [f"    xhat{i} = np.empty((n, {layer.n_out}), dtype)",
+                f"    inv_std{i} = np.empty(({layer.n_out},), dtype)"]
+    return []
+
+
+def _parted(plan: NetPlan, body: Sequence[LayerPlan], ins: list[str], ys: list[str],
+            gs: list[str], timed: bool) -> list[str]:
+    """`_part0`, `_part1`, ... over PART layers each, then a `bind` that calls them in turn.
+
+    Each part allocates the activations and gradients first used in it, binds its weights as
+    locals, and hands the buffers a later part (or the loss) also uses on through a dict `A`.
+    """
+    dxs = ["dx", *gs[:-1]]
+    widths = dict(_activations(body, ys, gs))
+    spans: dict[str, list[int]] = {}  # name -> [first part, last part] that use it
+    for i, names in enumerate(zip(ins, ys, gs, dxs, strict=True)):
+        for name in names:
+            spans.setdefault(name, [i // PART, 0])[1] = i // PART
+    parts = range((len(body) + PART - 1) // PART)
+    spans[ys[-1]][1] = spans[gs[-1]][1] = len(parts)  # the loss uses these
+    out: list[str] = []
+    for k in parts:
+        a, b = k * PART, (k + 1) * PART
+        used = dict.fromkeys(n for g in (ins[a:b], ys[a:b], gs[a:b], dxs[a:b]) for n in g
+                             if n not in ("x", "dx"))
+        buffers = [f"    {n} = A[{n!r}]" if spans[n][0] < k else
+                   f"    {n} = {f'A[{n!r}] = ' if spans[n][1] > k else ''}"
+                   f"np.empty((n, {widths[n]}), dtype)" for n in used]
+        out += _part(k, body[a:b], ins[a:b], ys[a:b], gs[a:b], dxs[a:b], buffers, timed)
+    return [*out, *_parted_bind(plan, body, ys, gs, len(parts), timed)]
+
+
+def _part(k: int, layers: Sequence[LayerPlan], ins: list[str], ys: list[str], gs: list[str],
+          dxs: list[str], buffers: list[str], timed: bool) -> list[str]:
+    out = [f"def _part{k}(P, G, S, A, n, dtype, rng):",
+           f'    """Layers {layers[0].index}-{layers[-1].index}: bind their arrays; return '
+           '(forward, backward, first_nonfinite) over them."""']
+    out += _bindings(layers)
+    out += buffers
+    if any(layer.op == "affine" for layer in layers):
+        out.append("    ones = A['ones']")
+    out += [line for layer in layers for line in _scratch(layer)]
+    out += _forward_fn(layers, ins, ys, timed)
+    out += ["", "    def backward(x, dx):", *_backward_lines(layers, ins, ys, gs, dxs, timed)]
+    out += _trace_fn(layers, ins, ys)
+    return out + ["", "    return forward, backward, first_nonfinite", "", ""]
+
+
+def _parted_bind(plan: NetPlan, body: Sequence[LayerPlan], ys: list[str], gs: list[str],
+                 parts: int, timed: bool) -> list[str]:
+    out = ["def bind(P, G, S, n, dtype, rng):",
+           '    """Allocate the buffers for batch size n; return the passes over them."""',
+           "    A = {}  # the buffers that cross from one part to the next"]
+    out.append(f"    out = np.empty((n, {plan.loss.n_out}), dtype)  # the loss's prediction")
+    out += _constants(plan)
+    if any(layer.op == "affine" for layer in body):
+        out.append("    A['ones'] = ones")
+    out += [f"    forward{k}, backward{k}, trace{k} = _part{k}(P, G, S, A, n, dtype, rng)"
+            for k in range(parts)]
+    out += [f"    {ys[-1]} = A[{ys[-1]!r}]  # the loss's input", f"    {gs[-1]} = A[{gs[-1]!r}]"]
+    out += ["", "    def forward(x, train):", *[f"        forward{k}(x, train)" for k in
+                                                 range(parts)], f"        return {ys[-1]}"]
+    out += _loss_fn(plan.loss, ys[-1], timed)
+    out += ["", "    def backward(x, t, dx=None, scale=inv_n):",
+            *_loss_backward(plan.loss, gs, timed),
+            *[f"        backward{k}(x, dx)" for k in reversed(range(parts))]]
+    out += _predict_fn(plan.loss, ys[-1])
+    out += ["", "    def first_nonfinite(x, train):",
+            '        """The first layer whose output is not finite, or None (diagnostics)."""',
+            "        found = trace0(x, train)",
+            *[f"        found = found if found is not None else trace{k}(x, train)"
+              for k in range(1, parts)], "        return found"]
+    return out + ["", "    return forward, loss, backward, predict, out, first_nonfinite", ""]
 
 
 def step_source(plan: NetPlan, kernel: str, state: Sequence[str], hyper: Sequence[float],
