@@ -15,7 +15,7 @@ from typing import Any
 from ..errors import Diagnostic, SpecLimitError, SpecShapeError
 from ..source import Source
 from .plan import LayerPlan, NetPlan, ParamPlan, RunPlan
-from .spec import NetSpec
+from .spec import MAX_WIDTH, NetSpec
 from .validate import SourceMap
 
 MAX_PARAMS = 2**31
@@ -43,7 +43,9 @@ def lower(spec: NetSpec, smap: SourceMap, source: Source | None = None) -> NetPl
             break
         layers.append(_layer(i, op, n_in if n_in is not None else n_out, n_out, spec, smap))
     if problems:
-        raise SpecShapeError(problems, source)
+        # Why two types: a width over the limit is a limit, like too many parameters.
+        wide = any(d.code == "too_wide" for d in problems)
+        raise (SpecLimitError if wide else SpecShapeError)(problems, source)
     plan = NetPlan(tuple(layers), layers[0].n_in, _run(spec), _hash(layers),
                    source.path if source else "<string>")
     _check_limit(plan, source)
@@ -97,6 +99,13 @@ def _node(i: int, op: Any, chain: _Chain, smap: SourceMap,
     width, where = chain.width, _where(smap, i)
     if op.op == "repeat":
         out = width * op.n
+        if out > MAX_WIDTH:
+            problems.append(Diagnostic(
+                "too_wide", f"repeat({op.n}) turns width {width:,} into {out:,}; a width may be "
+                f"at most {MAX_WIDTH:,} (2**31), as for affine", smap.call_span(i),
+                hint="repeat fewer times, or narrow the layers before it",
+                notes=(*smap.notes(i), "widths: " + " -> ".join(chain.steps))))
+            return None
     elif width % op.n:
         problems.append(Diagnostic(
             "shape_mismatch", f"sum({op.n}) adds {op.n} equal blocks, but its input width "
