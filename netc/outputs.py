@@ -128,8 +128,10 @@ class OutputLock:
             return os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
                            0o644)
         except OSError as e:
+            why = ("a symbolic link is in its place; remove it" if e.errno == errno.ELOOP
+                   else reason(e))
             raise DataError(f"{self.target}: cannot lock the {self.what} ({self.path}): "
-                            f"{reason(e)}") from None
+                            f"{why}") from None
 
     def __enter__(self) -> OutputLock:
         return self.acquire()

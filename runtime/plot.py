@@ -31,15 +31,16 @@ def require_matplotlib() -> Any:
     return plt
 
 
-def plot_suffixes() -> list[str]:
-    """The image suffixes matplotlib can write (".png", ".svg", ".pdf" first); it needs
-    matplotlib, so asking also fails early without it."""
-    require_matplotlib()
-    from matplotlib.backend_bases import FigureCanvasBase
+# Formats every supported matplotlib writes; a fixed list, so the message naming them does
+# not change with the matplotlib version.
+SUFFIXES = (".png", ".svg", ".pdf", ".jpg", ".jpeg", ".tif", ".tiff", ".eps", ".ps")
 
-    found = sorted(f".{s}" for s in FigureCanvasBase.get_supported_filetypes())
-    first = [s for s in (".png", ".svg", ".pdf") if s in found]
-    return first + [s for s in found if s not in first]
+
+def plot_suffixes() -> tuple[str, ...]:
+    """The image suffixes `plot_history` writes; asking needs matplotlib, so a run without it
+    fails before training, not after."""
+    require_matplotlib()
+    return SUFFIXES
 
 
 def _series(history: Sequence[dict[str, Any]], key: str) -> list[float] | None:

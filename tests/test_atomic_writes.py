@@ -133,16 +133,18 @@ def test_link_to_dev_stdout_writes_to_stdout_and_stays_a_link(tmp_path, capsys):
     assert out.is_symlink() and os.readlink(out) == "/dev/stdout"
 
 
-def test_metrics_json_to_dev_stdout_when_stdout_is_a_file_appends_to_it(tmp_path):
-    log = tmp_path / "log.txt"
+def test_link_to_dev_stdout_appends_when_stdout_is_a_file_opened_to_append(tmp_path):
+    log, link = tmp_path / "log.txt", tmp_path / "m.json"
     log.write_text("before\n")
+    link.symlink_to("/dev/stdout")  # a private link: the code before the fix replaced it
     with open(log, "a") as f:  # as a shell's `>>` opens it
         done = subprocess.run([sys.executable, "-m", "netc", "run", str(SPIRAL), "--epochs",
-                               "1", "--quiet", "--metrics-json", "/dev/stdout"], cwd=tmp_path,
+                               "1", "--quiet", "--metrics-json", str(link)], cwd=tmp_path,
                               stdout=f, stderr=subprocess.PIPE, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     text = log.read_text()
     assert text.startswith('before\n{\n  "history"') and "trained 1 epoch" in text
+    assert link.is_symlink()
 
 
 def test_fifo_without_a_reader_is_refused_at_once_and_stays_a_fifo(tmp_path):
