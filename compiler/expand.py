@@ -19,15 +19,56 @@ MAX_DEPTH = 100
 _CAP = 10**15  # Why: keeps counts of absurd repeats printable and cheap
 
 
+NOTES_OUTER, NOTES_INNER = 3, 3  # blocks named in a layer's notes; the rest are counted
+
+
+@dataclass(frozen=True, slots=True)
+class Via:
+    """One block use on the way to a call, its parent the use around it (None: the pipeline).
+
+    Why a chain, not a tuple: each nesting level then costs O(1), where copying a tuple per
+    level made 60,000 nested blocks quadratic. `outer` keeps the outermost uses for the notes.
+    """
+
+    name: str
+    span: Span
+    parent: Via | None = None
+    depth: int = 1
+    outer: tuple[Via, ...] = ()
+
+    def enter(self, name: str, span: Span) -> Via:
+        """The use of block `name` at `span` inside this one."""
+        outer = self.outer if self.depth > NOTES_OUTER else (*self.outer, self)
+        return Via(name, span, self, self.depth + 1, outer)
+
+
 @dataclass(frozen=True, slots=True)
 class Expanded:
-    """A call of the flat pipeline and the blocks it was expanded from (outermost first)."""
+    """A call of the flat pipeline and the block uses it was expanded from (innermost last)."""
 
     call: Call
-    via: tuple[tuple[str, Span], ...] = ()
+    via: Via | None = None
 
     def notes(self) -> tuple[str, ...]:
-        return tuple(f"in block '{name}' used at {s.line}:{s.column}" for name, s in self.via)
+        """One note per block use, outermost first; deep nests show only both ends."""
+        if self.via is None:
+            return ()
+        inner, v = [], self.via
+        while v is not None and len(inner) < NOTES_INNER:
+            inner.append(v)
+            v = v.parent
+        depth = self.via.depth
+        outer = [u for u in (*self.via.outer, self.via) if u.depth <= min(NOTES_OUTER,
+                                                                            depth - len(inner))]
+        hidden = depth - len(outer) - len(inner)
+        notes = [_note(u) for u in outer]
+        if hidden:
+            notes.append(f"… {hidden:,} more block{'s' if hidden != 1 else ''} …")
+        return (*notes, *(_note(u) for u in reversed(inner)))
+
+
+def _note(u: Via) -> str:
+    return f"in block '{u.name}' used at {u.span.line}:{u.span.column}"
 
 
 def expand(program: Program) -> tuple[Expanded, ...]:
@@ -188,7 +229,7 @@ def _size(root: Pipeline, sizes: dict[str, int]) -> int:
 
 def _unroll(root: Pipeline, defs: dict[str, Definition]) -> tuple[Expanded, ...]:
     out: list[Expanded] = []
-    todo: list[tuple[Stage, tuple[tuple[str, Span], ...]]] = [(root, ())]
+    todo: list[tuple[Stage, Via | None]] = [(root, None)]
     while todo:
         s, via = todo.pop()
         if isinstance(s, Pipeline):
@@ -196,7 +237,8 @@ def _unroll(root: Pipeline, defs: dict[str, Definition]) -> tuple[Expanded, ...]
         elif isinstance(s, Repeat):
             todo.extend([(s.body, via)] * s.count)
         elif s.name in defs and not s.has_parens:
-            todo.append((defs[s.name].body, via + ((s.name, s.span),)))
+            use = via.enter(s.name, s.span) if via else Via(s.name, s.span)
+            todo.append((defs[s.name].body, use))
         else:
             out.append(Expanded(s, via))
     return tuple(out)

@@ -114,6 +114,7 @@ def _position(d: Diagnostic) -> tuple[int, int, int]:
 _WINDOW = 100  # Why: a 5 MB one-line spec must not print 5 MB under its error
 _MAX_TEXT = 300  # longest message, hint or note shown (a huge name is cut in the middle)
 MAX_SHOWN = 20  # diagnostics rendered; `--json` still lists them all
+MAX_NOTES = 8  # notes rendered per diagnostic: the first few and the last few
 
 
 _PICTURES = {c: 0x2400 + c for c in range(32)} | {0x7F: 0x2421}
@@ -160,10 +161,19 @@ def render_one(d: Diagnostic, source: Source | None = None) -> str:
             shown, caret, width = _excerpt(text, s.column, width)
             lines.append(f"  {shown}")
             lines.append("  " + " " * caret + "^" + "~" * max(0, width - 1))
-    lines.extend(f"  note: {_clip(n)}" for n in d.notes)
+    lines.extend(f"  note: {_clip(n)}" for n in _capped(d.notes))
     if d.hint:
         lines.append(f"  hint: {_clip(d.hint)}")
     return "\n".join(lines)
+
+
+def _capped(notes: Sequence[str]) -> Sequence[str]:
+    """At most `MAX_NOTES` notes: both ends, and how many were left out between them."""
+    if len(notes) <= MAX_NOTES:
+        return notes
+    head, tail = MAX_NOTES // 2, MAX_NOTES // 2 - 1
+    hidden = len(notes) - head - tail
+    return [*notes[:head], f"… {hidden:,} more notes …", *notes[-tail:]]
 
 
 def render(diagnostics: Iterable[Diagnostic], source: Source | None = None) -> str:
