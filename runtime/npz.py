@@ -77,7 +77,7 @@ class NpzArchive:
         shown = printable(name)
         if fp.read(len(npy.MAGIC_PREFIX)) != npy.MAGIC_PREFIX:
             raise DataError(f"{self.path}: member '{shown}' is not a NumPy array")
-        dtype, shape, fortran = _header(fp, fp.read(2))
+        shape, fortran, dtype = _header(fp, fp.read(2))
         if dtype.hasobject:
             raise ArchiveError("pickle", f"member '{shown}' is an object array")
         if any(d < 0 for d in shape):
@@ -86,9 +86,9 @@ class NpzArchive:
         offset = fp.tell()
         if offset + nbytes != info.file_size:
             raise ArchiveError(
-                "corrupt", f"member '{shown}' declares shape {shape} of {dtype} "
-                f"({nbytes:,} bytes of data), but its zip entry holds "
-                f"{max(info.file_size - offset, 0):,}")
+                "corrupt", f"member '{shown}' declares shape {shape} of {dtype}, "
+                f"{size_text(nbytes)} of data, but its zip entry holds "
+                f"{size_text(max(info.file_size - offset, 0))}")
         available = available_memory()
         if available is not None and nbytes > available:
             raise DataError(
@@ -119,7 +119,8 @@ def _open_zip(f: IO[bytes]) -> zipfile.ZipFile:
         raise ArchiveError("corrupt", _reason(e)) from None
 
 
-def _header(fp: IO[bytes], version: bytes) -> tuple[np.dtype[Any], tuple[int, ...], bool]:
+def _header(fp: IO[bytes], version: bytes) -> tuple[tuple[int, ...], bool, np.dtype[Any]]:
+    """(shape, fortran order, dtype) from a .npy header, as `np.lib.format` reads it."""
     if version == b"\x01\x00":
         return npy.read_array_header_1_0(fp)
     if version == b"\x02\x00":

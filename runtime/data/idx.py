@@ -84,7 +84,7 @@ def parse_idx(raw: bytes, path: str | os.PathLike[str], magic: int) -> np.ndarra
     if expected > MAX_BYTES:
         raise DataError(
             f"{path}: the header's dimensions {dims} declare {expected:,} bytes, the file has "
-            f"{len(raw):,}; not an MNIST file"
+            f"{len(raw):,} bytes; not an MNIST file"
         )
     if len(raw) < expected:
         raise DataError(
