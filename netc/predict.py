@@ -27,7 +27,7 @@ def predict_file(spec: str, checkpoint: str, data: str) -> tuple[Any, Any, str]:
     """(outputs, labels or None, loss op) of the trained network on the rows of `data`."""
     import numpy as np
 
-    if not os.path.isfile(checkpoint):
+    if not os.path.exists(checkpoint):  # a FIFO or a folder: load_checkpoint says which
         raise DataError(f"{checkpoint}: no such checkpoint file")
     net = load(spec, checkpoint=checkpoint)
     x = read_inputs(data, net.plan.input_width)
