@@ -65,18 +65,18 @@ def test_graph_cli_svg_without_dot_explains(netc_run, tmp_path: Path) -> None:
 
 
 def test_graph_cli_svg_renders_with_dot_on_path(netc_run, tmp_path: Path) -> None:
-    # A stand-in for Graphviz: records its arguments and copies the DOT text into -o FILE.
+    # A stand-in for Graphviz: prints its arguments and the DOT text on stdout, where netc
+    # reads the image from (it then writes the file as it writes every file).
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     fake = bin_dir / "dot"
     fake.write_text(f"#!{sys.executable}\nimport sys\nargs = sys.argv[1:]\n"
-                    "out = args[args.index('-o') + 1]\n"
-                    "open(out, 'w').write(' '.join(args) + '\\n' + sys.stdin.read())\n")
+                    "sys.stdout.write(' '.join(args) + '\\n' + sys.stdin.read())\n")
     fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
     done = netc_run("graph", SPIRAL, "-o", "net.svg", path=str(bin_dir))
     assert done.returncode == 0, done.stderr
     written = (tmp_path / "net.svg").read_text()
-    assert written.startswith("-Tsvg -o net.svg\ndigraph")
+    assert written.startswith("-Tsvg\ndigraph")
 
 
 @pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz is not installed")
