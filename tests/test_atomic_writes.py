@@ -317,6 +317,27 @@ def test_second_writer_of_a_checkpoint_is_refused_while_the_first_holds_it(tmp_p
     assert os.listdir(tmp_path) == ["ck.npz"]
 
 
+def test_two_real_runs_on_one_checkpoint_the_second_is_refused(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    data = tmp_path / "big.npz"
+    np.savez(data, x_train=rng.standard_normal((20000, 2)), t_train=np.arange(20000) % 3)
+    ck = tmp_path / "ck.npz"
+    first = subprocess.Popen(
+        [sys.executable, "-m", "netc", "run", str(SPIRAL), "--data", str(data), "--epochs", "50",
+         "--batch-size", "10", "--checkpoint", str(ck)],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert first.stdout is not None
+        assert first.stdout.readline().startswith("epoch ")  # it is training now
+        code, out, err = cli(capsys, "run", SPIRAL, "--epochs", "1", "--checkpoint", ck)
+        assert code == 1 and "epoch" not in out
+        assert f"another run is writing this checkpoint (pid {first.pid} holds" in err
+    finally:
+        first.kill()
+        first.wait()
+        first.stdout.close()
+
+
 def test_fit_holds_the_checkpoint_lock_for_the_whole_run_and_releases_it(tmp_path):
     from netc.outputs import OutputLock
 
