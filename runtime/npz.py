@@ -77,7 +77,12 @@ class NpzArchive:
         shown = printable(name)
         if fp.read(len(npy.MAGIC_PREFIX)) != npy.MAGIC_PREFIX:
             raise DataError(f"{self.path}: member '{shown}' is not a NumPy array")
-        shape, fortran, dtype = _header(fp, fp.read(2))
+        try:
+            shape, fortran, dtype = _header(fp, fp.read(2))
+        except Exception as e:  # noqa: BLE001  Why: numpy's header parser raises ValueError,
+            # SyntaxError or tokenize.TokenError on tampered text; all mean the same here.
+            raise ArchiveError("corrupt", f"member '{shown}': bad .npy header "
+                                          f"({_reason(e)})") from None
         if dtype.hasobject:
             raise ArchiveError("pickle", f"member '{shown}' is an object array")
         if any(d < 0 for d in shape):
