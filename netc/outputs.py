@@ -16,8 +16,13 @@ import tempfile
 from collections.abc import Sequence
 from types import TracebackType
 
-from .atomic import fcntl, reason, stream_fd
+from .atomic import reason, stream_fd
 from .errors import DataError
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: no flock, so no lock (see `acquire`)
+    fcntl = None  # type: ignore[assignment]
 
 PROBE_BYTES = 64 * 1024
 
