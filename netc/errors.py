@@ -118,6 +118,10 @@ MAX_NOTES = 8  # notes rendered per diagnostic: the first few and the last few
 
 
 _PICTURES = {c: 0x2400 + c for c in range(32)} | {0x7F: 0x2421}
+# C1 controls (0x9B is a one-byte escape sequence) and bidirectional overrides have no
+# picture: each shows as one U+FFFD, which keeps the caret in its column.
+_PICTURES |= dict.fromkeys([*range(0x80, 0xA0), 0x200E, 0x200F, *range(0x202A, 0x202F),
+                            *range(0x2066, 0x206A)], 0xFFFD)
 
 
 def _clip(text: str, limit: int = _MAX_TEXT) -> str:

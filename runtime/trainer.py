@@ -132,12 +132,13 @@ class Trainer:
                     raise KeyboardInterrupt(self.interrupt_path)
                 record = self._record()
                 self.history.append(record)
-                start = check_growth(self.history, start, self.hyper.get("lr"))
                 st.epoch, st.step, st.perm = st.epoch + 1, 0, None
                 if self.checkpoint is not None:
                     snapshot(self)
                 if self.on_epoch:
                     self.on_epoch(record)
+                # After the epoch's line (and its progress bar) is out: a warning reads after it.
+                start = check_growth(self.history, start, self.hyper.get("lr"))
         return self.history
 
     def _epoch(self, stop: Any) -> None:

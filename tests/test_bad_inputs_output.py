@@ -74,6 +74,12 @@ def spec_data_path_with_escape_sequence(tmp: Path, mp: pytest.MonkeyPatch) -> li
 
 
 @cat.case
+def spec_c1_and_bidi_controls_in_excerpt(tmp: Path, mp: pytest.MonkeyPatch) -> list[object]:
+    # One picture column each, so the caret still points at the right character.
+    return ["check", spec_file(tmp, "input: 4\naffine(\x9b3, 4) -> \u202esigmod -> softmax_ce\n")]
+
+
+@cat.case
 def cli_spec_name_with_escape_sequence(tmp: Path, mp: pytest.MonkeyPatch) -> list[object]:
     return ["check", tmp / "x\x1b]0;owned\x07.net"]  # an OSC sequence sets the window title
 

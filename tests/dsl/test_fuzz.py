@@ -1,13 +1,20 @@
-"""Property tests: any text either plans or raises `SpecError`; nothing else ever escapes."""
+"""Property tests: any text either plans or raises `SpecError`; nothing else ever escapes, and
+`netc check` never prints a raw control character from the spec."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
+import re
+import tempfile
+from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import netc.api
+from netc.cli import main
 from netc.compiler.plan import NetPlan
 from netc.errors import SpecError
 
@@ -132,7 +139,8 @@ def test_fuzz_valid_specs_plan(text: str) -> None:
 
 _chars = st.one_of(
     st.characters(codec="utf-8"),
-    st.sampled_from(list("()->*=:,#\"'\n\r\t .0123456789eE+-_") + ["\0", "\ufeff", "é", "\u2028"]),
+    st.sampled_from(list("()->*=:,#\"'\n\r\t .0123456789eE+-_") + ["\0", "\ufeff", "é", "\u2028",
+                                                                    "\x1b", "\x9b", "\u202e"]),
 )
 
 
@@ -158,6 +166,23 @@ def _mutations(draw: st.DrawFn) -> str:
 @given(_mutations())
 def test_fuzz_mutated_specs_plan_or_raise_spec_error(text: str) -> None:
     _plans_or_spec_error(text)
+
+
+_SPEC_FILE = Path(tempfile.mkdtemp(prefix="netc-fuzz-")) / "fuzz.net"
+_RAW_CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e]")
+
+
+@_SETTINGS
+@given(_mutations())
+def test_fuzz_check_prints_no_raw_control_characters(text: str) -> None:
+    # `netc check` end to end: exit 0 or 1, and whatever the spec holds (an escape sequence in
+    # a string, a NUL, a right-to-left override) reaches the terminal escaped.
+    _SPEC_FILE.write_text(text, encoding="utf-8")
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["check", str(_SPEC_FILE)])
+    assert code in (0, 1)
+    assert not _RAW_CONTROL.search(err.getvalue()), err.getvalue()
 
 
 @_SETTINGS
