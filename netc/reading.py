@@ -48,12 +48,16 @@ def open_regular(path: str | os.PathLike[str], what: str) -> BinaryIO:
     try:
         _refuse_kind(name, os.stat(name).st_mode, what)
         fd = os.open(name, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except DataError:
+        raise
     except FileNotFoundError:
         raise DataError(f"{name}: no such file") from None
     except IsADirectoryError:
         raise DataError(f"{name}: is a directory, not a {what}") from None
     except OSError as e:
         raise DataError(f"{name}: cannot read: {e.strerror or e}") from None
+    except ValueError:  # a NUL character in the name (possible in a spec's data path)
+        raise DataError(f"{printable(name)}: not a valid file name") from None
     try:
         _refuse_kind(name, os.fstat(fd).st_mode, what)
     except BaseException:

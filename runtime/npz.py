@@ -153,7 +153,18 @@ def _read_data(fp: IO[bytes], dtype: np.dtype[Any], shape: tuple[int, ...], fort
 
 
 def available_memory() -> int | None:
-    """Bytes this process can still allocate (Linux `MemAvailable`, or the machine's RAM)."""
+    """Bytes this process can still allocate: Linux `MemAvailable` (less, inside a container
+    with a memory limit, what that limit leaves), else the machine's RAM, else None."""
+    found = [n for n in (_meminfo_available(), _cgroup_left()) if n is not None]
+    if found:
+        return min(found)
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _meminfo_available() -> int | None:
     try:
         with open("/proc/meminfo", encoding="ascii") as f:
             for line in f:
@@ -161,9 +172,18 @@ def available_memory() -> int | None:
                     return int(line.split()[1]) * 1024
     except (OSError, ValueError, IndexError):
         pass
+    return None
+
+
+def _cgroup_left() -> int | None:
+    # cgroup v2: memory.max is "max" (no limit) or bytes; memory.current is what is used.
     try:
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (AttributeError, ValueError, OSError):
+        with open("/sys/fs/cgroup/memory.max", encoding="ascii") as f:
+            limit = f.read().strip()
+        with open("/sys/fs/cgroup/memory.current", encoding="ascii") as f:
+            used = int(f.read().strip())
+        return None if limit == "max" else max(int(limit) - used, 0)
+    except (OSError, ValueError):
         return None
 
 

@@ -196,6 +196,15 @@ def idx_dims_overflow_int64(tmp, mp):
     return ["run", DATA_SPEC, "--data", "mnist", "--data-dir", folder, "--quiet"]
 
 
+@cat.case
+def idx_file_is_a_fifo(tmp, mp):
+    # Named, not read (it would block) and not replaced by a download.
+    folder = tmp / "mnist"
+    folder.mkdir()
+    os.mkfifo(folder / mnist.TRAIN_IMAGES)
+    return ["run", DATA_SPEC, "--data", "mnist", "--data-dir", folder, "--quiet"]
+
+
 def _idx(magic: int, dims: tuple[int, ...], body: bytes) -> bytes:
     return magic.to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in dims) + body
 

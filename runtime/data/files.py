@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import DataError
+from ...reading import printable
 from ..npz import ArchiveError, NpzArchive
 from .dataset import Dataset
 
@@ -38,10 +39,14 @@ def check_readable(path: Path) -> None:
             raise DataError(f"{path}: cannot read the file: permission denied")
         if st.st_size == 0:
             raise DataError(f"{path}: the file is empty")
+    except DataError:
+        raise
     except FileNotFoundError:
         raise DataError(f"{path}: no such file") from None
     except OSError as e:
         raise DataError(f"{path}: cannot read the file ({e.strerror or e})") from None
+    except ValueError:  # a NUL character in the name
+        raise DataError(f"{printable(str(path))}: not a valid file name") from None
 
 
 @contextmanager

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import DataError
+from ...reading import open_regular
 from . import download
 from .dataset import Dataset
 from .idx import IMAGES_MAGIC, LABELS_MAGIC, parse_idx, read_bytes, sha256_of
@@ -115,6 +116,9 @@ def _find(folder: Path, name: str) -> Path | None:
     for candidate in (folder / name, folder / (name + ".gz")):
         if candidate.is_file():
             return candidate
+        if candidate.exists() and not candidate.is_dir():
+            # A FIFO or device is named, not read (it could block) nor replaced by a download.
+            open_regular(candidate, "data file")
     return None
 
 

@@ -118,6 +118,12 @@ def test_npz_crc_mismatch_is_corrupt(tmp_path: Path) -> None:
         read_inputs(str(path), 1)
 
 
+@pytest.mark.parametrize("name", ["a\0b.npz", "a\0b.csv"])
+def test_data_name_with_a_nul_character_is_a_data_error(name: str) -> None:
+    with pytest.raises(DataError, match=r"^a\\x00b\.(npz|csv): not a valid file name$"):
+        load_dataset(name)
+
+
 # ---- CSV -------------------------------------------------------------------------------------
 
 
