@@ -80,7 +80,7 @@ def compile(  # noqa: A001
     """
     from .runtime.build import build
 
-    return build(plan(text, path=path), seed=seed, dtype=dtype)
+    return build(plan(text, path=path), seed=_seed(seed, "compile"), dtype=dtype)
 
 
 def load(
@@ -90,7 +90,14 @@ def load(
     """A spec file -> `Network`; with `checkpoint`, its trained parameters are loaded."""
     from .runtime.build import build
 
-    net = build(plan(read(path)), seed=seed, dtype=dtype)
+    net = build(plan(read(path)), seed=_seed(seed, "load"), dtype=dtype)
     if checkpoint is not None:
         net.load_checkpoint(checkpoint)
     return net
+
+
+def _seed(seed: int | None, who: str) -> int | None:
+    """`seed` checked as the spec's `train: seed=` is (`seed=2.5` or `"3"` was taken as is)."""
+    from .rules import TRAIN
+
+    return None if seed is None else int(TRAIN["seed"].check(seed, who))

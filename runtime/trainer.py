@@ -42,10 +42,11 @@ def _validation(data: Any, net: Network, source: str | None) -> tuple[NDArray, N
     non-finite one would never be found by the divergence guard, only spoil the test loss."""
     if not isinstance(data, (tuple, list)) or len(data) != 2:
         raise TypeError(f"fit: validation_data must be a pair (x, t), got {type(data).__name__}")
+    # Why the label: a bad row there must not read as one of the training data's.
+    source = f"{source} (validation data)" if source else "validation_data"
     vx = as_inputs(data[0], net, source)
     if not len(vx):
-        raise DataError(f"{source}: the validation data has no samples" if source
-                        else "fit: validation_data has no samples (leave it out instead)")
+        raise DataError(f"{source}: no samples (leave validation_data out instead)")
     return vx, as_targets(data[1], net, len(vx), source)
 
 
