@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import os
 import zipfile
+import zlib
 from typing import IO, Any
 
 import numpy as np
@@ -21,7 +22,16 @@ from numpy.lib import format as npy
 from ..errors import DataError
 from ..reading import open_regular, printable
 
+try:
+    import lzma
+except ImportError:  # Python built without liblzma: zipfile cannot read such members either
+    lzma = None  # type: ignore[assignment]
+
 _CHUNK = 16 << 20
+# What reading a tampered member can raise, from zipfile and the decompressors under it.
+_CORRUPT: tuple[type[Exception], ...] = (
+    zipfile.BadZipFile, EOFError, OSError, ValueError, RuntimeError, NotImplementedError,
+    zlib.error, *((lzma.LZMAError,) if lzma else ()))
 _MAX_LISTED = 10  # member names listed in a message
 
 
@@ -69,8 +79,7 @@ class NpzArchive:
                 return self._read_member(name, info, fp)
         except DataError:
             raise
-        except (zipfile.BadZipFile, EOFError, OSError, ValueError, RuntimeError,
-                NotImplementedError) as e:
+        except _CORRUPT as e:
             raise ArchiveError("corrupt", f"member '{printable(name)}': {_reason(e)}") from None
 
     def _read_member(self, name: str, info: zipfile.ZipInfo, fp: IO[bytes]) -> np.ndarray:
@@ -120,7 +129,7 @@ def _open_zip(f: IO[bytes]) -> zipfile.ZipFile:
             raise ArchiveError("not_zip")
         f.seek(0)
         return zipfile.ZipFile(f)
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
+    except _CORRUPT as e:
         raise ArchiveError("corrupt", _reason(e)) from None
 
 

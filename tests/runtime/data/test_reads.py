@@ -124,6 +124,19 @@ def test_data_name_with_a_nul_character_is_a_data_error(name: str) -> None:
         load_dataset(name)
 
 
+def test_npz_bad_deflate_stream_is_corrupt(tmp_path: Path) -> None:
+    path = tmp_path / "z.npz"
+    np.savez_compressed(path, x=np.arange(1000, dtype=np.int64))
+    raw = bytearray(path.read_bytes())
+    extra = int.from_bytes(raw[28:30], "little")  # numpy writes a zip64 extra field
+    start = 30 + len("x.npy") + extra  # after the local header: the deflate stream
+    raw[start] = 0xFF  # block type 3: reserved, so zlib.error rather than a CRC mismatch
+    path.write_bytes(bytes(raw))
+    with pytest.raises(DataError, match=r"z\.npz: not a valid \.npz archive \(member 'x': "
+                                        r".*invalid block type"):
+        read_inputs(str(path), 1)
+
+
 # ---- CSV -------------------------------------------------------------------------------------
 
 
