@@ -55,7 +55,7 @@ def as_inputs(x: ArrayLike, net: Any, source: str | None = None, *,
 
 def _check_finite(a: NDArray, what: str, source: str | None) -> None:
     """The message the trainer gives for a non-finite batch (`Trainer._diverged`)."""
-    ok = np.isfinite(a.reshape(len(a), -1)).all(axis=1)
+    ok = np.isfinite(a).all(axis=1)  # `a` is 2-D: (samples, values)
     if not ok.all():
         raise DataError(f"{_prefix(source)}{what} contain NaN or infinite values "
                         f"(sample {int(ok.argmin())})")
