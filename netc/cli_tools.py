@@ -154,7 +154,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     y, labels, op = predict_file(args.spec, args.checkpoint, args.input)
     if args.output:
         write_predictions(args.output, y, labels, op)
-        print(f"wrote {len(y)} predictions to {args.output}")
+        print(f"wrote {len(y)} predictions to {shown(args.output)}")
     else:
         print(format_predictions(y, labels, op), end="")
     return 0
@@ -182,10 +182,10 @@ def cmd_fmt(args: argparse.Namespace) -> int:
             continue
         changed += 1
         if args.check:
-            print(f"would reformat {path}")
+            print(f"would reformat {shown(path)}")
         else:
             write_text(path, new, what="the formatted spec")
-            print(f"reformatted {path}")
+            print(f"reformatted {shown(path)}")
     if args.check and changed:
         return 1
     return 0

@@ -16,6 +16,7 @@ from typing import Any
 
 from .api import plan_file
 from .atomic import write_atomically
+from .terminal import shown
 
 
 def settings(plan: Any, args: Namespace) -> dict[str, Any]:
@@ -64,8 +65,8 @@ def run(args: Namespace) -> int:
     except KeyboardInterrupt as stop:
         progress.close()
         if stop.args:  # the trainer stopped between steps and saved the run
-            print(f"interrupted; the run so far is saved in {interrupt_path}; continue it "
-                  f"with --resume {interrupt_path}", file=sys.stderr)
+            print(f"interrupted; the run so far is saved in {shown(interrupt_path)}; continue it "
+                  f"with --resume {shown(interrupt_path)}", file=sys.stderr)
         else:
             print("interrupted at once (second Ctrl-C); nothing was saved beyond the last "
                   "checkpoint", file=sys.stderr)
@@ -96,7 +97,7 @@ def _summary(history: list[dict[str, Any]], cfg: dict[str, Any], seconds: float,
         if "test_acc" in last:
             line += f", test acc {last['test_acc']:.2%}"
     if args.checkpoint:
-        line += f"\ncheckpoint: {args.checkpoint}"
+        line += f"\ncheckpoint: {shown(args.checkpoint)}"
     return line
 
 

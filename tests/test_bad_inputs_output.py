@@ -129,6 +129,19 @@ def test_shown_escapes_controls_and_keeps_lines() -> None:
     assert shown(plain) == plain  # legit multi-line messages, carets, pictures: unchanged
 
 
+def test_file_names_in_command_output_are_escaped(capsys: pytest.CaptureFixture[str],
+                                                  monkeypatch: pytest.MonkeyPatch,
+                                                  tmp_path: Path) -> None:
+    # `netc fmt *.net` in a folder holding a hostile name must not replay its escape sequence.
+    monkeypatch.chdir(tmp_path)
+    spec_file(tmp_path, "input: 4\naffine(3)->softmax_ce\n", f"s{ESC}.net")
+    code, out, _ = run_cli(capsys, ["fmt", f"s{ESC}.net"])
+    assert code == 0 and out == "reformatted s\\x1b[2J\\x1b[31m.net\n"
+    code, out, _ = run_cli(capsys, ["run", ROOT / DATA_SPEC, "--data", npz(tmp_path,
+                                    **good_arrays()), "--quiet", "--checkpoint", f"c{ESC}.npz"])
+    assert code == 0 and out.splitlines()[-1] == "checkpoint: c\\x1b[2J\\x1b[31m.npz"
+
+
 # ---- Ctrl-C during start-up -------------------------------------------------------------
 
 _SLOW = """
