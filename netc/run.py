@@ -88,7 +88,7 @@ def _summary(history: list[dict[str, Any]], cfg: dict[str, Any], seconds: float,
     if not history:
         return "nothing to train: the checkpoint already holds every epoch"
     last = history[-1]
-    line = (f"trained {last['epoch']} epochs of {cfg['data']} with {cfg['optimizer']} in "
+    line = (f"trained {last['epoch']} epochs of {shown(cfg['data'])} with {cfg['optimizer']} in "
             f"{seconds:.1f}s: train loss {last['train_loss']:.4f}")
     if "train_acc" in last:  # mse has no accuracy
         line += f", train acc {last['train_acc']:.2%}"

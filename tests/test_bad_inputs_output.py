@@ -137,9 +137,11 @@ def test_file_names_in_command_output_are_escaped(capsys: pytest.CaptureFixture[
     spec_file(tmp_path, "input: 4\naffine(3)->softmax_ce\n", f"s{ESC}.net")
     code, out, _ = run_cli(capsys, ["fmt", f"s{ESC}.net"])
     assert code == 0 and out == "reformatted s\\x1b[2J\\x1b[31m.net\n"
-    code, out, _ = run_cli(capsys, ["run", ROOT / DATA_SPEC, "--data", npz(tmp_path,
-                                    **good_arrays()), "--quiet", "--checkpoint", f"c{ESC}.npz"])
-    assert code == 0 and out.splitlines()[-1] == "checkpoint: c\\x1b[2J\\x1b[31m.npz"
+    npz(tmp_path, f"d{ESC}.npz", **good_arrays())
+    code, out, _ = run_cli(capsys, ["run", ROOT / DATA_SPEC, "--data", f"d{ESC}.npz", "--quiet",
+                                    "--checkpoint", f"c{ESC}.npz"])
+    assert code == 0 and out.startswith("trained 1 epochs of d\\x1b[2J\\x1b[31m.npz with ")
+    assert out.splitlines()[-1] == "checkpoint: c\\x1b[2J\\x1b[31m.npz"
 
 
 # ---- Ctrl-C during start-up -------------------------------------------------------------
