@@ -54,13 +54,19 @@ def run(args: Namespace) -> int:
     validation = (data.x_test, data.t_test) if data.x_test is not None else None
     interrupt_path = args.checkpoint or f"{Path(args.spec).stem}.interrupted.ckpt.npz"
     started = time.perf_counter()
+    new_epochs: list[dict[str, Any]] = []  # Why: a resumed History also holds restored epochs
+
+    def on_epoch(record: dict[str, Any]) -> None:
+        new_epochs.append(record)
+        progress.on_epoch(record)
+
     try:
         history = net.fit(
             data.x_train, data.t_train, epochs=cfg["epochs"], batch_size=cfg["batch_size"],
             optimizer=cfg["optimizer"], seed=cfg["seed"], validation_data=validation,
             checkpoint=args.checkpoint, resume=args.resume, interrupt_checkpoint=interrupt_path,
             resume_anyway=getattr(args, "resume_anyway", False),
-            on_step=progress.on_step, on_epoch=progress.on_epoch, data_name=data.source,
+            on_step=progress.on_step, on_epoch=on_epoch, data_name=data.source,
             **cfg["hyper"])
     except KeyboardInterrupt as stop:
         progress.close()
@@ -79,16 +85,20 @@ def run(args: Namespace) -> int:
         from .runtime.plot import plot_history
 
         plot_history(history, plot, title=f"{args.spec} ({cfg['data']}, {cfg['optimizer']})")
-    print(_summary(history, cfg, time.perf_counter() - started, args))
+    print(_summary(history, len(new_epochs), cfg, time.perf_counter() - started, args))
     return 0
 
 
-def _summary(history: list[dict[str, Any]], cfg: dict[str, Any], seconds: float,
+def _summary(history: list[dict[str, Any]], new: int, cfg: dict[str, Any], seconds: float,
              args: Namespace) -> str:
-    if not history:
-        return "nothing to train: the checkpoint already holds every epoch"
+    if not new:
+        held = f"{cfg['epochs']} epoch{_s(cfg['epochs'])}"
+        return (f"nothing to train: the checkpoint {shown(args.resume)} already holds {held}; "
+                "pass a larger --epochs to train on")
     last = history[-1]
-    line = (f"trained {last['epoch']} epochs of {shown(cfg['data'])} with {cfg['optimizer']} in "
+    resumed = f" (resumed after epoch {last['epoch'] - new})" if len(history) > new else ""
+    line = (f"trained {last['epoch']} epoch{_s(last['epoch'])}{resumed} of "
+            f"{shown(cfg['data'])} with {cfg['optimizer']} in "
             f"{seconds:.1f}s: train loss {last['train_loss']:.4f}")
     if "train_acc" in last:  # mse has no accuracy
         line += f", train acc {last['train_acc']:.2%}"
@@ -99,6 +109,10 @@ def _summary(history: list[dict[str, Any]], cfg: dict[str, Any], seconds: float,
     if args.checkpoint:
         line += f"\ncheckpoint: {shown(args.checkpoint)}"
     return line
+
+
+def _s(n: int) -> str:
+    return "" if n == 1 else "s"
 
 
 def _check_outputs(args: Namespace, plot: str | None) -> None:

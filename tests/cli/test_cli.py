@@ -271,6 +271,19 @@ def test_resume_from_another_spec_is_refused(capsys, tmp_path):
     assert code == 0 and "trained 2 epochs" in out
 
 
+def test_run_summary_counts_epochs_and_says_when_nothing_was_left(capsys, tmp_path):
+    ck = tmp_path / "ck.npz"
+    code, out, _ = cli(capsys, "run", SPIRAL, "--epochs", 1, "--checkpoint", ck, "--quiet")
+    assert code == 0 and out.startswith("trained 1 epoch of spiral with sgd"), out
+    code, out, _ = cli(capsys, "run", SPIRAL, "--epochs", 3, "--resume", ck, "--quiet")
+    assert code == 0 and out.startswith("trained 3 epochs (resumed after epoch 1) of"), out
+    # The checkpoint was written by the first run only; resuming it at its own length is a no-op.
+    code, out, err = cli(capsys, "run", SPIRAL, "--epochs", 1, "--resume", ck, "--quiet")
+    assert code == 0 and err == ""
+    assert out == (f"nothing to train: the checkpoint {ck} already holds 1 epoch; pass a "
+                   "larger --epochs to train on\n")
+
+
 def test_ctrl_c_exits_130_and_the_run_resumes(tmp_path):
     ck = tmp_path / "ck.npz"
     cmd = netc_cmd("run", str(SPIRAL), "--epochs", "100000", "--checkpoint", str(ck))
