@@ -9,9 +9,11 @@ hostile files: mutated CSV, `.npz` and checkpoint bytes either load or raise a `
 from __future__ import annotations
 
 import ast
+import atexit
 import io
 import json
 import os
+import shutil
 import tempfile
 import zipfile
 from pathlib import Path
@@ -201,6 +203,7 @@ def test_fuzz_security_hostile_names_and_comments_compile_without_reaching_the_c
 # JSON or Python error. Each example is one file in a private folder, rewritten in place.
 
 FILES = Path(tempfile.mkdtemp(prefix="netc-fuzz-files-"))
+atexit.register(shutil.rmtree, FILES, True)
 NET4 = ("input: 4\noptimizer: adam(lr=0.01)\n"
         "affine(5) -> relu -> batchnorm -> affine(3) -> softmax_ce\n")
 _X = np.random.default_rng(0).standard_normal((12, 4))

@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import io
 import os
 import re
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -169,6 +171,7 @@ def test_fuzz_mutated_specs_plan_or_raise_spec_error(text: str) -> None:
 
 
 _SPEC_FILE = Path(tempfile.mkdtemp(prefix="netc-fuzz-")) / "fuzz.net"
+atexit.register(shutil.rmtree, _SPEC_FILE.parent, True)
 _RAW_CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e]")
 
 
