@@ -130,7 +130,7 @@ def _parser() -> argparse.ArgumentParser:
                        help="compare backprop with numerical gradients (float64)")
     g.add_argument("spec")
     g.add_argument("--batch", type=flags.batch_size, default=8)
-    g.add_argument("--tol", type=_positive_float, default=1e-6)
+    g.add_argument("--tol", type=flags.positive_float, default=1e-6)
     g.add_argument("--seed", type=flags.seed, default=0)
     g.set_defaults(func=cmd_gradcheck)
 
@@ -205,12 +205,6 @@ def _optimizers() -> tuple[str, ...]:
     from .compiler.registry import OPTIMIZERS
 
     return tuple(OPTIMIZERS)
-
-
-# Flag types: ASCII digits only and the spec's own bounds (see netc/flags.py).
-_positive = flags.positive_int
-_non_negative = flags.non_negative_int
-_positive_float = flags.positive_float
 
 
 if __name__ == "__main__":  # pragma: no cover

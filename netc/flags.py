@@ -54,7 +54,6 @@ def _out_of_range(rule: Rule, value: float | int) -> str | None:
 # A count of steps or samples, for the flags no spec setting governs.
 COUNT = Rule("count", 1, "a count", ge=1, le=10**7, integer=True)
 positive_int = flag(COUNT)
-non_negative_int = flag(TRAIN["seed"])
 positive_float = flag(Rule("value", 1.0, "a positive number", gt=0))
 epochs = flag(TRAIN["epochs"])
 batch_size = flag(TRAIN["batch_size"])
