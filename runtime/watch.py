@@ -22,8 +22,8 @@ if TYPE_CHECKING:
     from ..compiler.plan import LayerPlan, NetPlan
 
 # Spiral with sgd(lr=1000) starts at 1.1 and then swings between 8 and 680 for all 300
-# epochs; healthy runs (spiral up to lr=10, the MNIST specs) never stay above 3x their
-# starting loss for even 5 epochs in a row.
+# epochs (lr=30: 53 epochs in a row above 3x its start, ending at 55 % accuracy); the healthy
+# lr=1, 3 and 10 runs are above 3x their start for at most one epoch at a time.
 GROWTH_EPOCHS = 10
 GROWTH_FACTOR = 3.0
 
