@@ -38,7 +38,7 @@ except ImportError:  # pragma: no cover - Windows: no locks, the pid check alone
 
 TMP_MARK = ".netc-tmp"
 _NAME_KEEP = 100  # characters of the target's name kept in a temporary's name (NAME_MAX)
-_FD_PATH = re.compile(r"/dev/(stdout|stderr|fd/(\d+))|/proc/(self|thread-self|\d+)/fd/(\d+)")
+_FD_PATH = re.compile(r"/dev/(stdout|stderr|fd/([0-9]+))|/proc/(self|thread-self|[0-9]+)/fd/([0-9]+)")
 
 
 def write_atomically(path: str | os.PathLike[str], write: Callable[[BinaryIO], None], *,
@@ -211,7 +211,7 @@ def _umask() -> int:
 
 def remove_stale_temporaries(folder: str, name: str) -> None:
     """Remove the temporaries of `name` left in `folder` by writers that are gone."""
-    pattern = re.compile(re.escape(_temp_prefix(name)) + r"(\d+)\.[^./]+" + re.escape(TMP_MARK))
+    pattern = re.compile(re.escape(_temp_prefix(name)) + r"([0-9]+)\.[^./]+" + re.escape(TMP_MARK))
     try:
         entries = [e for e in os.scandir(folder or ".") if e.name.startswith(_temp_prefix(name))]
     except OSError:

@@ -160,7 +160,7 @@ def _holder(fd: int) -> str:
         text = os.pread(fd, 32, 0).decode("ascii").strip()
     except (OSError, UnicodeDecodeError):
         text = ""
-    return f"pid {text}" if text.isdigit() else "another process"
+    return f"pid {text}" if text.isascii() and text.isdigit() else "another process"
 
 
 def _same_file(fd: int, path: str) -> bool:
