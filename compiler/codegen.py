@@ -239,6 +239,17 @@ def _activations(body: Sequence[LayerPlan], ys: list[str], gs: list[str]) -> lis
     return list(found.items())
 
 
+def bound_bytes(plan: NetPlan, n: int, itemsize: int) -> int:
+    """Bytes of the buffers `bind` allocates for batch size `n` (as `passes_source` writes it)."""
+    body = plan.layers[:-1]
+    per_row = sum(w for _, w in _activations(body, _outputs(body), _grads(body)))
+    per_row += sum(lp.n_out * (lp.op in ("dropout", "batchnorm")) for lp in body)
+    per_row += plan.loss.n_out + 1  # `out`, and `ones` (affine) or `rows` (softmax_ce)
+    fixed = sum(lp.n_out for lp in body if lp.op == "batchnorm") + plan.loss.n_out
+    # Why 8 per row: `rows` holds int64 indices, whatever the float type.
+    return (n * per_row + fixed) * itemsize + 8 * n * (plan.loss.op == "softmax_ce")
+
+
 def _scratch(layer: LayerPlan) -> list[str]:
     """The buffers a layer keeps for its own backward pass (dropout's mask, batchnorm's)."""
     i = layer.index

@@ -7,10 +7,17 @@ from, and the run settings. `netc check` stops here, so checking never imports n
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..source import Span
+
+# Arrays of optimizer state per parameter (runtime/optim.py's `state`; a test keeps them equal).
+OPTIMIZER_SLOTS = {"sgd": 0, "momentum": 1, "nesterov": 1, "adagrad": 1, "rmsprop": 1,
+                   "adam": 2}
+EVAL_ROWS = 2048  # rows evaluated or predicted at a time (runtime/network.py's EVAL_BATCH)
+INIT_CHUNK = 2**20  # values drawn at a time by a random initialiser (float64 temporaries)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +100,24 @@ class NetPlan:
     def param_count(self) -> int:
         return sum(p.size for layer in self.layers for p in layer.params)
 
+    def memory(self, job: str, *, dtype: str | None = None, batches: Sequence[int] = (),
+               slots: int = 0, extra: Sequence[tuple[str, int]] = ()) -> Memory:
+        """Bytes a job allocates, by part: the arrays `build` makes, `slots` optimizer state
+        arrays per parameter, the buffers the passes bind for each batch size in `batches`,
+        and `extra` parts (data batches, copies) the caller names."""
+        from .codegen import bound_bytes  # Why here: codegen imports this module
+
+        size = 8 if (dtype or self.run.dtype) == "float64" else 4
+        n = self.param_count
+        largest = max((p.size for lp in self.layers for p in lp.params if p.init not in
+                       ("zeros", "ones")), default=0)
+        parts = [("parameters", n * size), ("gradients", n * size),
+                 ("optimizer state", slots * n * size),
+                 ("layer state", size * sum(b.size for lp in self.layers for b in lp.buffers)),
+                 ("initialiser", 8 * min(largest, INIT_CHUNK)),
+                 ("activations", sum(bound_bytes(self, b, size) for b in batches)), *extra]
+        return Memory(job, tuple((k, v) for k, v in parts if v))
+
     def summary(self) -> str:
         """Keras-style table: each layer, its output shape, its parameters; then totals."""
         rows = [("#", "layer", "output", "params", "at")]
@@ -109,8 +134,43 @@ class NetPlan:
         total = self.param_count
         size = 4 if self.run.dtype == "float32" else 8
         lines[1:1] = [rule]
-        lines += [rule, f"parameters: {total:,} ({_bytes(total * size)} as {self.run.dtype})"]
+        lines += [rule, f"parameters: {total:,} ({format_bytes(total * size)} as "
+                        f"{self.run.dtype})"]
+        lines.append(f"memory: {self.training_memory().describe()}")
         return "\n".join(lines)
+
+    def training_memory(self, batch: int | None = None, optimizer: str | None = None,
+                        dtype: str | None = None, eval_rows: int = EVAL_ROWS) -> Memory:
+        """What `netc run` allocates: `memory` for a batch size, optimizer and evaluation."""
+        batch = batch or self.run.batch_size
+        optimizer = optimizer or self.run.optimizer
+        size = 8 if (dtype or self.run.dtype) == "float64" else 4
+        # Why the extra part: the trainer gathers each batch of inputs and targets into its own
+        # buffers (targets counted one value per output, as one-hot or regression targets are).
+        data = batch * (self.input_width + self.n_outputs) * size
+        job = f"training at batch {batch:,}" + (f" and evaluation at {eval_rows:,} rows"
+                                                 if eval_rows else "")
+        return self.memory(job, dtype=dtype, batches=(batch, eval_rows) if eval_rows else
+                           (batch,), slots=OPTIMIZER_SLOTS.get(optimizer, 2),
+                           extra=(("data batch", data),))
+
+
+@dataclass(frozen=True, slots=True)
+class Memory:
+    """An estimate of the bytes one job (training, building, ...) allocates, part by part."""
+
+    job: str
+    parts: tuple[tuple[str, int], ...]
+
+    @property
+    def total(self) -> int:
+        return sum(v for _, v in self.parts)
+
+    def describe(self) -> str:
+        """`about 1.2 GiB for training at batch 100 (parameters 39.0 KiB, ...)`"""
+        parts = ", ".join(f"{k} {format_bytes(v)}" for k, v in self.parts)
+        return f"about {format_bytes(self.total)} for {self.job}" + (f" ({parts})" if parts
+                                                                       else "")
 
 
 def _describe(layer: LayerPlan) -> str:
@@ -119,9 +179,10 @@ def _describe(layer: LayerPlan) -> str:
     return layer.op + (f"({', '.join(args)})" if args else "")
 
 
-def _bytes(n: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+def format_bytes(n: float) -> str:
+    """`512 B`, `155.3 KiB`, `1.2 GiB`, `59.1 TiB`."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
         n /= 1024
     return f"{n} B"

@@ -37,10 +37,12 @@ def describe_run(plan: Any) -> str:
 
 def gradcheck_report(spec: str, *, batch: int, tol: float, seed: int) -> tuple[str, bool]:
     """One line per parameter (and the input) with its max relative error; all under tol?"""
-    from .runtime.build import build
-    from .runtime.gradcheck import gradcheck, random_batch
+    from .runtime.build import build, check_memory
+    from .runtime.gradcheck import gradcheck, memory, random_batch
 
-    net = build(plan_file(spec), seed=seed, dtype="float64")
+    plan = plan_file(spec)
+    check_memory(plan, memory(plan, batch), rows=batch, fixes=["lower --batch"])
+    net = build(plan, seed=seed, dtype="float64")
     x, t = random_batch(net, batch, seed)
     results = gradcheck(net, x, t, seed=seed)
     width = max(len(r.name) for r in results)

@@ -7,6 +7,8 @@ one array per parameter (views that write through to the buffer).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -14,7 +16,7 @@ def views(flat: np.ndarray, shapes: list[tuple[str, tuple[int, ...]]]) -> dict[s
     """Name -> array views into one flat buffer, in order (the buffer is split, not copied)."""
     out, offset = {}, 0
     for key, shape in shapes:
-        size = int(np.prod(shape, dtype=np.int64))
+        size = math.prod(shape)  # Why not np.prod: ten times slower per call
         out[key] = flat[offset:offset + size].reshape(shape)
         offset += size
     return out

@@ -9,16 +9,18 @@ it, so the optimizer updates every parameter with one call.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
 from ..compiler.codegen import passes_source
-from ..compiler.plan import NetPlan
+from ..compiler.plan import Memory, NetPlan, format_bytes
 from ..errors import Diagnostic, SpecLimitError
 from .buffers import views
 from .generated import load
 from .initializers import init_array
-from .network import Network
+from .network import EVAL_BATCH, Network
 
 DTYPES = ("float32", "float64")
 
@@ -29,22 +31,22 @@ def build(plan: NetPlan, *, seed: int | None = None, dtype: str | None = None) -
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {DTYPES}, not {dtype!r}")
     seed = plan.run.seed if seed is None else int(seed)
-    _check_memory(plan, dtype)
+    check_memory(plan, plan.memory(f"building as {dtype}", dtype=dtype), fixes=_dtype_fix(dtype))
     rng = np.random.default_rng(seed)
     specs = [p for layer in plan.layers for p in layer.params]
     flat = np.empty(sum(p.size for p in specs), dtype)
     params = views(flat, [(p.key, p.shape) for p in specs])
     for p in specs:
-        params[p.key][...] = init_array(p.shape, p.init, fan_in=p.fan_in, std=p.std, rng=rng,
-                                        dtype=dtype)
+        init_array(p.shape, p.init, fan_in=p.fan_in, std=p.std, rng=rng, dtype=dtype,
+                   out=params[p.key])
     buffers: dict[str, np.ndarray] = {}
     for layer in plan.layers:
         for b in layer.buffers:
             buffers[b.key] = init_array(b.shape, b.init, fan_in=1, std=None, rng=rng,
                                         dtype=dtype)
     source = passes_source(plan)
-    namespace = load(source, plan.path)
-    return Network(plan, flat, params, buffers, np.dtype(dtype), rng, source, namespace["bind"])
+    bind = _guarded(plan, dtype, load(source, plan.path)["bind"])
+    return Network(plan, flat, params, buffers, np.dtype(dtype), rng, source, bind)
 
 
 def physical_memory() -> int | None:
@@ -55,32 +57,51 @@ def physical_memory() -> int | None:
         return None
 
 
-def _needed(plan: NetPlan, dtype: str) -> int:
-    # Why twice: every parameter has a gradient array of the same size (Network.grads).
-    return 2 * plan.param_count * np.dtype(dtype).itemsize
+def check_memory(plan: NetPlan, memory: Memory, *, rows: int = 0,
+                 fixes: Sequence[str] = ()) -> None:
+    """Refuse, before allocating, a job whose estimated memory exceeds this machine's.
 
-
-def _check_memory(plan: NetPlan, dtype: str) -> None:
-    """Refuse, before allocating, a network whose parameters would not fit in memory.
-
-    Why here and not in `lower`: the limit depends on the machine, and a plan must not.
+    Every command that allocates calls this with its own job (`plan.memory`): building,
+    training, timing, gradient checking, each bound batch size; `rows` are the batch rows
+    bound at once, `fixes` what the user can change first. Why here and not in `lower`: the
+    limit depends on the machine, and a plan must not.
     """
-    memory = physical_memory()
-    if memory is not None and _needed(plan, dtype) > memory:
-        raise _too_big(plan, dtype, memory)
+    have = physical_memory()
+    if have is None or memory.total <= have:
+        return
+    # The layer that costs most: its parameters (with gradients and state) and its output.
+    big = max(plan.layers, key=lambda lp: 4 * sum(p.size for p in lp.params) + rows * lp.n_out)
+    count = sum(p.size for p in big.params)
+    what = f"{big.n_out:,} wide" + (f", {count:,} parameters" if count else "")
+    raise SpecLimitError([Diagnostic(
+        "out_of_memory", f"this network needs {memory.describe()}; this machine has "
+        f"{format_bytes(have)}", big.span,
+        hint=f"{', or '.join([*fixes, 'use fewer or narrower layers'])}; the largest layer is "
+             f"{big.label} ({what})")])
 
 
-def _too_big(plan: NetPlan, dtype: str, memory: int) -> SpecLimitError:
-    big = max(plan.layers, key=lambda lp: sum(p.size for p in lp.params))
-    has = f"this machine has {_size(memory)}"
-    hint = "use fewer or narrower layers" + (", or --dtype float32" if dtype == "float64"
-                                             else "")
-    return SpecLimitError([Diagnostic(
-        "out_of_memory", f"the network's {plan.param_count:,} parameters and their gradients "
-        f"need {_size(_needed(plan, dtype))} as {dtype}, but {has}", big.span,
-        hint=f"{hint}; the largest layer is {big.label} with "
-             f"{sum(p.size for p in big.params):,} parameters")])
+def check_training(net: Network, batch: int, optimizer: str, rows: int, eval_rows: int) -> None:
+    """`check_memory` for `fit`: `rows` training samples in batches of `batch`, evaluation
+    (`eval_rows` samples) `EVAL_BATCH` rows at a time, and the optimizer's state."""
+    batch, eval_rows = max(1, min(batch, rows)), min(eval_rows, EVAL_BATCH)
+    dtype = net.dtype.name
+    check_memory(net.plan, net.plan.training_memory(batch, optimizer, dtype, eval_rows),
+                 rows=batch + eval_rows, fixes=["lower the batch size", *_dtype_fix(dtype)])
 
 
-def _size(n: int) -> str:
-    return f"{n / 2**30:,.1f} GiB" if n >= 2**30 else f"{n / 2**20:,.1f} MiB"
+def _dtype_fix(dtype: str) -> list[str]:
+    return ["use --dtype float32"] if dtype == "float64" else []
+
+
+def _guarded(plan: NetPlan, dtype: str, bind: Callable[..., Any]) -> Callable[..., Any]:
+    """`bind` that first checks the buffers for batch size n fit, with the network's arrays.
+
+    Why: every batch size a network is bound to (training, evaluation, `predict` of a large
+    file, a gradcheck batch) passes here, so none can allocate more than the machine has.
+    """
+    def guarded(P: Any, G: Any, S: Any, n: int, *rest: Any) -> Any:
+        job = plan.memory(f"a batch of {n:,} rows", dtype=dtype, batches=(n,))
+        check_memory(plan, job, rows=n, fixes=["use smaller batches", *_dtype_fix(dtype)])
+        return bind(P, G, S, n, *rest)
+
+    return guarded

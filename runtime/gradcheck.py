@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from ..compiler.plan import Memory, NetPlan
 from .network import Network
 from .targets import as_inputs, as_targets
 
@@ -82,6 +83,14 @@ def _compare(name: str, p: NDArray, analytic: NDArray, loss, seed: int) -> GradC
     # is pure rounding noise numerically; relative to itself that noise would look like 100%.
     err = float(np.max(np.abs(a - numeric), initial=0)) / max(scale, SCALE_FLOOR)
     return GradCheck(name, tuple(p.shape), len(picks), err)
+
+
+def memory(plan: NetPlan, batch: int) -> Memory:
+    """What `netc gradcheck` allocates: the float64 network, a batch, copies of the gradients."""
+    copies = 8 * plan.param_count  # `Network.gradients` returns copies
+    inputs = 8 * batch * (3 * plan.input_width + plan.n_outputs)  # x, its copy, dx; targets
+    return plan.memory(f"gradient checking at batch {batch:,}", dtype="float64",
+                       batches=(batch,), extra=(("gradient copies", copies), ("inputs", inputs)))
 
 
 def _float64_twin(net: Network) -> Network:

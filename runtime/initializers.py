@@ -11,6 +11,8 @@ import math
 import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
+from ..compiler.plan import INIT_CHUNK
+
 SCHEMES: tuple[str, ...] = ("normal", "xavier", "he", "zeros", "ones")
 
 # DLFS `weight_init_std`: the default scale of the plain "normal" scheme.
@@ -35,14 +37,26 @@ def init_array(
     std: float | None,
     rng: np.random.Generator,
     dtype: DTypeLike,
+    out: NDArray | None = None,
 ) -> NDArray:
-    """A fresh `shape` array of `dtype` drawn by `scheme` (DLFS-1 ch. 6 for xavier and he)."""
-    if scheme == "zeros":
-        return np.zeros(shape, dtype=dtype)
-    if scheme == "ones":
-        return np.ones(shape, dtype=dtype)
+    """A `shape` array of `dtype` drawn by `scheme` (DLFS-1 ch. 6 for xavier and he).
+
+    With `out` (a contiguous array of that shape) the values are written into it. Random
+    values are drawn `INIT_CHUNK` at a time: the same stream as one draw, but the float64
+    temporaries stay small however large the layer (`NetPlan.memory` counts them).
+    """
+    if out is None:
+        out = np.empty(shape, dtype=dtype)
+    if scheme in ("zeros", "ones"):
+        out.fill(0 if scheme == "zeros" else 1)
+        return out
     if scheme not in SCHEMES:
         # The validator rejects unknown schemes first; reaching this is a netc bug.
         raise ValueError(f"unknown init scheme {scheme!r}; expected one of {', '.join(SCHEMES)}")
     scale = _scheme_std(scheme, fan_in, std)
-    return (rng.standard_normal(shape) * scale).astype(dtype)
+    flat = out.reshape(-1)
+    for start in range(0, flat.size, INIT_CHUNK):
+        chunk = rng.standard_normal(min(INIT_CHUNK, flat.size - start))
+        chunk *= scale
+        flat[start:start + chunk.size] = chunk
+    return out

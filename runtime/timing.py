@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..compiler.codegen import passes_source
-from ..compiler.plan import NetPlan
+from ..compiler.plan import Memory, NetPlan
 from . import optim
-from .build import build
+from .build import build, check_memory
 from .generated import bind_update, load
 from .gradcheck import random_batch
 
@@ -43,6 +43,7 @@ def profile(plan: NetPlan, *, batch: int | None = None, steps: int = 50, warmup:
     batch = batch or plan.run.batch_size
     optimizer = optimizer or plan.run.optimizer
     given = dict(plan.run.hyper) if optimizer == plan.run.optimizer else {}
+    check_memory(plan, memory(plan, batch, optimizer), rows=batch, fixes=["lower --batch"])
     net = build(plan)
     acc = np.zeros((len(plan.layers), 2))
     clock = [0.0]
@@ -85,6 +86,16 @@ def profile(plan: NetPlan, *, batch: int | None = None, steps: int = 50, warmup:
             for lp in plan.layers]
     return [Row("gather (batch)", gather_s / steps, 0.0), *rows,
             Row(f"update ({optimizer})", 0.0, update_s / steps)]
+
+
+def memory(plan: NetPlan, batch: int, optimizer: str) -> Memory:
+    """What `profile` allocates: the network, its optimizer state, one batch's buffers, and
+    random data of four batches (float64, then converted) with a gathered batch of it."""
+    size = 8 if plan.run.dtype == "float64" else 4
+    data = batch * (plan.input_width * (4 * 8 + 5 * size) + plan.n_outputs * 5 * 8)
+    return plan.memory(f"timing at batch {batch:,}", batches=(batch,),
+                       slots=len(optim.OPTIMIZERS[optimizer].state),
+                       extra=(("random data", data),))
 
 
 def report(plan: NetPlan, rows: list[Row], batch: int) -> str:
