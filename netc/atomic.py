@@ -38,7 +38,8 @@ except ImportError:  # pragma: no cover - Windows: no locks, the pid check alone
 
 TMP_MARK = ".netc-tmp"
 _NAME_KEEP = 100  # characters of the target's name kept in a temporary's name (NAME_MAX)
-_FD_PATH = re.compile(r"/dev/(stdout|stderr|fd/([0-9]+))|/proc/(self|thread-self|[0-9]+)/fd/([0-9]+)")
+_FD_PATH = re.compile(r"/dev/(stdout|stderr|fd/([0-9]+))"
+                      r"|/proc/(self|thread-self|[0-9]+)/fd/([0-9]+)")
 
 
 def write_atomically(path: str | os.PathLike[str], write: Callable[[BinaryIO], None], *,

@@ -22,6 +22,7 @@ from .. import rules
 from ..errors import DataError, TrainingError
 from . import optim
 from .buffers import views
+from .build import check_training
 from .checkpoint import lock_checkpoint
 from .generated import bind_update
 from .metrics import accuracy
@@ -98,6 +99,8 @@ class Trainer:
         # Why optional: evaluating the whole training set costs a forward pass over it;
         # without it the record holds the mean mini-batch loss, as Keras reports.
         self.evaluate_each_epoch = evaluate
+        check_training(net, self.batch_size, self.info.name, len(self.x),  # before allocating
+                       max(len(self.x), len(self.val[0]) if self.val else 0))
         shapes = [(k, p.shape) for k, p in net.params.items()]
         flat_state = [np.zeros_like(net.flat_params) for _ in self.update.state]
         slots = {f"{s}/{k}": v for s, flat in zip(self.update.state, flat_state, strict=True)
