@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 import zipfile
 import zlib
 from typing import IO, Any
@@ -87,7 +88,11 @@ class NpzArchive:
         if fp.read(len(npy.MAGIC_PREFIX)) != npy.MAGIC_PREFIX:
             raise DataError(f"{self.path}: member '{shown}' is not a NumPy array")
         try:
-            shape, fortran, dtype = _header(fp, fp.read(2))
+            with warnings.catch_warnings():
+                # Why: a header numpy must re-parse warns "created on Python 2"; a user
+                # needs the file's verdict, not numpy's advice.
+                warnings.simplefilter("ignore")
+                shape, fortran, dtype = _header(fp, fp.read(2))
         except Exception as e:  # noqa: BLE001  Why: numpy's header parser raises ValueError,
             # SyntaxError or tokenize.TokenError on tampered text; all mean the same here.
             raise ArchiveError("corrupt", f"member '{shown}': bad .npy header "

@@ -10,6 +10,7 @@ from __future__ import annotations
 import http.server
 import threading
 import time
+import warnings
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -135,6 +136,18 @@ def test_npz_bad_deflate_stream_is_corrupt(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"z\.npz: not a valid \.npz archive \(member 'x': "
                                         r".*invalid block type"):
         read_inputs(str(path), 1)
+
+
+def test_npz_header_numpy_must_reparse_gives_no_warning(tmp_path: Path) -> None:
+    # A Python 2 style header ("2L"): numpy reads it but warns; nothing may reach the user.
+    header = "{'descr': '<f8', 'fortran_order': False, 'shape': (2L,), }"
+    header += " " * ((-len(header) - 11) % 64) + "\n"
+    member = b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header.encode()
+    with zipfile.ZipFile(tmp_path / "p.npz", "w") as zf:
+        zf.writestr("x.npy", member + bytes(16))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert read_inputs(str(tmp_path / "p.npz"), 1).tolist() == [0.0, 0.0]
 
 
 # ---- CSV -------------------------------------------------------------------------------------
