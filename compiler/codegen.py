@@ -100,20 +100,21 @@ def _where(layer: LayerPlan) -> str:
 PART = 256
 
 
-def passes_source(plan: NetPlan, *, timed: bool = False) -> str:
+def passes_source(plan: NetPlan, *, timed: bool = False, trace: bool = True) -> str:
     """`bind(P, G, S, n, dtype, rng)`: buffers for batch size n and the passes over them.
 
     It returns (forward(x, train), loss(t), backward(x, t, dx=None, scale=1/n), predict(x), out,
     first_nonfinite(x, train)); `out` holds the loss layer's prediction after `loss`.
     With `timed`, every kernel call is followed by `_tick(layer, phase)` (phase 0 forward,
     1 backward), a function the caller provides, for `netc time`. A network of more than
-    `PART` layers is split into functions `_part0`, `_part1`, ... that `bind` calls.
+    `PART` layers is split into functions `_part0`, `_part1`, ... that `bind` calls; without
+    `trace` its `first_nonfinite` is None (the runtime compiles it only when needed).
     """
     body = plan.layers[:-1]
     ys, gs = _outputs(body), _grads(body)
     ins = ["x", *ys[:-1]]
     if len(body) > PART:
-        return "\n".join(_parted(plan, body, ins, ys, gs, timed))
+        return "\n".join(_parted(plan, body, ins, ys, gs, timed, trace))
     out = ["def bind(P, G, S, n, dtype, rng):",
            '    """Allocate the buffers for batch size n; return the passes over them."""']
     out += _bindings(plan.layers)
@@ -262,7 +263,7 @@ def _scratch(layer: LayerPlan) -> list[str]:
 
 
 def _parted(plan: NetPlan, body: Sequence[LayerPlan], ins: list[str], ys: list[str],
-            gs: list[str], timed: bool) -> list[str]:
+            gs: list[str], timed: bool, trace: bool) -> list[str]:
     """`_part0`, `_part1`, ... over PART layers each, then a `bind` that calls them in turn.
 
     Each part allocates the activations and gradients first used in it, binds its weights as
@@ -284,28 +285,47 @@ def _parted(plan: NetPlan, body: Sequence[LayerPlan], ins: list[str], ys: list[s
         buffers = [f"    {n} = A[{n!r}]" if spans[n][0] < k else
                    f"    {n} = {f'A[{n!r}] = ' if spans[n][1] > k else ''}"
                    f"np.empty((n, {widths[n]}), dtype)" for n in used]
-        out += _part(k, body[a:b], ins[a:b], ys[a:b], gs[a:b], dxs[a:b], buffers, timed)
-    return [*out, *_parted_bind(plan, body, ys, gs, len(parts), timed)]
+        out += _part(k, body[a:b], ins[a:b], ys[a:b], gs[a:b], dxs[a:b], buffers, timed,
+                     trace)
+    return [*out, *_parted_bind(plan, body, ys, gs, len(parts), timed, trace)]
 
 
 def _part(k: int, layers: Sequence[LayerPlan], ins: list[str], ys: list[str], gs: list[str],
-          dxs: list[str], buffers: list[str], timed: bool) -> list[str]:
+          dxs: list[str], buffers: list[str], timed: bool, trace: bool) -> list[str]:
     out = [f"def _part{k}(P, G, S, A, n, dtype, rng):",
            f'    """Layers {layers[0].index}-{layers[-1].index}: bind their arrays; return '
            '(forward, backward, first_nonfinite) over them."""']
-    out += _bindings(layers)
+    out += _unpacked(layers)
     out += buffers
     if any(layer.op == "affine" for layer in layers):
         out.append("    ones = A['ones']")
     out += [line for layer in layers for line in _scratch(layer)]
     out += _forward_fn(layers, ins, ys, timed)
     out += ["", "    def backward(x, dx):", *_backward_lines(layers, ins, ys, gs, dxs, timed)]
-    out += _trace_fn(layers, ins, ys)
-    return out + ["", "    return forward, backward, first_nonfinite", "", ""]
+    out += _trace_fn(layers, ins, ys) if trace else []
+    last = "first_nonfinite" if trace else "None"
+    return out + ["", f"    return forward, backward, {last}", "", ""]
+
+
+def _unpacked(layers: Sequence[LayerPlan]) -> list[str]:
+    """`_bindings` as one unpacking per dict: a part binds hundreds of arrays, and one
+    statement compiles in less than half the time of one statement per array."""
+    out = []
+    for source, pairs in (("P", [(f"{p.name}{lp.index}", p.key) for lp in layers
+                                 for p in lp.params]),
+                          ("G", [(f"d{p.name}{lp.index}", p.key) for lp in layers
+                                 for p in lp.params]),
+                          ("S", [(f"{b.name}{lp.index}", b.key) for lp in layers
+                                 for b in lp.buffers])):
+        if pairs:
+            names = ", ".join(n for n, _ in pairs)
+            keys = ", ".join(repr(k) for _, k in pairs)
+            out.append(f"    ({names},) = [{source}[k] for k in ({keys},)]")
+    return out
 
 
 def _parted_bind(plan: NetPlan, body: Sequence[LayerPlan], ys: list[str], gs: list[str],
-                 parts: int, timed: bool) -> list[str]:
+                 parts: int, timed: bool, trace: bool) -> list[str]:
     out = ["def bind(P, G, S, n, dtype, rng):",
            '    """Allocate the buffers for batch size n; return the passes over them."""',
            "    A = {}  # the buffers that cross from one part to the next"]
@@ -323,6 +343,9 @@ def _parted_bind(plan: NetPlan, body: Sequence[LayerPlan], ys: list[str], gs: li
             *_loss_backward(plan.loss, gs, timed),
             *[f"        backward{k}(x, dx)" for k in reversed(range(parts))]]
     out += _predict_fn(plan.loss, ys[-1])
+    if not trace:
+        return out + ["", "    first_nonfinite = None  # compiled on demand (runtime/build.py)",
+                      "", "    return forward, loss, backward, predict, out, first_nonfinite", ""]
     out += ["", "    def first_nonfinite(x, train):",
             '        """The first layer whose output is not finite, or None (diagnostics)."""',
             "        found = trace0(x, train)",

@@ -114,7 +114,8 @@ class NetPlan:
         parts = [("parameters", n * size), ("gradients", n * size),
                  ("optimizer state", slots * n * size),
                  ("layer state", size * sum(b.size for lp in self.layers for b in lp.buffers)),
-                 ("initialiser", 8 * min(largest, INIT_CHUNK)),
+                 # Why only without batches: the temporaries are gone before any batch is.
+                 ("initialiser", 0 if batches else 8 * min(largest, INIT_CHUNK)),
                  ("activations", sum(bound_bytes(self, b, size) for b in batches)), *extra]
         return Memory(job, tuple((k, v) for k, v in parts if v))
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..compiler.codegen import passes_source
+from ..compiler.codegen import PART, passes_source
 from ..compiler.plan import Memory, NetPlan, format_bytes
 from ..errors import Diagnostic, SpecLimitError
 from .buffers import views
@@ -44,7 +44,9 @@ def build(plan: NetPlan, *, seed: int | None = None, dtype: str | None = None) -
         for b in layer.buffers:
             buffers[b.key] = init_array(b.shape, b.init, fan_in=1, std=None, rng=rng,
                                         dtype=dtype)
-    source = passes_source(plan)
+    # Why no trace in a long network: its code is a third of the source to compile, and it is
+    # only needed after a divergence; `_guarded` compiles it then.
+    source = passes_source(plan, trace=len(plan.layers) <= PART + 1)
     bind = _guarded(plan, dtype, load(source, plan.path)["bind"])
     return Network(plan, flat, params, buffers, np.dtype(dtype), rng, source, bind)
 
@@ -99,9 +101,25 @@ def _guarded(plan: NetPlan, dtype: str, bind: Callable[..., Any]) -> Callable[..
     Why: every batch size a network is bound to (training, evaluation, `predict` of a large
     file, a gradcheck batch) passes here, so none can allocate more than the machine has.
     """
+    # Why computed once: the buffers grow linearly with n, and counting them walks every layer.
+    zero = plan.memory("", dtype=dtype, batches=(0,))
+    one = plan.memory("", dtype=dtype, batches=(1,))
+    per_row = one.total - zero.total
+    fixed = [(k, v) for k, v in zero.parts if k not in ("activations", "initialiser")]
+    start = dict(zero.parts).get("activations", 0)
+
     def guarded(P: Any, G: Any, S: Any, n: int, *rest: Any) -> Any:
-        job = plan.memory(f"a batch of {n:,} rows", dtype=dtype, batches=(n,))
+        job = Memory(f"a batch of {n:,} rows", (*fixed, ("activations", start + n * per_row)))
         check_memory(plan, job, rows=n, fixes=["use smaller batches", *_dtype_fix(dtype)])
-        return bind(P, G, S, n, *rest)
+        passes = bind(P, G, S, n, *rest)
+        if passes[5] is not None:
+            return passes
+
+        def first_nonfinite(x: Any, train: bool) -> int | None:
+            # On its own buffers: the passes' own stay as training left them.
+            traced = load(passes_source(plan), plan.path)["bind"](P, G, S, n, *rest)
+            return traced[5](x, train)
+
+        return (*passes[:5], first_nonfinite)
 
     return guarded
