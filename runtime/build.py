@@ -110,7 +110,7 @@ def _guarded(plan: NetPlan, dtype: str, bind: Callable[..., Any]) -> Callable[..
 
     def guarded(P: Any, G: Any, S: Any, n: int, *rest: Any) -> Any:
         job = Memory(f"a batch of {n:,} rows", (*fixed, ("activations", start + n * per_row)))
-        check_memory(plan, job, rows=n, fixes=["use smaller batches", *_dtype_fix(dtype)])
+        check_memory(plan, job, rows=n, fixes=_dtype_fix(dtype))
         passes = bind(P, G, S, n, *rest)
         if passes[5] is not None:
             return passes

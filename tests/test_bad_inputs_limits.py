@@ -15,10 +15,17 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent / "bad_inputs"))
-from catalogue import Catalogue, spec_file  # noqa: E402  (tests/ is not a package)
+from catalogue import (  # noqa: E402  (tests/ is not a package)
+    DATA_SPEC,
+    Catalogue,
+    npz,
+    spec_file,
+    trained_checkpoint,
+)
 
 from netc.runtime import build as build_module  # noqa: E402
 
@@ -116,6 +123,15 @@ def run_float64_build_over_memory(tmp, mp):
     machine(mp, 64 * 2**20)
     spec = spec_file(tmp, "input: 2000\naffine(4000) -> relu -> affine(3) -> softmax_ce\n")
     return ["run", spec, "--quiet", "--dtype", "float64"]
+
+
+@cat.case
+def predict_batch_over_memory(tmp, mp):
+    # Building fits; the 2,048 rows predicted at a time do not (every bound batch is checked).
+    ck = trained_checkpoint(tmp)
+    rows = npz(tmp, "rows.npz", x=np.zeros((5000, 4)))
+    machine(mp, 100 * 2**10)
+    return ["predict", DATA_SPEC, rows, "--checkpoint", ck]
 
 
 # ---- notes ---------------------------------------------------------------------------------

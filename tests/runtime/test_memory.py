@@ -101,7 +101,7 @@ def test_memory_every_bound_batch_size_is_checked(monkeypatch) -> None:
     with pytest.raises(SpecLimitError, match="for a batch of 2,048 rows .*this machine has "
                        "8.0 MiB") as info:
         net.predict(np.zeros((5000, 4)))
-    assert "hint: use smaller batches" in str(info.value)
+    assert "hint: use fewer or narrower layers" in str(info.value)
     net.predict(np.zeros((10, 4)))  # a batch size bound before is still there
 
 
