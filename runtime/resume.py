@@ -100,12 +100,16 @@ def restore(path: str | PathLike[str], trainer: Any, *, anyway: bool = False) ->
                  net.dtype, RESUME_HINT)
     check_step_counter(path, ckpt, meta["updates"])
     perm, step = saved_position(path, meta, len(trainer.x), trainer.batch_size, anyway)
+    # Why on scratch generators first: a state that numpy refuses halfway (OverflowError for
+    # a too-large integer) must leave both live generators as they were.
     try:
-        st.rng.bit_generator.state = meta["shuffle_rng"]
-        net.rng.bit_generator.state = meta["net_rng"]
-    except (KeyError, ValueError, TypeError) as e:
+        for rng, key in ((st.rng, "shuffle_rng"), (net.rng, "net_rng")):
+            type(rng.bit_generator)().state = meta[key]
+    except (KeyError, ValueError, TypeError, OverflowError) as e:
         raise DataError(f"{path}: corrupt checkpoint: a generator state is not valid "
                         f"({shown(str(e))}); {RESUME_HINT}") from None
+    st.rng.bit_generator.state = meta["shuffle_rng"]
+    net.rng.bit_generator.state = meta["net_rng"]
     for target, saved in ((net.params, ckpt.params), (net.buffers, ckpt.buffers),
                           (st.slots, slots)):
         for k, v in target.items():

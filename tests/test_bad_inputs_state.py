@@ -194,6 +194,14 @@ def meta_rng_state_garbled(tmp, mp):
 
 
 @cat.case
+def meta_rng_state_overflows(tmp, mp):
+    # numpy raises OverflowError (not ValueError) for a PCG64 state beyond 128 bits.
+    state = {"bit_generator": "PCG64", "state": {"state": 2**200, "inc": 1},
+             "has_uint32": 0, "uinteger": 0}
+    return resume(tmp, rewrite(trained_checkpoint(tmp), meta={"net_rng": state}))
+
+
+@cat.case
 def meta_history_not_records(tmp, mp):
     return resume(tmp, rewrite(trained_checkpoint(tmp), meta={"history": [1, 2]}))
 
