@@ -34,8 +34,17 @@ def as_inputs(x: ArrayLike, net: Any, source: str | None = None, *,
     False: the trainer finds them lazily, when they first make the loss non-finite.
     """
     try:
+        x = np.asarray(x)
+        over = too_large(x, net.dtype)
+        if over is not None:
+            raise DataError(
+                f"{_prefix(source)}value {over[1]:g} of sample {over[0]} does not fit "
+                f"{net.dtype} (at most {float(np.finfo(net.dtype).max):.4g} in size); rescale "
+                "the data, or use dtype float64")
         x = np.asarray(x, dtype=net.dtype)
     except (TypeError, ValueError) as e:
+        if isinstance(e, DataError):
+            raise
         raise DataError(f"{_prefix(source)}inputs are not numeric arrays ({e})") from None
     if x.ndim == 1 and (net.plan.input_width == 1 or x.size == 0):
         x = x.reshape(-1, net.plan.input_width)
@@ -51,6 +60,22 @@ def as_inputs(x: ArrayLike, net: Any, source: str | None = None, *,
     if finite:
         _check_finite(x, "inputs", source)
     return x
+
+
+def too_large(x: NDArray, dtype: Any) -> tuple[int, float] | None:
+    """(row, value) of the first finite value of a wider float array that `dtype` cannot hold,
+    or None. Why: the cast would make it an infinity (and a NumPy warning), reported later as
+    a NaN loss far from its cause."""
+    big = float(np.finfo(dtype).max)
+    if x.dtype.kind != "f" or x.dtype.itemsize <= np.dtype(dtype).itemsize or not x.size:
+        return None
+    flat = x.reshape(len(x), -1)
+    with np.errstate(invalid="ignore"):
+        hit = (np.abs(flat) > big) & np.isfinite(flat)  # NaN and inf have their own message
+    if not hit.any():
+        return None
+    row = int(hit.any(axis=1).argmax())
+    return row, float(flat[row][hit[row]][0])
 
 
 def _check_finite(a: NDArray, what: str, source: str | None) -> None:

@@ -19,6 +19,7 @@ import numpy as np
 from ...errors import DataError
 from ...reading import printable
 from ..npz import ArchiveError, NpzArchive
+from ..targets import too_large
 from .dataset import Dataset
 
 _INT64_MAX = int(np.iinfo(np.int64).max)
@@ -132,14 +133,12 @@ def as_dtype(p: Path, key: str, x: np.ndarray, dtype: str) -> np.ndarray:
     if x.dtype.kind == "f":
         if not np.isfinite(x).all():
             raise DataError(f"{p}: array '{key}' contains NaN or infinite values")
-        big = float(np.finfo(dtype).max)
-        if x.dtype.itemsize > np.dtype(dtype).itemsize and x.size and \
-                max(float(x.max()), -float(x.min())) > big:
-            row = int(np.argwhere(np.abs(x) > big)[0][0])
-            value = float(x[row][np.abs(x[row]) > big].flat[0])
+        over = too_large(x, dtype)
+        if over is not None:
             raise DataError(
-                f"{p}: value {value:g} in '{key}' row {row} does not fit {dtype} (at most "
-                f"{big:.4g} in size); rescale the data, or train with --dtype float64")
+                f"{p}: value {over[1]:g} in '{key}' row {over[0]} does not fit {dtype} (at "
+                f"most {float(np.finfo(dtype).max):.4g} in size); rescale the data, or train "
+                "with --dtype float64")
     return x.astype(dtype, copy=False)
 
 

@@ -8,6 +8,7 @@ so nothing non-finite or out of range reaches the generated code.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -248,3 +249,22 @@ def test_predict_of_no_samples_is_empty() -> None:
     net = netc.compile(SOFTMAX)
     assert net.predict(np.empty((0, 2))).shape == (0, 3)
     assert net.predict([]).shape == (0, 3)
+
+
+def test_values_inputs_too_large_for_float32_are_named_not_cast_to_inf() -> None:
+    net = netc.compile("input: 2\naffine(3) -> softmax_ce")
+    x = np.array([[1.0, 0.0], [0.0, 1.0], [2.0, -1e300]])
+    t = np.array([0, 1, 2])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the cast's RuntimeWarning must not happen either
+        for call in (lambda: net.fit(x, t, epochs=1), lambda: net.predict(x),
+                     lambda: net.fit(x[:2], t[:2], epochs=1, validation_data=(x, t))):
+            with pytest.raises(netc.DataError, match=r"value -1e\+300 of sample 2 does not fit "
+                                                r"float32"):
+                call()
+        x[2, 1] = np.inf  # an infinity keeps its own message
+        with pytest.raises(netc.DataError,
+                           match=r"inputs contain NaN or infinite values \(sample 2"):
+            net.predict(x)
+    assert netc.compile("input: 2\naffine(3) -> softmax_ce", dtype="float64").predict(
+        np.array([[1e300, 0.0]])).shape == (1, 3)
