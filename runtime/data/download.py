@@ -125,7 +125,7 @@ def _stream(url: str, out: IO[bytes], name: str, progress: bool, deadline: float
         timeout = max(0.1, min(TIMEOUT_S, deadline - time.monotonic()))
         with urllib.request.urlopen(request, timeout=timeout) as response:
             length = response.headers.get("Content-Length")
-            total = int(length) if length and length.isdigit() else None
+            total = int(length) if length and length.isascii() and length.isdigit() else None
             with tqdm(
                 total=total,
                 unit="B",
