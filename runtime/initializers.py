@@ -55,8 +55,11 @@ def init_array(
         raise ValueError(f"unknown init scheme {scheme!r}; expected one of {', '.join(SCHEMES)}")
     scale = _scheme_std(scheme, fan_in, std)
     flat = out.reshape(-1)
-    for start in range(0, flat.size, INIT_CHUNK):
-        chunk = rng.standard_normal(min(INIT_CHUNK, flat.size - start))
-        chunk *= scale
-        flat[start:start + chunk.size] = chunk
+    # Why no NumPy warning: a scale too large for the dtype (`std=1e308`) gives infinities,
+    # which the trainer's divergence guard reports as the init's fault, with the fix.
+    with np.errstate(over="ignore", invalid="ignore"):
+        for start in range(0, flat.size, INIT_CHUNK):
+            chunk = rng.standard_normal(min(INIT_CHUNK, flat.size - start))
+            chunk *= scale
+            flat[start:start + chunk.size] = chunk
     return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -67,3 +68,12 @@ def test_init_float32_and_float64_agree_up_to_rounding(scheme: str) -> None:
 def test_init_unknown_scheme_raises() -> None:
     with pytest.raises(ValueError, match="unknown init scheme 'glorot'"):
         draw("glorot")
+
+
+def test_init_too_large_for_the_dtype_gives_infinities_without_a_numpy_warning() -> None:
+    # The divergence guard reports such an init as the cause; NumPy's warning must not leak.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        w = init_array((4, 3), "normal", fan_in=4, std=1e308, rng=np.random.default_rng(0),
+                       dtype=np.float32)
+    assert np.isinf(w).any()
