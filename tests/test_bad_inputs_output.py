@@ -274,6 +274,7 @@ def test_growing_loss_is_a_python_warning_in_the_api() -> None:
     from netc.runtime.data import load_dataset
 
     data = load_dataset("spiral", seed=0)
+    assert netc.NetcWarning is NetcWarning  # exported for `warnings.filterwarnings`
     with pytest.warns(NetcWarning, match="learning rate 1000.0 is probably too high"):
         net.fit(data.x_train, data.t_train, epochs=12, batch_size=30, lr=1000)
 
