@@ -22,7 +22,6 @@ import subprocess
 import sys
 import time
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +40,7 @@ from catalogue import (  # noqa: E402  (tests/ is not a package)
     HERE,
     ROOT,
     UPDATE,
+    Catalogue,
     assert_golden,
     assert_user_error,
     data_run,
@@ -68,7 +68,7 @@ def test_bad_inputs_catalogue_is_complete() -> None:
     assert len(SPECS) >= 25 and len(CSVS) >= 5
     invalid = {p.stem for p in (ROOT / "specs" / "invalid").glob("*.net")}
     assert not invalid & set(SPECS), "reuse specs/invalid cases; do not copy them"
-    for folder, cases in (("specs", SPECS), ("data", CSVS), ("generated", GENERATED)):
+    for folder, cases in (("specs", SPECS), ("data", CSVS)):
         have = {p.stem for p in (ROOT / HERE / folder).glob("*.expected")}
         assert UPDATE or have == set(cases), f"{folder}: stale or missing .expected files"
 
@@ -94,13 +94,8 @@ def test_bad_inputs_csv_is_reported_exactly(case: str, capsys: pytest.CaptureFix
 # Each builder makes its input under `tmp` and returns the argv; the exit code is 1 unless the
 # case name starts with "usage_" (2).
 
-Builder = Callable[[Path, pytest.MonkeyPatch], list[object]]
-CASES: dict[str, Builder] = {}
-
-
-def case(fn: Builder) -> Builder:
-    CASES[fn.__name__] = fn
-    return fn
+generated = Catalogue("generated")
+case = generated.case
 
 
 
@@ -383,26 +378,9 @@ def usage_unknown_flag(tmp, mp):
     return ["check", DATA_SPEC, "--fast"]
 
 
-GENERATED = sorted(CASES)
-
-
-@pytest.mark.parametrize("name", GENERATED)
-def test_bad_inputs_generated_case_is_reported_exactly(
-        name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> None:
-    argv = CASES[name](tmp_path, monkeypatch)
-    capsys.readouterr()  # drop what building the case printed (a training run)
-    started = time.perf_counter()
-    code, out, err = run_cli(capsys, argv)
-    assert time.perf_counter() - started < HANG_GUARD_S
-    assert_user_error(code, out, err, 2 if name.startswith("usage_") else 1)
-    got = err.replace(str(tmp_path), "<tmp>")
-    if name.startswith("usage_"):
-        got = got.rstrip("\n").splitlines()[-1] + "\n"
-    assert len(got) < 8000, "a message must stay short, whatever the input"
-    assert_golden(ROOT / HERE / "generated" / f"{name}.expected", got)
-    if "--checkpoint" in argv:  # refused before training: nothing was written
-        assert not Path(str(argv[argv.index("--checkpoint") + 1])).exists()
+GENERATED = sorted(generated.cases)
+(test_bad_inputs_generated_catalogue_is_complete,
+ test_bad_inputs_generated_case_is_reported_exactly) = generated.tests()
 
 
 def test_bad_inputs_5mb_spec_is_refused_quickly_by_the_console_script(tmp_path: Path) -> None:

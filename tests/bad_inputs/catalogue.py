@@ -119,6 +119,9 @@ class Catalogue:
             monkeypatch.setenv("NETC_MNIST_MIRRORS", "")  # never download anything
             argv = cat.cases[name](tmp_path, monkeypatch)
             capsys.readouterr()  # drop what building the case printed (a training run)
+            ck = Path(str(argv[argv.index("--checkpoint") + 1])) if "--checkpoint" in argv \
+                else None
+            fresh = ck if ck is not None and not os.path.lexists(ck) else None
             started = time.perf_counter()
             code, out, err = run_cli(capsys, argv)
             assert time.perf_counter() - started < HANG_GUARD_S
@@ -129,5 +132,7 @@ class Catalogue:
             assert len(got) < 8000, "a message must stay short, whatever the input"
             cat.folder.mkdir(exist_ok=True)
             assert_golden(cat.folder / f"{name}.expected", got)
+            if fresh is not None:  # refused before training: no checkpoint was written
+                assert not fresh.exists()
 
         return test_catalogue_is_complete, test_case_is_reported_exactly
