@@ -2,8 +2,8 @@
 
 `open_regular` refuses anything but a regular file (a FIFO would block `open` forever, and
 `/dev/zero` never ends) and opens it without blocking; `read_bounded` reads at most its limit
-plus one byte. `printable` escapes control characters of user data for messages. Standard
-library only: `netc check` reads specs through this module and must not load numpy.
+plus one byte. Standard library only: `netc check` reads specs through this module and must
+not load numpy.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import stat
 from typing import BinaryIO
 
 from .errors import DataError
+from .terminal import printable
 
 _CHUNK = 1 << 20
 
@@ -98,11 +99,3 @@ def _too_large(name: str, what: str, size: int | None, limit: int) -> str:
     has = f" ({size:,} bytes)" if size is not None else ""
     return f"{name}: too large for a {what}{has}; the limit is {limit:,} bytes"
 
-
-def printable(text: str, limit: int = 60) -> str:
-    """`text` for a message: control and other invisible characters escaped as in `repr`
-    (`\\x1b`, `\\n`, `\\u202e`), and cut in the middle to about `limit` characters."""
-    if len(text) > limit:
-        half = limit // 2
-        text = text[:half] + "…" + text[-half:]
-    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)

@@ -15,11 +15,10 @@ import re
 # overrides and isolates that reorder what a terminal or editor shows (CVE-2021-42574).
 _UNSAFE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\ud800-\udfff\u200e\u200f\u202a-\u202e"
                      "\u2066-\u2069]")
-_NAMED = {"\t": "\\t", "\r": "\\r"}
+_NAMED = {"\t": "\\t", "\r": "\\r", "\n": "\\n"}
 
 
-def _escape(match: re.Match[str]) -> str:
-    ch = match.group()
+def _escape(ch: str) -> str:
     code = ord(ch)
     if ch in _NAMED:
         return _NAMED[ch]
@@ -32,4 +31,14 @@ def shown(text: object) -> str:
     """`text` (or `str(text)`, or a bytes path decoded) with every unsafe character escaped."""
     if isinstance(text, bytes):
         text = text.decode("utf-8", "surrogateescape")
-    return _UNSAFE.sub(_escape, text if isinstance(text, str) else str(text))
+    return _UNSAFE.sub(lambda m: _escape(m.group()), text if isinstance(text, str) else str(text))
+
+
+def printable(text: str, limit: int = 60) -> str:
+    """`text` quoted inside a one-line message (a CSV cell, an `.npz` member name): cut in the
+    middle to about `limit` characters, then `shown`, with newlines and every other invisible
+    character (`str.isprintable`) escaped too."""
+    if len(text) > limit:
+        half = limit // 2
+        text = text[:half] + "…" + text[-half:]
+    return "".join(ch if ch.isprintable() else _escape(ch) for ch in shown(text))

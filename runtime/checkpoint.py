@@ -19,7 +19,7 @@ import numpy as np
 from ..atomic import output_file
 from ..errors import DataError
 from ..outputs import OutputLock, check_output
-from ..reading import printable
+from ..terminal import printable
 from .npz import ArchiveError, NpzArchive
 
 _SECTIONS = ("param", "buffer", "optim")

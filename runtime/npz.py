@@ -21,7 +21,8 @@ import numpy as np
 from numpy.lib import format as npy
 
 from ..errors import DataError
-from ..reading import open_regular, printable
+from ..reading import open_regular
+from ..terminal import printable
 
 try:
     import lzma

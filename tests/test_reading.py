@@ -14,9 +14,10 @@ import pytest
 
 from netc import reading
 from netc.errors import DataError
-from netc.reading import open_regular, printable, read_bounded
+from netc.reading import open_regular, read_bounded
 from netc.runtime.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from netc.source import Source
+from netc.terminal import printable
 
 
 def _within(seconds: float, fn, *args):  # noqa: ANN001, ANN202

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import DataError
-from ...reading import printable
+from ...terminal import printable
 from ..npz import ArchiveError, NpzArchive
 from ..targets import too_large
 from .dataset import Dataset

@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import DataError
-from ...reading import open_regular, printable
+from ...reading import open_regular
+from ...terminal import printable
 from .dataset import Dataset
 from .files import check_readable
 
