@@ -31,7 +31,8 @@ def _kind(mode: int) -> str | None:
     return "a device"  # character or block device, such as /dev/zero
 
 
-def _refuse_kind(path: str, mode: int, what: str) -> None:
+def refuse_kind(path: str, mode: int, what: str) -> None:
+    """A `DataError` unless `mode` is a regular file's: "<path>: is a FIFO, not a <what>"."""
     kind = _kind(mode)
     if kind is not None:
         raise DataError(f"{path}: is {kind}, not a {what}")
@@ -47,7 +48,7 @@ def open_regular(path: str | os.PathLike[str], what: str) -> BinaryIO:
     name = os.fspath(path)
     name = os.fsdecode(name) if isinstance(name, bytes) else name
     try:
-        _refuse_kind(name, os.stat(name).st_mode, what)
+        refuse_kind(name, os.stat(name).st_mode, what)
         fd = os.open(name, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     except DataError:
         raise
@@ -60,7 +61,7 @@ def open_regular(path: str | os.PathLike[str], what: str) -> BinaryIO:
     except ValueError:  # a NUL character in the name (possible in a spec's data path)
         raise DataError(f"{printable(name)}: not a valid file name") from None
     try:
-        _refuse_kind(name, os.fstat(fd).st_mode, what)
+        refuse_kind(name, os.fstat(fd).st_mode, what)
     except BaseException:
         os.close(fd)
         raise

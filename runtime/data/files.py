@@ -9,7 +9,6 @@ problem is a `DataError` naming the file.
 from __future__ import annotations
 
 import os
-import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import DataError
+from ...reading import refuse_kind
 from ...terminal import printable
 from ..npz import ArchiveError, NpzArchive
 from ..targets import too_large
@@ -29,13 +29,8 @@ def check_readable(path: Path) -> None:
     """Reject a missing, directory, FIFO or device, unreadable or empty path, naming it."""
     try:
         st = path.stat()
-        if stat.S_ISDIR(st.st_mode):
-            raise DataError(f"{path}: is a directory, not a data file")
-        if not stat.S_ISREG(st.st_mode):
-            # Why: opening a FIFO blocks until a writer comes; a device may never end.
-            kind = "a FIFO" if stat.S_ISFIFO(st.st_mode) else "a socket" if \
-                stat.S_ISSOCK(st.st_mode) else "a device"
-            raise DataError(f"{path}: is {kind}, not a data file")
+        # Why: opening a FIFO blocks until a writer comes; a device may never end.
+        refuse_kind(str(path), st.st_mode, "data file")
         if not os.access(path, os.R_OK):
             raise DataError(f"{path}: cannot read the file: permission denied")
         if st.st_size == 0:
