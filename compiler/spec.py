@@ -134,6 +134,12 @@ class InputSpec(SettingSpec):
     description: ClassVar[str] = "input width, so the first layer may leave n_in out"
 
 
+# The data `netc run` can load (`netc.runtime.data` holds the same lists; a test keeps them
+# equal). `validate` refuses any other `data:` value, so `data: minst` fails at `check`.
+DATA_NAMES = ("spiral", "mnist")
+DATA_SUFFIXES = (".npz", ".csv")
+
+
 class DataSpec(SettingSpec):
     source: str = Field("spiral", description="spiral, mnist, or a .npz/.csv file")
     description: ClassVar[str] = "the training data"

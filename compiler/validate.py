@@ -190,7 +190,26 @@ def _setting(info: OpInfo, d: Declaration, smap: SourceMap,
         name = str(fields["name"])
         info = OpInfo(name, schema, OPTIMIZERS[name].positional)
         call = Call(name, call.args, call.span, call.name_span, True)
-    return _check(info, fields, call, lambda f: spans.get(f, d.span), problems, schema=schema)
+    result = _check(info, fields, call, lambda f: spans.get(f, d.span), problems, schema=schema)
+    if d.key == "data" and result is not None and not _known_data(result.source):
+        problems.append(_unknown_data(result.source, spans.get("source", d.span)))
+        return None
+    return result
+
+
+def _known_data(source: str) -> bool:
+    # Why not the file's existence: `check` reads no data, and the file may be made later.
+    return source in s.DATA_NAMES or source.lower().endswith(s.DATA_SUFFIXES)
+
+
+def _unknown_data(source: str, span: Span) -> Diagnostic:
+    """`data: minst` or `data: "x.txt"`: named at check time, not after the run starts."""
+    choices = "spiral, mnist, or a quoted path to a .npz or .csv file"
+    if any(sep in source for sep in "./\\"):
+        return Diagnostic("unknown_data", f"data {source!r} is not a .npz or .csv file",
+                          span, loc=("data", "source"), hint=f"data is {choices}")
+    return Diagnostic("unknown_data", f"unknown data {source!r}", span, loc=("data", "source"),
+                      hint=suggest(source.lower(), s.DATA_NAMES) or f"data is {choices}")
 
 
 def _optimizer_schema(fields: dict[str, Any], span: Span,

@@ -6,6 +6,7 @@ loads neither numpy nor pydantic: each stage is imported when first used.
 
 from __future__ import annotations
 
+from . import datasets  # loaders import numpy only when called
 from .api import compile, load, parse, plan, plan_file, read, validate
 from .errors import (
     DataError,
@@ -38,6 +39,7 @@ def train(net, x, t, **options):  # type: ignore[no-untyped-def]
 
 __all__ = [
     "compile",
+    "datasets",
     "gradcheck",
     "load",
     "parse",

@@ -15,6 +15,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ..errors import DataError
+from ..terminal import printable
 
 
 def _where(net: Any, index: int) -> str:
@@ -30,11 +31,15 @@ def as_inputs(x: ArrayLike, net: Any, source: str | None = None, *,
               finite: bool = True) -> NDArray:
     """(n, features) in the network's dtype; images (n, 1, 28, 28) are flattened.
 
-    With `finite`, a NaN or an infinity is a `DataError` naming the sample. `fit` passes
-    False: the trainer finds them lazily, when they first make the loss non-finite.
+    uint8 inputs are raw pixels: scaled as training on the network's data scales them, or
+    refused (`raw_pixels`). With `finite`, a NaN or an infinity is a `DataError` naming the
+    sample. `fit` passes False: the trainer finds them lazily, when they first make the loss
+    non-finite.
     """
     try:
         x = np.asarray(x)
+        if x.dtype == np.uint8:
+            x = raw_pixels(x, net, source)
         over = too_large(x, net.dtype)
         if over is not None:
             raise DataError(
@@ -56,10 +61,42 @@ def as_inputs(x: ArrayLike, net: Any, source: str | None = None, *,
     if x.shape[1] != net.plan.input_width:
         raise DataError(
             f"{_prefix(source)}the data has {x.shape[1]} features per sample, but the network "
-            f"takes {net.plan.input_width} (the input of {_where(net, 0)})")
+            f"takes {net.plan.input_width} (the input of {_where(net, 0)})"
+            + _spiral_hint(source, net.plan.input_width))
     if finite:
         _check_finite(x, "inputs", source)
     return x
+
+
+def raw_pixels(x: NDArray, net: Any, source: str | None) -> NDArray:
+    """uint8 `x` scaled exactly as training on the network's `data:` scales its pixels
+    (MNIST: float64(v / 255) rounded once to the network's dtype), or a `DataError` saying
+    how the network expects its inputs.
+
+    Why refuse rather than cast: the values 0-255 given to a network trained on [0, 1]
+    saturate every unit and every answer comes out 100 % confident, silently wrong; and
+    netc cannot know how other data was scaled before training."""
+    data = net.plan.run.data
+    if data == "mnist":
+        from .data.mnist import pixels  # Why here: only uint8 inputs need it
+
+        return pixels(x, net.dtype)
+    raise DataError(
+        f"{_prefix(source)}the inputs are uint8 (raw pixels?), but netc scales raw pixels only "
+        f"for a spec with `data: mnist` (this spec's data is {printable(data)})\n"
+        "  hint: pass floats scaled as the training data was, e.g. x / 255 for pixels "
+        "trained in [0, 1]")
+
+
+def _spiral_hint(source: str | None, width: int) -> str:
+    """Why: without `data:` netc trains on the 2-feature spiral, and a 784-wide MNIST spec
+    then fails with a width error that does not say the `data:` line is what is missing."""
+    if source != "spiral":
+        return ""
+    fix = "for 28x28 MNIST images add `data: mnist` to the spec (or pass --data mnist)" \
+        if width == 784 else "point `data:` at your .npz or .csv file (or pass --data FILE)"
+    return (f"\n  hint: the spiral, netc's data when a spec has no `data:` line, has 2 "
+            f"features; {fix}")
 
 
 def too_large(x: NDArray, dtype: Any) -> tuple[int, float] | None:

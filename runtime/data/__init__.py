@@ -7,18 +7,24 @@ one. Every problem a user can cause is a `DataError` whose message names the fil
 
 from __future__ import annotations
 
+import difflib
 import os
 from pathlib import Path
 
 from ...errors import DataError
+from ...terminal import printable
 from .dataset import Dataset
 from .files import load_npz
 from .mnist import load_mnist
 from .spiral import load_spiral
 from .tables import load_csv
 
-__all__ = ["CHOICES", "Dataset", "load_dataset"]
+__all__ = ["CHOICES", "NAMES", "SUFFIXES", "Dataset", "load_dataset"]
 
+# Why spelled out again in `netc.compiler.spec`: the compiler may not import the runtime;
+# a test keeps the two lists equal.
+NAMES = ("spiral", "mnist")
+SUFFIXES = (".npz", ".csv")
 CHOICES = "'spiral', 'mnist', or a path to a .npz or .csv file"
 
 
@@ -50,4 +56,6 @@ def load_dataset(
         return load_csv(name, dtype=dtype)
     if name and os.path.exists(name):
         raise DataError(f"{name}: unsupported data file type '{suffix}'; expected {CHOICES}")
-    raise DataError(f"unknown dataset '{name}': expected {CHOICES}")
+    close = difflib.get_close_matches(name, NAMES, n=1, cutoff=0.6)
+    guess = f"; did you mean '{close[0]}'?" if close else ""
+    raise DataError(f"unknown dataset '{printable(name)}': expected {CHOICES}{guess}")

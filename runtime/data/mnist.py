@@ -79,29 +79,45 @@ def load_mnist(
     Pixels come as `dtype` (the network's, so training needs no second copy), each exactly
     float64(v / 255) rounded once to `dtype`.
     """
-    folder = Path(data_dir).expanduser() if data_dir is not None else default_dir()
-    if folder.exists() and not folder.is_dir():
-        raise DataError(f"{folder}: is not a directory; MNIST needs a folder for its four files")
-    paths = _locate(folder, progress)
-    key = tuple(_identity(paths[n]) for n in FILES) + tuple(SHA256[n] for n in FILES)
-    if key not in _CACHE:
-        _CACHE.clear()  # one MNIST per process is plenty; keep memory bounded
-        _CACHE[key] = _decode(paths)
-    xs, ts, xt, tt = _CACHE[key]
+    folder = folder_of(data_dir)
+    xs, ts, xt, tt = load_raw(folder, progress=progress)
     shape = (-1, ROWS * COLS) if flatten else (-1, 1, ROWS, COLS)
     return Dataset(
         name="mnist",
-        x_train=_pixels(xs, dtype).reshape(shape),
+        x_train=pixels(xs, dtype).reshape(shape),
         t_train=ts.astype(np.int64),
-        x_test=_pixels(xt, dtype).reshape(shape),
+        x_test=pixels(xt, dtype).reshape(shape),
         t_test=tt.astype(np.int64),
         source=str(folder),
         n_classes=N_CLASSES,
     )
 
 
-def _pixels(images: np.ndarray, dtype: str) -> np.ndarray:
-    """v / 255 computed in float64 and stored as `dtype`.
+def folder_of(data_dir: str | os.PathLike[str] | None) -> Path:
+    """`data_dir` (else `default_dir()`), refused if it names a file rather than a folder."""
+    folder = Path(data_dir).expanduser() if data_dir is not None else default_dir()
+    if folder.exists() and not folder.is_dir():
+        raise DataError(f"{folder}: is not a directory; MNIST needs a folder for its four files")
+    return folder
+
+
+def load_raw(folder: Path, *, progress: bool = True) -> tuple[np.ndarray, ...]:
+    """(train images, train labels, test images, test labels) as the files' uint8 arrays,
+    images (n, 28, 28). Read-only views of the per-process cache: copy before writing."""
+    paths = _locate(folder, progress)
+    key = tuple(_identity(paths[n]) for n in FILES) + tuple(SHA256[n] for n in FILES)
+    if key not in _CACHE:
+        _CACHE.clear()  # one MNIST per process is plenty; keep memory bounded
+        arrays = _decode(paths)
+        for a in arrays:
+            a.flags.writeable = False  # Why: a caller writing into one would poison the cache
+        _CACHE[key] = arrays
+    return _CACHE[key]
+
+
+def pixels(images: np.ndarray, dtype: str) -> np.ndarray:
+    """v / 255 computed in float64 and stored as `dtype`: how netc scales raw pixels, in
+    training and for uint8 inputs given to a network trained on MNIST.
 
     Why a buffered ufunc: it converts in small chunks, so no full-size float64 (or index)
     temporary ever exists; that would triple the peak memory of a float32 run.

@@ -1,0 +1,96 @@
+"""The public data API: the data sets `netc run` trains on, as NumPy arrays for Python users.
+
+Each loader returns `(x_train, t_train), (x_test, t_test)`, the pairs of DLFS-1's
+`load_mnist`; a source without a test split gives `(None, None)` for it. The arrays are the
+ones `netc run` trains on (same files, same `$NETC_DATA_DIR`, same spiral for the same seed,
+features in float32, the networks' default dtype). numpy is imported inside the functions,
+so `import netc` stays light.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .runtime.data.dataset import Dataset
+
+__all__ = ["load_csv", "load_mnist", "load_npz", "load_spiral"]
+
+Pairs = tuple[tuple[Any, Any], tuple[Any, Any]]
+
+
+def load_mnist(normalize: bool = True, flatten: bool = True, one_hot: bool = False,
+               data_dir: str | os.PathLike[str] | None = None, *,
+               one_hot_label: bool | None = None, progress: bool = True) -> Pairs:
+    """MNIST as DLFS-1's `load_mnist`: 60,000 training and 10,000 test images.
+
+    `normalize`: float32 pixels in [0, 1], exactly those `netc run` trains on (else the
+    files' uint8 values 0-255). `flatten`: images as (N, 784) rows (else (N, 1, 28, 28)).
+    `one_hot`: labels as float32 (N, 10) rows (else int64 digits (N,)); `one_hot_label` is
+    the book's name for it. The files are read from `data_dir`, else `$NETC_DATA_DIR`,
+    else the per-user cache, and downloaded there when missing (a bar on stderr unless
+    `progress=False`).
+    """
+    import numpy as np
+
+    from .runtime.data.mnist import COLS, ROWS, folder_of, load_raw, pixels
+
+    if one_hot_label is not None:
+        one_hot = one_hot_label
+    xs, ts, xt, tt = load_raw(folder_of(data_dir), progress=progress)
+    shape = (-1, ROWS * COLS) if flatten else (-1, 1, ROWS, COLS)
+
+    def images(raw: Any) -> Any:
+        return (pixels(raw, "float32") if normalize else raw.copy()).reshape(shape)
+
+    def labels(raw: Any) -> Any:
+        return np.eye(10, dtype=np.float32)[raw] if one_hot else raw.astype(np.int64)
+
+    return (images(xs), labels(ts)), (images(xt), labels(tt))
+
+
+def load_spiral(seed: int = 0, *, dtype: str = "float32") -> Pairs:
+    """The three-class spiral of DLFS-2 (300 points, 2 features, int64 labels 0-2), the data
+    of `data: spiral` for the run's `train: seed=` (default 0); no test split."""
+    from .runtime.data import load_dataset
+
+    return _pairs(load_dataset("spiral", seed=seed), dtype)
+
+
+def load_npz(path: str | os.PathLike[str], *, flatten: bool = True,
+             dtype: str = "float32") -> Pairs:
+    """Arrays `x_train`, `t_train` (and `x_test`, `t_test` if present) of a NumPy archive,
+    checked and cast as `data: "file.npz"` reads them: features as `dtype`, class labels
+    as int64 (float targets stay rows of floats)."""
+    from .runtime.data import load_dataset
+
+    return _pairs(load_dataset(_path(path, ".npz"), flatten=flatten, dtype=dtype), dtype)
+
+
+def load_csv(path: str | os.PathLike[str], *, dtype: str = "float32") -> Pairs:
+    """Rows of numbers, features then an integer class label last, as `data: "file.csv"`
+    reads them (a header row and `#` lines skipped); no test split."""
+    from .runtime.data import load_dataset
+
+    return _pairs(load_dataset(_path(path, ".csv"), dtype=dtype), dtype)
+
+
+def _path(path: str | os.PathLike[str], suffix: str) -> str:
+    """`path` as text; `load_dataset` picks the reader by suffix, so a mismatch is named here."""
+    from .errors import DataError
+
+    name = os.fsdecode(os.fspath(path))
+    if not name.lower().endswith(suffix):
+        from .terminal import printable
+
+        raise DataError(f"{printable(name)}: load_{suffix[1:]} reads {suffix} files")
+    return name
+
+
+def _pairs(data: Dataset, dtype: str) -> Pairs:
+    x = data.x_train.astype(dtype, copy=False)
+    test = (None, None)
+    if data.x_test is not None:
+        test = (data.x_test.astype(dtype, copy=False), data.t_test)
+    return (x, data.t_train), test
