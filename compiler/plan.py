@@ -76,6 +76,8 @@ class RunPlan:
     batch_size: int = 100
     seed: int = 0
     dtype: str = "float32"
+    # The `train:` settings that add callbacks (`runtime/callbacks.py`'s `from_settings`).
+    callbacks: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -100,7 +100,19 @@ TRAIN: dict[str, Rule] = {r.name: r for r in (
     Rule("epochs", 10, "passes over the data", ge=1, le=10**6, integer=True),
     Rule("batch_size", 100, "mini-batch size", ge=1, le=10**7, integer=True),
     Rule("seed", 0, "seed for init & shuffling", ge=0, le=2**63 - 1, integer=True),
+    # Callbacks from the spec (runtime/callbacks.py); each default leaves its callback out.
+    Rule("early_stop", 0, "stop after this many epochs without a better loss (0: never)",
+         ge=0, le=10**6, integer=True),
+    Rule("lr_decay", 1.0, "multiply lr by this every lr_every epochs (1: constant)",
+         gt=0, le=1),
+    Rule("lr_every", 1, "epochs between lr_decay steps", ge=1, le=10**6, integer=True),
+    Rule("lr_plateau", 1.0, "multiply lr by this when the loss stops improving (1: never)",
+         gt=0, le=1),
+    Rule("lr_patience", 0, "epochs without improvement before lr_plateau acts",
+         ge=0, le=10**6, integer=True),
 )}
+# The `train:` settings above that `netc run` and `fit` turn into callbacks.
+CALLBACK_SETTINGS = ("early_stop", "lr_decay", "lr_every", "lr_plateau", "lr_patience")
 
 
 def suggest(name: str, known: Iterable[str]) -> str | None:

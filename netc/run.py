@@ -34,12 +34,14 @@ def settings(plan: Any, args: Namespace) -> dict[str, Any]:
         "data": args.data or run.data,
         "optimizer": optimizer,
         "hyper": hyper,
+        "callbacks": dict(run.callbacks),  # early_stop, lr_decay, ... (see `from_settings`)
     }
 
 
 def run(args: Namespace) -> int:
     """Train the spec at `args.spec`; returns the exit code."""
     from .runtime.build import build
+    from .runtime.callbacks import from_settings
     from .runtime.data import load_dataset
     from .runtime.progress import Progress
 
@@ -67,7 +69,7 @@ def run(args: Namespace) -> int:
             checkpoint=args.checkpoint, resume=args.resume, interrupt_checkpoint=interrupt_path,
             resume_anyway=getattr(args, "resume_anyway", False),
             on_step=progress.on_step, on_epoch=on_epoch, data_name=data.source,
-            **cfg["hyper"])
+            callbacks=(callbacks := from_settings(cfg["callbacks"])), **cfg["hyper"])
     except KeyboardInterrupt as stop:
         progress.close()
         if stop.args:  # the trainer stopped between steps and saved the run
@@ -86,6 +88,8 @@ def run(args: Namespace) -> int:
 
         plot_history(history, plot, title=f"{args.spec} ({cfg['data']}, {cfg['optimizer']})")
     print(_summary(history, len(new_epochs), cfg, time.perf_counter() - started, args))
+    for note in filter(None, (getattr(c, "report", lambda: None)() for c in callbacks)):
+        print(note)
     return 0
 
 

@@ -152,6 +152,7 @@ _META_RULES = (
     ("hyper", True, lambda v: isinstance(v, dict) and all(_number(x) for x in v.values()),
      "an object of numbers"),
     ("seconds", False, _number, "a number"),
+    ("lr", False, lambda v: _number(v) and 0 < v < float("inf"), "a positive number"),
     ("loss_sum", False, _number, "a number"),
     ("data", False, _fingerprint_like, "a data fingerprint"),
 )

@@ -50,9 +50,10 @@ class RunState:
     fingerprint: dict[str, Any] | None = None  # of the training data, see `data_fingerprint`
 
 
-def snapshot(trainer: Any, *, interrupted: bool = False) -> None:
-    """Write the trainer's state to its checkpoint path (atomically)."""
-    path = trainer.checkpoint if not interrupted else trainer.interrupt_path
+def snapshot(trainer: Any, *, interrupted: bool = False,
+             path: str | PathLike[str] | None = None) -> None:
+    """Write the trainer's state to its checkpoint path, or to `path` (atomically)."""
+    path = path or (trainer.checkpoint if not interrupted else trainer.interrupt_path)
     if path is None:
         return
     st, net = trainer.state, trainer.net
@@ -61,7 +62,10 @@ def snapshot(trainer: Any, *, interrupted: bool = False) -> None:
         "step": st.step, "updates": st.updates, "seconds": st.seconds,
         "loss_sum": st.loss_sum,
         "shuffle_rng": st.rng.bit_generator.state, "net_rng": net.rng.bit_generator.state,
-        "optimizer": trainer.info.name, "hyper": trainer.hyper,
+        # Why both: a resume must match the settings the run started with, and continue at
+        # the learning rate a schedule (`callbacks.py`) has reached since.
+        "optimizer": trainer.info.name, "hyper": trainer.initial_hyper,
+        "lr": trainer.hyper["lr"],
         "batch_size": trainer.batch_size, "dtype": str(net.dtype),
         "history": list(trainer.history),
         # Why keep the permutation: a run stopped mid-epoch resumes on the same batches. Also
@@ -118,6 +122,8 @@ def restore(path: str | PathLike[str], trainer: Any, *, anyway: bool = False) ->
     st.seconds = float(meta.get("seconds", 0.0))
     st.loss_sum = float(meta.get("loss_sum", 0.0))
     trainer.history.extend(meta["history"])
+    if "lr" in meta and meta["hyper"] == trainer.hyper:  # else --resume-anyway's new lr wins
+        trainer.hyper["lr"] = float(meta["lr"])
 
 
 def data_fingerprint(trainer: Any) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from os import PathLike
 from typing import Any
 
@@ -20,6 +20,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from .. import rules
 from ..errors import DataError, TrainingError
+from . import callbacks as hooks
 from . import optim
 from .buffers import views
 from .build import check_training
@@ -71,7 +72,8 @@ class Trainer:
                  on_epoch: Callable[[dict[str, Any]], None] | None = None,
                  interrupt_checkpoint: str | PathLike[str] | None = None,
                  data_name: str | None = None, evaluate: bool = True,
-                 resume_anyway: bool = False, **hyper: float) -> None:
+                 resume_anyway: bool = False, callbacks: Sequence[Any] = (),
+                 **hyper: float) -> None:
         # Why the shared rules: `fit(epochs=2.5)` or `batch_size=True` would otherwise fail
         # deep in NumPy; the spec's `train:` and the CLI flags obey the same bounds.
         epochs, batch_size, seed = (rules.TRAIN[k].check(v, "fit") for k, v in
@@ -93,6 +95,8 @@ class Trainer:
             self.val = _validation(validation_data, net, data_name)
         self.info = optim.OPTIMIZERS[optimizer]
         self.hyper = optim.hyper_values(self.info, lr, hyper, _keywords())
+        self.initial_hyper = dict(self.hyper)  # Why: what a resume's settings must match
+        self.callbacks = list(callbacks)  # see `callbacks.py`: schedules, early stopping, ...
         self.update = optim.plan_update(self.info, self.hyper)
         self.checkpoint, self.on_step, self.on_epoch = checkpoint, on_step, on_epoch
         self.interrupt_path = interrupt_checkpoint or checkpoint
@@ -113,8 +117,8 @@ class Trainer:
             check_writable(checkpoint)
         if resume is not None:
             restore(resume, self, anyway=resume_anyway)
-        self._step = bind_update(net.plan, self.update, net.flat_params, net.flat_grads,
-                                 flat_state)
+        self._flat_state = flat_state
+        self._rebind()
 
     def run(self) -> History:
         """Train up to `epochs`, checkpointing after each; Ctrl-C saves, then KeyboardInterrupt."""
@@ -126,7 +130,8 @@ class Trainer:
                 np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             start = self.evaluate(self.x[:EVAL_BATCH], self.t[:EVAL_BATCH])[0] \
                 if st.updates == 0 else None  # the untrained loss, for `check_growth`
-            while st.epoch < self.epochs:
+            go = hooks.begin(self.callbacks, self)
+            while go and st.epoch < self.epochs:
                 if st.perm is None:
                     st.perm = st.rng.permutation(len(self.x))
                     st.seconds, st.loss_sum = 0.0, 0.0
@@ -137,13 +142,27 @@ class Trainer:
                 record = self._record()
                 self.history.append(record)
                 st.epoch, st.step, st.perm = st.epoch + 1, 0, None
+                go = hooks.epoch_end(self.callbacks, record, self)  # False: stop after it
+                if self.hyper != self._bound_hyper:  # a schedule changed the learning rate
+                    self._rebind()
                 if self.checkpoint is not None:
                     snapshot(self)
                 if self.on_epoch:
                     self.on_epoch(record)
                 # After the epoch's line (and its progress bar) is out: a warning reads after it.
                 start = check_growth(self.history, start, self.hyper.get("lr"))
+            hooks.end(self.callbacks, self)
         return self.history
+
+    def _rebind(self) -> None:
+        """Generate the optimizer step for `hyper`; again after a callback changed it. Why not
+        pass lr per step: the values are constants of the generated step (plain SGD even folds
+        lr into the loss gradient), so a schedule costs one rebinding per change, no step time."""
+        self.hyper = optim.hyper_values(self.info, None, self.hyper)
+        self.update = optim.plan_update(self.info, self.hyper)
+        self._step = bind_update(self.net.plan, self.update, self.net.flat_params,
+                                 self.net.flat_grads, self._flat_state)
+        self._bound_hyper = dict(self.hyper)
 
     def _epoch(self, stop: Any) -> None:
         st, bs, n = self.state, self.batch_size, len(self.x)
