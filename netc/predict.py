@@ -4,7 +4,9 @@ Orchestration like `netc/run.py`: stages 0-6 build the network, the checkpoint s
 trained weights, `Network.predict` runs in evaluation mode. Inputs: a `.npz` with an array `x`
 (else `x_test`, else `x_train`), or a `.csv` of numeric rows with exactly the network's input
 width (features only) or one column more (features then a label, as `netc run` reads; the
-label is ignored). numpy is imported inside the functions, so `import netc` stays light.
+label is ignored). uint8 inputs are raw pixels: a network whose spec says `data: mnist` scales
+them by 1/255 exactly as training does, any other refuses them (`runtime.targets.as_inputs`).
+numpy is imported inside the functions, so `import netc` stays light.
 """
 
 from __future__ import annotations
