@@ -69,7 +69,8 @@ def run(args: Namespace) -> int:
             checkpoint=args.checkpoint, resume=args.resume, interrupt_checkpoint=interrupt_path,
             resume_anyway=getattr(args, "resume_anyway", False),
             on_step=progress.on_step, on_epoch=on_epoch, data_name=data.source,
-            callbacks=(callbacks := from_settings(cfg["callbacks"])), **cfg["hyper"])
+            callbacks=(callbacks := from_settings(cfg["callbacks"], restore_best=False)),
+            **cfg["hyper"])
     except KeyboardInterrupt as stop:
         progress.close()
         if stop.args:  # the trainer stopped between steps and saved the run
@@ -87,8 +88,10 @@ def run(args: Namespace) -> int:
         from .runtime.plot import plot_history
 
         plot_history(history, plot, title=f"{args.spec} ({cfg['data']}, {cfg['optimizer']})")
-    print(_summary(history, len(new_epochs), cfg, time.perf_counter() - started, args))
-    for note in filter(None, (getattr(c, "report", lambda: None)() for c in callbacks)):
+    notes = [n for c in callbacks if (n := getattr(c, "report", lambda: None)())]
+    if new_epochs or not notes:  # Why: a run that had stopped early says so instead
+        print(_summary(history, len(new_epochs), cfg, time.perf_counter() - started, args))
+    for note in notes:
         print(note)
     return 0
 

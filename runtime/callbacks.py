@@ -133,6 +133,7 @@ class EarlyStopping:
         self.watch = Monitor(monitor, min_delta, mode, "EarlyStopping")
         self.stopped_epoch: int | None = None
         self.restored_epoch: int | None = None
+        self.resumed_stopped = False  # resumed a run that had already stopped
         self._weights: tuple[Any, dict[str, Any]] | None = None
 
     def on_train_begin(self, trainer: Any) -> bool:
@@ -141,7 +142,8 @@ class EarlyStopping:
         for record in trainer.history:
             self.watch.observe(record)
         self._weights, self.stopped_epoch, self.restored_epoch = None, None, None
-        if trainer.history and self._done():
+        self.resumed_stopped = bool(trainer.history) and self._done()
+        if self.resumed_stopped:
             self.stopped_epoch = int(trainer.history[-1]["epoch"])
             return False  # the run had already stopped here
         return True
@@ -162,9 +164,14 @@ class EarlyStopping:
         """One line for `netc run` when the run stopped early, else None."""
         if self.stopped_epoch is None or self.watch.best_epoch is None:
             return None
-        return (f"early stop after epoch {self.stopped_epoch}: {self.watch.last_key} has not "
-                f"improved for {self.watch.wait} epoch{'s' * (self.watch.wait != 1)} (best "
-                f"{self.watch.best:.4f} at epoch {self.watch.best_epoch})")
+        verb = "had" if self.resumed_stopped else "has"
+        why = (f"{self.watch.last_key} {verb} not improved for {self.watch.wait} "
+               f"epoch{'s' * (self.watch.wait != 1)} (best {self.watch.best:.4f} at epoch "
+               f"{self.watch.best_epoch})")
+        epoch = self.stopped_epoch
+        if self.resumed_stopped:
+            return f"nothing to train: the run stopped early after epoch {epoch}; {why}"
+        return f"early stop after epoch {epoch}: {why}"
 
     def _done(self) -> bool:
         return self.watch.wait >= max(self.patience, 1)
@@ -273,10 +280,11 @@ class ReduceOnPlateau:
                 set_lr(trainer, lr, "ReduceOnPlateau")
 
 
-def from_settings(settings: Mapping[str, Any]) -> list[Any]:
+def from_settings(settings: Mapping[str, Any], *, restore_best: bool = True) -> list[Any]:
     """The callbacks the `train:` settings ask for (`netc run`, and `fit` from a spec):
     `lr_decay`/`lr_every`, `lr_plateau`/`lr_patience`, then `early_stop`. Each watches the
-    held-out loss when the run has one, else the training loss."""
+    held-out loss when the run has one, else the training loss. `restore_best=False` where
+    nothing keeps the network after training (`netc run` keeps only its checkpoint)."""
     out: list[Any] = []
     if settings.get("lr_decay", 1.0) != 1.0:
         out.append(StepDecay(settings.get("lr_every", 1), settings["lr_decay"]))
@@ -284,6 +292,6 @@ def from_settings(settings: Mapping[str, Any]) -> list[Any]:
         out.append(ReduceOnPlateau(None, settings["lr_plateau"],
                                    settings.get("lr_patience", 0)))
     if settings.get("early_stop", 0):
-        out.append(EarlyStopping(None, settings["early_stop"]))
+        out.append(EarlyStopping(None, settings["early_stop"], restore_best=restore_best))
     return out
 

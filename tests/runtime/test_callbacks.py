@@ -5,7 +5,6 @@ training, the spec's `train:` settings reaching `netc run`, and bit-exact resume
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -171,6 +170,26 @@ def test_reduce_on_plateau_follows_the_monitored_loss(data):
     assert len(set(lrs)) > 1, "the run must hit a plateau for this test to mean anything"
 
 
+class SetLr:
+    """The protocol's plain form: write `trainer.hyper["lr"]`, the next epoch uses it."""
+
+    def __init__(self, lr: float) -> None:
+        self.lr = lr
+
+    def on_epoch_end(self, record: dict[str, Any], trainer: Any) -> None:
+        if record["epoch"] == 2:
+            trainer.hyper["lr"] = self.lr
+
+
+def test_a_callback_may_set_the_lr_directly(data):
+    mine, _ = fit(data, epochs=4, lr=0.4, optimizer="momentum", callbacks=[SetLr(0.1)])
+    decay, _ = fit(data, epochs=4, lr=0.4, optimizer="momentum",
+                   callbacks=[StepDecay(every=2, factor=0.25)])  # also 0.1 from epoch 3
+    assert_same(state(mine), state(decay))
+    with pytest.raises(ValueError, match="momentum: lr must be a positive finite number"):
+        fit(data, epochs=4, optimizer="momentum", callbacks=[SetLr(float("nan"))])
+
+
 def test_a_schedule_refuses_to_set_a_bad_lr():
     with pytest.raises(ValueError, match="factor must be"):
         StepDecay(2, 0.0)
@@ -252,6 +271,22 @@ def test_spec_settings_reach_netc_run(tmp_path, capsys):
     assert f"at epoch {best})" in out
 
 
+def test_resuming_a_run_that_stopped_early_says_so(tmp_path, capsys):
+    spec = tmp_path / "s.net"
+    spec.write_text("input: 2\noptimizer: sgd(lr=8)\n"
+                    "train: epochs=40, early_stop=2, lr_decay=0.5\n"
+                    "affine(16) -> relu -> affine(3) -> softmax_ce\n")
+    ck = tmp_path / "c.npz"
+    assert main(["run", str(spec), "--quiet", "--checkpoint", str(ck)]) == 0
+    epochs = load_checkpoint(ck).meta["epoch"]
+    capsys.readouterr()
+    assert main(["run", str(spec), "--quiet", "--resume", str(ck)]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith(f"nothing to train: the run stopped early after epoch {epochs}; "
+                          "train_loss had not improved for 2 epochs")
+    assert "trained" not in out and err == ""
+
+
 def test_spec_settings_are_checked(tmp_path, capsys):
     spec = tmp_path / "s.net"
     spec.write_text("input: 2\ntrain: lr_decay=2\naffine(3) -> softmax_ce\n")
@@ -271,6 +306,3 @@ def test_the_plan_carries_the_callback_settings():
     assert from_settings(dict(netc.api.plan("input: 2\naffine(3) -> softmax_ce\n")
                               .run.callbacks)) == []
 
-
-def test_path_type():
-    assert isinstance(BestCheckpoint(Path("a.npz")).path, str)
