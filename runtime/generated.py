@@ -20,6 +20,7 @@ import numpy as np
 from ..compiler.codegen import header, passes_source, step_source
 from ..compiler.plan import NetPlan
 from . import kernels, optim
+from .initializers import _scheme_std
 
 _KERNELS: dict[str, Callable[..., Any]] = {
     **kernels.KERNELS, **{i.kernel.__name__: i.kernel for i in optim.OPTIMIZERS.values()},
@@ -63,30 +64,77 @@ def used_kernels(source: str) -> list[str]:
 
 
 def standalone_module(plan: NetPlan, extra: str = "") -> str:
-    """A module that imports only numpy: kernels, `bind`, and a small `Net` to drive it."""
-    code = passes_source(plan) + extra
+    """A module that imports only numpy and the standard library: kernels, `bind`, the
+    optimizer step of the spec's `optimizer:`, and a `Net` that predicts and trains.
+
+    Why the same generated step and the same order of random draws as `build` and `Trainer`:
+    the module run with the spec's settings then ends with netc's parameters, bit for bit.
+    """
+    info = optim.OPTIMIZERS[plan.run.optimizer]
+    update = optim.plan_update(info, optim.hyper_values(info, None, dict(plan.run.hyper)))
+    step = step_source(plan, update.kernel.__name__, update.state, list(update.hyper),
+                       update.counts_steps)
+    code = passes_source(plan) + "\n\n" + step + extra
     kernel_src = "\n\n".join(inspect.getsource(_KERNELS[k]) for k in used_kernels(code))
     params = [(p.key, p.shape) for layer in plan.layers for p in layer.params]
+    inits = [(p.key, p.init if p.init in ("zeros", "ones") else "normal",
+              _scheme_std(p.init, p.fan_in, p.std) if p.init not in ("zeros", "ones") else 0.0)
+             for layer in plan.layers for p in layer.params]
     buffers = [(b.key, b.shape, b.init) for layer in plan.layers for b in layer.buffers]
+    r = plan.run
+    settings = {"optimizer": r.optimizer, "hyper": dict(r.hyper), "epochs": r.epochs,
+                "batch_size": r.batch_size, "seed": r.seed, "dtype": r.dtype}
     return "\n".join([
-        header(plan), "from __future__ import annotations", "", "import numpy as np", "", "",
+        header(plan, usage=_USAGE), "from __future__ import annotations", "",
+        "import argparse", "", "import numpy as np", "",
+        "NDArray = np.ndarray  # the kernels' annotations name it", "",
         "# ---- kernels (copied from netc.runtime) " + "-" * 40, "", kernel_src, "",
         "# ---- this network " + "-" * 60, "",
-        f"PARAMS = {params!r}", f"BUFFERS = {buffers!r}", f"INPUT_WIDTH = {plan.input_width!r}",
-        "", "", code, "", _NET_CLASS])
+        _constant("PARAMS", params), _constant("INITS", inits), _constant("BUFFERS", buffers),
+        f"INPUT_WIDTH = {plan.input_width!r}", f"LOSS = {plan.loss.op!r}",
+        f"STATE = {tuple(update.state)!r}  # the optimizer's state arrays",
+        f"GRAD_SCALE = {update.grad_scale!r}  # folded into the loss gradient (1/n times this)",
+        _constant("SETTINGS", settings), "", "", code, "", _NET_CLASS, _MAIN])
 
 
-_NET_CLASS = '''
+def _constant(name: str, value: Any) -> str:
+    """`NAME = value` with one entry per line, so no line outgrows a linter's limit."""
+    if isinstance(value, dict):
+        items = [f"    {k!r}: {v!r}," for k, v in value.items()]
+        return "\n".join([f"{name} = {{", *items, "}"])
+    return "\n".join([f"{name} = [", *[f"    {v!r}," for v in value], "]"])
+
+
+_USAGE = """Usage: python net.py --data data.npz [--epochs N] [--batch-size N] [--lr X] [--seed N]
+trains on an .npz holding x_train and t_train (and x_test, t_test if present) with the
+spec's settings, printing the loss per epoch; `--save params.npz` keeps the result.
+From Python: `Net(params)` or `Net(seed=0)`, then `net.fit(x, t)`, `net.predict(x)`.
+"""
+
+
+_NET_CLASS = """
 class Net:
-    """Drive `bind` for any batch size. `params`: name -> array, as in netc's `net.params`."""
+    \"\"\"Drive `bind` for any batch size: predict, and train with the spec's optimizer.
 
-    def __init__(self, params, dtype="float32", seed=0):
+    `params`: name -> array, as in netc's `net.params`; None draws them from `seed` as
+    `netc.load(spec, seed=seed)` does. The parameters live in one flat buffer, as in netc.
+    \"\"\"
+
+    def __init__(self, params=None, dtype=SETTINGS["dtype"], seed=SETTINGS["seed"]):
         self.dtype = np.dtype(dtype)
-        self.P = {k: np.asarray(params[k], self.dtype) for k, _ in PARAMS}
-        self.G = {k: np.zeros(s, self.dtype) for k, s in PARAMS}
+        self.flat = np.empty(sum(int(np.prod(s)) for _, s in PARAMS), self.dtype)
+        self.flat_g = np.zeros_like(self.flat)
+        self.P, self.G = _views(self.flat), _views(self.flat_g)
+        self.rng = np.random.default_rng(seed)  # draws the init, then dropout's masks
+        for key, scheme, std in INITS:
+            if params is not None:
+                self.P[key][...] = np.asarray(params[key], self.dtype)
+            elif scheme == "normal":  # float64 draws, scaled, then cast: as netc draws them
+                self.P[key].reshape(-1)[:] = self.rng.standard_normal(self.P[key].size) * std
+            else:
+                self.P[key].fill(1 if scheme == "ones" else 0)
         self.S = {k: (np.ones if init == "ones" else np.zeros)(s, self.dtype)
                   for k, s, init in BUFFERS}
-        self.rng = np.random.default_rng(seed)
         self._bound = {}
 
     def _passes(self, n):
@@ -102,13 +150,95 @@ class Net:
         x = np.asarray(x, self.dtype)
         forward, loss = self._passes(len(x))[:2]
         forward(x, False)
-        return loss(t)
+        return loss(self._targets(t))
 
     def gradients(self, x, t):
-        x = np.asarray(x, self.dtype)
+        x, t = np.asarray(x, self.dtype), self._targets(t)
         forward, loss, backward = self._passes(len(x))[:3]
         forward(x, True)
         loss(t)
         backward(x, t)
         return {k: g.copy() for k, g in self.G.items()}
-'''
+
+    def _targets(self, t):
+        t = np.asarray(t)
+        if LOSS == "softmax_ce" and t.ndim == 1:
+            return t.astype(np.int64)  # class indices
+        return t.reshape(len(t), -1).astype(self.dtype)
+
+    def fit(self, x, t, epochs=SETTINGS["epochs"], batch_size=SETTINGS["batch_size"],
+            seed=SETTINGS["seed"], hyper=None, log=print):
+        \"\"\"Mini-batch training, as netc's `Trainer`: a permutation per epoch from
+        `default_rng(seed)`, one generated optimizer step per batch. Returns the mean batch
+        loss of each epoch. `hyper` (e.g. {"lr": 0.1}) replaces the spec's values.\"\"\"
+        x, t = np.asarray(x, self.dtype), self._targets(t)
+        step, scale = _bind_optimizer(self, hyper)
+        order, losses, updates = np.random.default_rng(seed), [], 0
+        for epoch in range(epochs):
+            perm, total = order.permutation(len(x)), 0.0
+            for start in range(0, len(x), batch_size):
+                idx = perm[start:start + batch_size]
+                xb, tb = x[idx], t[idx]
+                forward, loss, backward = self._passes(len(idx))[:3]
+                forward(xb, True)
+                total += loss(tb)
+                backward(xb, tb, None, scale / len(idx))
+                updates += 1
+                step(updates)
+            losses.append(total / -(-len(x) // batch_size))
+            if log:
+                log(f"epoch {epoch + 1}/{epochs}: loss {losses[-1]:.4f}")
+        return losses
+
+
+def _views(flat):
+    out, at = {}, 0
+    for key, shape in PARAMS:
+        size = int(np.prod(shape))
+        out[key] = flat[at:at + size].reshape(shape)
+        at += size
+    return out
+
+
+def _bind_optimizer(net, hyper):
+    \"\"\"The spec's optimizer step over the flat buffers, and the loss gradient's scale.\"\"\"
+    if not hyper:
+        state = [np.zeros_like(net.flat) for _ in STATE]
+        return bind_step(net.flat, net.flat_g, *state), GRAD_SCALE
+    values = {**SETTINGS["hyper"], **hyper}
+    if SETTINGS["optimizer"] != "sgd" or values.get("wd", 0.0):
+        raise SystemExit("only plain sgd's lr can be changed here: edit the spec and emit again")
+    lr = float(values["lr"])
+    return (lambda t: np.subtract(net.flat, net.flat_g, out=net.flat)), lr
+"""
+
+_MAIN = """
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", required=True, help="an .npz with x_train and t_train")
+    parser.add_argument("--epochs", type=int, default=SETTINGS["epochs"], help="%(default)s")
+    parser.add_argument("--batch-size", type=int, default=SETTINGS["batch_size"],
+                        help="%(default)s")
+    parser.add_argument("--seed", type=int, default=SETTINGS["seed"], help="%(default)s")
+    parser.add_argument("--lr", type=float, help="learning rate (plain sgd only)")
+    parser.add_argument("--save", help="write the trained parameters to this .npz")
+    args = parser.parse_args(argv)
+    with np.load(args.data, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    missing = [k for k in ("x_train", "t_train") if k not in arrays]
+    if missing:
+        parser.exit(1, f"{args.data}: no {' or '.join(missing)} array\\n")
+    net = Net(seed=args.seed)
+    hyper = {"lr": args.lr} if args.lr is not None else None
+    net.fit(arrays["x_train"], arrays["t_train"], args.epochs, args.batch_size, args.seed,
+            hyper)
+    if "x_test" in arrays and "t_test" in arrays:
+        print(f"test loss {net.loss(arrays['x_test'], arrays['t_test']):.4f}")
+    if args.save:
+        np.savez(args.save, **net.P)
+
+
+if __name__ == "__main__":
+    main()
+"""

@@ -259,7 +259,7 @@ def _assert_not_injected(net) -> None:
         tree = ast.parse(src)
         imports = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
         imports |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
-        assert imports <= {"numpy", "__future__"}
+        assert imports <= {"numpy", "__future__", "argparse"}  # argparse: the module's --help
         assert_clean(_functions(tree)["bind"])
         assert "pwned" not in src and "__import__" not in src and "evil" not in src
         assert "import os" not in src and "os.system" not in src
