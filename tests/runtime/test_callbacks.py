@@ -5,6 +5,8 @@ training, the spec's `train:` settings reaching `netc run`, and bit-exact resume
 from __future__ import annotations
 
 import json
+import os
+import signal
 from typing import Any
 
 import numpy as np
@@ -238,6 +240,23 @@ def test_resume_with_schedules_is_bit_identical(data, tmp_path):
     resumed, h2 = fit(data, epochs=10, lr=0.5, resume=ckpt, callbacks=schedules())
     assert without_seconds(h2) == without_seconds(h)
     assert len({r["lr"] for r in h}) > 2
+    assert_same(state(resumed), state(straight))
+
+
+def test_ctrl_c_mid_epoch_with_a_schedule_resumes_bit_identical(data, tmp_path):
+    straight, h = fit(data, epochs=5, callbacks=[StepDecay(every=1, factor=0.5)])
+    saved = tmp_path / "interrupted.npz"
+
+    def ctrl_c(epoch: int, step: int, n: int, loss: float) -> None:
+        if (epoch, step) == (3, 2):  # after two lr changes, inside an epoch
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(KeyboardInterrupt):
+        fit(data, epochs=5, interrupt_checkpoint=saved, on_step=ctrl_c,
+            callbacks=[StepDecay(every=1, factor=0.5)])
+    assert load_checkpoint(saved).meta["lr"] == 0.5  # 2.0 halved after epochs 1 and 2
+    resumed, h2 = fit(data, epochs=5, resume=saved, callbacks=[StepDecay(every=1, factor=0.5)])
+    assert without_seconds(h2) == without_seconds(h)
     assert_same(state(resumed), state(straight))
 
 
