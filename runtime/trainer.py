@@ -96,6 +96,8 @@ class Trainer:
         self.info = optim.OPTIMIZERS[optimizer]
         self.hyper = optim.hyper_values(self.info, lr, hyper, _keywords())
         self.initial_hyper = dict(self.hyper)  # Why: what a resume's settings must match
+        if not isinstance(callbacks, (list, tuple)):  # one callback alone is a common slip
+            raise TypeError(f"fit: callbacks must be a list, got {type(callbacks).__name__}")
         self.callbacks = list(callbacks)  # see `callbacks.py`: schedules, early stopping, ...
         self.update = optim.plan_update(self.info, self.hyper)
         self.checkpoint, self.on_step, self.on_epoch = checkpoint, on_step, on_epoch

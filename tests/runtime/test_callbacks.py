@@ -103,6 +103,11 @@ def test_an_unknown_monitor_is_named_with_the_columns_there_are(data):
     assert "did you mean 'train_loss'?" in message and "'train_acc'" in message
 
 
+def test_callbacks_must_be_a_list(data):
+    with pytest.raises(TypeError, match="fit: callbacks must be a list, got EarlyStopping"):
+        fit(data, callbacks=EarlyStopping())
+
+
 @pytest.mark.parametrize("bad", [{"patience": -1}, {"patience": 1.5}, {"mode": "up"},
                                  {"min_delta": float("nan")}])
 def test_early_stopping_refuses_bad_settings(bad):
