@@ -121,26 +121,40 @@ class NetPlan:
                  ("activations", sum(bound_bytes(self, b, size) for b in batches)), *extra]
         return Memory(job, tuple((k, v) for k, v in parts if v))
 
-    def summary(self) -> str:
-        """Keras-style table: each layer, its output shape, its parameters; then totals."""
+    def summary_rows(self) -> list[tuple[str, str, str, str, str]]:
+        """The table's rows, header first: (#, layer, output, params, at), for text and HTML."""
         rows = [("#", "layer", "output", "params", "at")]
         rows.append(("", "input", f"(batch, {self.input_width})", "0", ""))
         for layer in self.layers:
             count = sum(p.size for p in layer.params)
             rows.append((str(layer.index), _describe(layer), f"(batch, {layer.n_out})",
                          f"{count:,}", layer.where))
+        return rows
+
+    def summary_totals(self) -> list[str]:
+        """The lines under the table: parameter count and bytes, then the training memory."""
+        total = self.param_count
+        size = 4 if self.run.dtype == "float32" else 8
+        return [f"parameters: {total:,} ({format_bytes(total * size)} as {self.run.dtype})",
+                f"memory: {self.training_memory().describe()}"]
+
+    def summary(self) -> str:
+        """Keras-style table: each layer, its output shape, its parameters; then totals."""
+        rows = self.summary_rows()
         widths = [max(len(r[i]) for r in rows) for i in range(5)]
         lines = ["  ".join(c.rjust(w) if i == 3 else c.ljust(w)
                            for i, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip()
                  for r in rows]
         rule = "-" * max(len(line) for line in lines)
-        total = self.param_count
-        size = 4 if self.run.dtype == "float32" else 8
         lines[1:1] = [rule]
-        lines += [rule, f"parameters: {total:,} ({format_bytes(total * size)} as "
-                        f"{self.run.dtype})"]
-        lines.append(f"memory: {self.training_memory().describe()}")
+        lines += [rule, *self.summary_totals()]
         return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        """Jupyter's view: the layer table beside an SVG diagram (netc/html.py)."""
+        from ..html import plan_html
+
+        return plan_html(self)
 
     def training_memory(self, batch: int | None = None, optimizer: str | None = None,
                         dtype: str | None = None, eval_rows: int = EVAL_ROWS) -> Memory:

@@ -137,9 +137,20 @@ class Network:
 
         export_onnx(self, path)
 
-    def summary(self) -> str:
-        """The layer table of `netc check`."""
+    def summary(self) -> None:
+        """Print the layer table of `netc check` (and return nothing, as Keras's does)."""
+        print(self.summary_text())
+
+    def summary_text(self) -> str:
+        """The layer table of `netc check`, as a string."""
         return self.plan.summary()
+
+    def _repr_html_(self) -> str:
+        """Jupyter's view: the layer table beside an SVG diagram (netc/html.py)."""
+        from ..html import plan_html
+
+        return plan_html(self.plan, f"netc.Network of {self.plan.path}: "
+                                    f"{self.plan.param_count:,} params, {self.dtype}")
 
     def __repr__(self) -> str:
         arch = " -> ".join(layer.op for layer in self.plan.layers)

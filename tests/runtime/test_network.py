@@ -223,4 +223,4 @@ def test_network_data_error_is_a_netc_error():
 def test_network_repr_and_summary():
     net = _net()
     assert "affine -> relu -> affine -> softmax_ce" in repr(net)
-    assert "affine" in net.summary()
+    assert "affine" in net.summary_text()

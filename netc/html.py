@@ -1,0 +1,103 @@
+"""Jupyter's view of a `NetPlan` (stage 5's output) or a `Network`: the table and an SVG diagram.
+
+`_repr_html_` of both calls `plan_html`. The table is the one `netc check` prints; the diagram
+is drawn here as inline SVG (boxes and arrows, top to bottom, like `netc graph`), so a
+notebook needs neither Graphviz nor a network connection. Pure functions from plan to text:
+no numpy. Every piece of text passes `shown` (no control characters) and `html.escape`,
+since a spec's path is the user's and ends up inside the page.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import TYPE_CHECKING
+
+from .terminal import shown
+
+if TYPE_CHECKING:
+    from .compiler.plan import LayerPlan, NetPlan
+
+BOX_W, BOX_H, GAP = 230, 38, 18  # pixels: box size and the arrow's length between boxes
+# Fill by kind of op, so the eye finds the parameter layers and the loss at once.
+_FILLS = {"param": "#dbe8fb", "loss": "#fde3cf", "input": "#eeeeee", "other": "#e3f4e1"}
+_FONT = "font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace"
+
+
+def esc(text: object) -> str:
+    """`text` safe inside HTML or SVG, as text or a quoted attribute."""
+    return html.escape(shown(text), quote=True)
+
+
+def _kind(layer: LayerPlan, last: bool) -> str:
+    if last:
+        return "loss"
+    return "param" if layer.params else "other"
+
+
+def _boxes(plan: NetPlan) -> list[tuple[str, str, str]]:
+    """(title, detail, kind) for the input and every layer; no "0 params" on parameterless
+    layers (the count there says nothing)."""
+    boxes = [("input", f"(batch, {plan.input_width})", "input")]
+    described = [row[1] for row in plan.summary_rows()[2:]]  # the table's own wording
+    for i, (layer, text) in enumerate(zip(plan.layers, described, strict=True)):
+        count = sum(p.size for p in layer.params)
+        detail = f"(batch, {layer.n_out})" + (f" · {count:,} params" if count else "")
+        boxes.append((f"{layer.index} {text}", detail, _kind(layer, i == len(plan.layers) - 1)))
+    return boxes
+
+
+def plan_svg(plan: NetPlan) -> str:
+    """The diagram: one rounded box per layer (title, output shape, parameters), arrows
+    between them, the total under the last box."""
+    boxes = _boxes(plan)
+    longest = max(max(len(t), len(d)) for t, d, _ in boxes)
+    width = max(BOX_W, 7 * longest + 24)  # Why 7: about one monospace character at 12px
+    height = len(boxes) * (BOX_H + GAP) + 10
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="netc-diagram" width="{width + 4}" '
+             f'height="{height}" viewBox="0 0 {width + 4} {height}" role="img" '
+             f'aria-label="{esc(plan.path)}: network diagram">',
+             '<defs><marker id="netc-arrow" viewBox="0 0 10 10" refX="9" refY="5" '
+             'markerWidth="7" markerHeight="7" orient="auto">'
+             '<path d="M0,0 L10,5 L0,10 z" fill="#555"/></marker></defs>']
+    for i, (title, detail, kind) in enumerate(boxes):
+        y = 2 + i * (BOX_H + GAP)
+        if i:
+            parts.append(f'<line x1="{width // 2 + 2}" y1="{y - GAP}" x2="{width // 2 + 2}" '
+                         f'y2="{y - 1}" stroke="#555" marker-end="url(#netc-arrow)"/>')
+        parts.append(f'<rect x="2" y="{y}" width="{width}" height="{BOX_H}" rx="6" '
+                     f'fill="{_FILLS[kind]}" stroke="#6b7a90"/>')
+        parts.append(f'<text x="12" y="{y + 15}" style="{_FONT};font-size:12px" '
+                     f'fill="#111">{esc(title)}</text>')
+        parts.append(f'<text x="12" y="{y + 30}" style="{_FONT};font-size:11px" '
+                     f'fill="#444">{esc(detail)}</text>')
+    parts.append(f'<text x="2" y="{height - 4}" style="{_FONT};font-size:11px" fill="#333">'
+                 f'{plan.param_count:,} parameters</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def table_html(plan: NetPlan) -> str:
+    """The layer table of `netc check` as an HTML table, totals beneath it."""
+    header, *rows = plan.summary_rows()
+    cell = "padding:2px 10px;text-align:{}"
+    align = ["right", "left", "left", "right", "left"]
+    head = "".join(f'<th style="{cell.format(a)};border-bottom:1px solid #999">{esc(h)}</th>'
+                   for h, a in zip(header, align, strict=True))
+    body = "".join("<tr>" + "".join(f'<td style="{cell.format(a)}">{esc(c)}</td>'
+                                    for c, a in zip(row, align, strict=True)) + "</tr>"
+                   for row in rows)
+    # Why width 0 and min-width 100%: the long memory line wraps to the table's width
+    # instead of widening the column and pushing the diagram below the table.
+    totals = "".join(f'<div style="{_FONT};font-size:12px;width:0;min-width:100%;'
+                     f'margin-top:4px">{esc(line)}</div>' for line in plan.summary_totals())
+    return (f'<table class="netc-summary" style="{_FONT};font-size:12px;border-collapse:'
+            f'collapse"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{totals}')
+
+
+def plan_html(plan: NetPlan, heading: str | None = None) -> str:
+    """Heading, then the table and the diagram side by side (wrapping on a narrow page)."""
+    top = heading if heading is not None else f"netc plan of {plan.path}"
+    return (f'<div class="netc-plan"><div style="{_FONT};font-weight:bold;margin-bottom:6px">'
+            f'{esc(top)}</div><div style="display:flex;flex-wrap:wrap;gap:28px;'
+            f'align-items:flex-start"><div style="display:inline-block">{table_html(plan)}</div>'
+            f'<div>{plan_svg(plan)}</div></div></div>')
