@@ -105,7 +105,15 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("spec")
     c.add_argument("--json", action="store_true", help="print the result as JSON")
     c.add_argument("-v", "--verbose", action="store_true", help="also print the run settings")
+    c.add_argument("--strict", action="store_true", help="fail (exit 1) on lint warnings")
     c.set_defaults(func=cmd_check)
+
+    lint = sub.add_parser("lint", parents=[common],
+                          help="warn about what is legal but almost surely wrong")
+    lint.add_argument("spec")
+    lint.add_argument("--strict", action="store_true", help="exit 1 when there are warnings")
+    lint.add_argument("--json", action="store_true", help="print the warnings as JSON")
+    lint.set_defaults(func=_cmd_lint)
 
     r = sub.add_parser("run", parents=[common], help="train a spec on its data")
     r.add_argument("spec")
@@ -151,20 +159,31 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from .api import plan_file
+    from .linting import as_json, checked, report
 
-    plan = plan_file(args.spec)
+    # The plan and the lint warnings (compiler/lint.py) in one pass over the stages.
+    plan, warnings, source = checked(args.spec)
+    strict = getattr(args, "strict", False)
     if args.json:
         from .commands import plan_json
 
-        print(json.dumps({"ok": True, **plan_json(plan)}, indent=2))
-        return 0
+        ok = not (strict and warnings)
+        print(json.dumps({"ok": ok, **plan_json(plan), "diagnostics": as_json(warnings)},
+                         indent=2))
+        return 0 if ok else 1
     print(plan.summary())
     if args.verbose:
         from .commands import describe_run
 
         print(describe_run(plan))
-    return 0
+    sys.stdout.flush()  # Why: the warnings (stderr) must read after the table
+    return report(warnings, source, strict=strict)
+
+
+def _cmd_lint(args: argparse.Namespace) -> int:
+    from .linting import cmd_lint
+
+    return cmd_lint(args)
 
 
 def cmd_run(args: argparse.Namespace) -> int:

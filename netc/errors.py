@@ -24,6 +24,8 @@ class Diagnostic:
     loc: tuple[Any, ...] = ()
     hint: str | None = None
     notes: tuple[str, ...] = ()
+    # "warning": legal but almost surely wrong (`netc lint`, compiler/lint.py); never raised.
+    severity: str = "error"
 
     def to_json(self) -> dict[str, Any]:
         """Plain data for `netc check --json` (editors and scripts)."""
@@ -39,6 +41,7 @@ class Diagnostic:
             "loc": [str(p) for p in self.loc],
             "hint": self.hint,
             "notes": list(self.notes),
+            "severity": self.severity,
         }
 
 
@@ -155,10 +158,10 @@ def render_one(d: Diagnostic, source: Source | None = None) -> str:
     if s is None:
         where = (source.path + ": ") if source else ""
         loc = _clip(" -> ".join(str(p) for p in d.loc))
-        head = f"{where}error: {message}" + (f" (at {loc})" if loc else "")
+        head = f"{where}{d.severity}: {message}" + (f" (at {loc})" if loc else "")
         lines = [head]
     else:
-        lines = [f"{s.path}:{s.line}:{s.column}: error: {message}"]
+        lines = [f"{s.path}:{s.line}:{s.column}: {d.severity}: {message}"]
         text = source.line_text(s.line) if source is not None else ""
         if text:
             width = (s.end_column - s.column) if s.end_line == s.line else len(text) - s.column + 1

@@ -95,6 +95,15 @@ OPTIMIZERS: dict[str, tuple[Rule, ...]] = {
              Rule("beta2", 0.999, "second-moment decay", gt=0, lt=1), _EPS, _WD),
 }
 
+# The learning rates each optimizer is used with in practice (low, high): legal values outside
+# them are not refused, but `netc lint` warns (compiler/lint.py). Why these: SGD's lr is a raw
+# step, so DLFS's 0.01-1 and large-batch rates up to 10 are all seen; the adaptive ones divide
+# by the gradient's size, so their steps are about lr itself and 0.1 is already large.
+USUAL_LR: dict[str, tuple[float, float]] = {
+    "sgd": (1e-6, 10.0), "momentum": (1e-6, 10.0), "nesterov": (1e-6, 10.0),
+    "adagrad": (1e-6, 10.0), "rmsprop": (1e-6, 0.1), "adam": (1e-6, 0.1),
+}
+
 # The `train:` integers; `netc run` flags and `fit` obey the same bounds as the spec.
 TRAIN: dict[str, Rule] = {r.name: r for r in (
     Rule("epochs", 10, "passes over the data", ge=1, le=10**6, integer=True),
