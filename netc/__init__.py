@@ -33,6 +33,14 @@ def gradcheck(net, x, t, **options):  # type: ignore[no-untyped-def]
     return run_gradcheck(net, x, t, **options)
 
 
+def plot_history(history, path=None, *, title=""):  # type: ignore[no-untyped-def]
+    """Loss and accuracy curves of a History: written to `path`, or returned for a notebook
+    to show (needs the `plot` extra); see netc.runtime.plot."""
+    from .runtime.plot import plot_history as draw
+
+    return draw(history, path, title=title)
+
+
 def train(net, x, t, **options):  # type: ignore[no-untyped-def]
     """`net.fit(x, t, **options)`: mini-batch training; returns the History."""
     return net.fit(x, t, **options)
@@ -45,6 +53,7 @@ __all__ = [
     "parse",
     "plan",
     "plan_file",
+    "plot_history",
     "read",
     "train",
     "validate",
