@@ -105,6 +105,10 @@ class Network:
         (epochs, batch_size, optimizer, lr, seed, validation_data, checkpoint, ...)."""
         from .trainer import Trainer
 
+        if options.pop("plot", False):  # live curves in a notebook (runtime/plot.py)
+            from .plot import with_live_plot
+
+            options["callbacks"] = with_live_plot(options.get("callbacks"))
         return Trainer(self, x, t, **options).run()
 
     def save_checkpoint(self, path: str | PathLike[str]) -> None:

@@ -176,6 +176,14 @@ class LivePlot:
             self.handle.update(image)
 
 
+def with_live_plot(callbacks: Any) -> Any:
+    """`fit(plot=True)`'s callbacks: the user's plus a `LivePlot` (anything but a list or
+    tuple is passed on unchanged, for the Trainer's own message)."""
+    if callbacks is None:
+        return [LivePlot()]
+    return [*callbacks, LivePlot()] if isinstance(callbacks, (list, tuple)) else callbacks
+
+
 def _notebook_display() -> Any:
     """IPython's `display` when running in a Jupyter kernel, else None. Why look in
     sys.modules: a kernel has imported IPython already; anywhere else, importing it would
