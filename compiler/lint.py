@@ -76,7 +76,8 @@ def regression_on_class_labels(plan: NetPlan, smap: SourceMap) -> list[Diagnosti
     return [_warning(
         "class_labels", f"'{plan.loss.op}' with data: {data}, whose targets are class labels "
         f"0 to {k - 1} ({_misuse(plan.loss.op)})", span,
-        f"end with affine({k}) -> softmax_ce to classify {data}", smap.notes(plan.loss.index))]
+        f"end with affine({k}) -> softmax_ce to classify {data}",
+        (f"the loss '{plan.loss.op}' is at {plan.loss.where}", *smap.notes(plan.loss.index)))]
 
 
 def _misuse(loss: str) -> str:
@@ -93,7 +94,7 @@ def output_width_matches_classes(plan: NetPlan, smap: SourceMap) -> list[Diagnos
         return []
     k, layer, n = CLASSES[data], _width_setter(plan), plan.n_outputs
     why = (f"outputs {k} to {n - 1} are never a right answer" if n > k else
-           f"the run stops at the first label from {n} to {k - 1}")
+           f"the run stops at the first label {n}" + (f" to {k - 1}" if k - n > 1 else ""))
     return [_warning(
         "output_width", f"the network has {n} outputs, but data: {data} has {k} classes "
         f"({why})", layer.span, f"make the last layer {k} wide (affine({k}))",

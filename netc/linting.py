@@ -36,7 +36,7 @@ def report(warnings: list[Diagnostic], source: Any, *, strict: bool, file: Any =
     out = file or sys.stderr
     print(shown(render(warnings, source)), file=out)
     n = len(warnings)
-    tail = ": --strict makes them errors" if strict else ""
+    tail = " (--strict makes warnings errors)" if strict else ""
     print(f"{n} warning{'s' if n != 1 else ''}{tail}", file=out)
     return 1 if strict else 0
 
