@@ -92,6 +92,8 @@ def standalone_module(plan: NetPlan, extra: str = "") -> str:
         "# ---- this network " + "-" * 60, "",
         _constant("PARAMS", params), _constant("INITS", inits), _constant("BUFFERS", buffers),
         f"INPUT_WIDTH = {plan.input_width!r}", f"LOSS = {plan.loss.op!r}",
+        # Why not the data's name: it may be a path, and no spec text enters the module.
+        f"RAW_PIXELS = {plan.run.data == 'mnist'!r}  # uint8 inputs are MNIST pixels",
         f"STATE = {tuple(update.state)!r}  # the optimizer's state arrays",
         f"GRAD_SCALE = {update.grad_scale!r}  # folded into the loss gradient (1/n times this)",
         _constant("SETTINGS", settings), "", "", code, "", _NET_CLASS, _MAIN])
@@ -143,17 +145,17 @@ class Net:
         return self._bound[n]
 
     def predict(self, x):
-        x = np.asarray(x, self.dtype)
+        x = _inputs(x, self.dtype)
         return self._passes(len(x))[3](x).copy()
 
     def loss(self, x, t):
-        x = np.asarray(x, self.dtype)
+        x = _inputs(x, self.dtype)
         forward, loss = self._passes(len(x))[:2]
         forward(x, False)
         return loss(self._targets(t))
 
     def gradients(self, x, t):
-        x, t = np.asarray(x, self.dtype), self._targets(t)
+        x, t = _inputs(x, self.dtype), self._targets(t)
         forward, loss, backward = self._passes(len(x))[:3]
         forward(x, True)
         loss(t)
@@ -171,7 +173,7 @@ class Net:
         \"\"\"Mini-batch training, as netc's `Trainer`: a permutation per epoch from
         `default_rng(seed)`, one generated optimizer step per batch. Returns the mean batch
         loss of each epoch. `hyper` (e.g. {"lr": 0.1}) replaces the spec's values.\"\"\"
-        x, t = np.asarray(x, self.dtype), self._targets(t)
+        x, t = _inputs(x, self.dtype), self._targets(t)
         step, scale = _bind_optimizer(self, hyper)
         order, losses, updates = np.random.default_rng(seed), [], 0
         for epoch in range(epochs):
@@ -189,6 +191,19 @@ class Net:
             if log:
                 log(f"epoch {epoch + 1}/{epochs}: loss {losses[-1]:.4f}")
         return losses
+
+
+def _inputs(x, dtype):
+    \"\"\"(n, features) in `dtype`; uint8 pixels scaled as netc scales them (data: mnist).\"\"\"
+    x = np.asarray(x)
+    if x.dtype == np.uint8:
+        if not RAW_PIXELS:
+            raise ValueError("uint8 inputs (raw pixels?): pass floats scaled as in training")
+        out = np.empty(x.shape, dtype)
+        np.divide(x, 255.0, out=out, dtype=np.float64, casting="same_kind")
+        x = out
+    x = np.asarray(x, dtype)
+    return x.reshape(len(x), -1) if x.ndim > 2 else x
 
 
 def _views(flat):

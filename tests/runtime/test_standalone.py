@@ -206,3 +206,24 @@ def test_standalone_module_without_train_arrays_says_so(tmp_path):
                          capture_output=True, text=True, cwd=tmp_path, timeout=60)
     assert run.returncode == 1
     assert run.stderr.strip() == "bad.npz: no x_train or t_train array"
+
+
+def _module(path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"emitted_{path.stem}", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_standalone_module_scales_uint8_pixels_as_netc(tmp_path):
+    spec, module = _emit(tmp_path, "mnist_like", "data: mnist\ninput: 784\naffine(10) -> "
+                         "softmax_ce\n")
+    mod, net = _module(module), netc.load(spec)
+    images = np.random.default_rng(0).integers(0, 256, (5, 1, 28, 28), dtype=np.uint8)
+    emitted = mod.Net({k: v for k, v in net.params.items()})
+    np.testing.assert_array_equal(emitted.predict(images), net.predict(images))
+    _, other = _emit(tmp_path, "spiral", SPECS["spiral_like"])
+    with pytest.raises(ValueError, match="uint8 inputs"):
+        _module(other).Net(seed=0).predict(np.zeros((2, 2), np.uint8))
