@@ -71,7 +71,8 @@ def standalone_module(plan: NetPlan, extra: str = "") -> str:
     the module run with the spec's settings then ends with netc's parameters, bit for bit.
     """
     info = optim.OPTIMIZERS[plan.run.optimizer]
-    update = optim.plan_update(info, optim.hyper_values(info, None, dict(plan.run.hyper)))
+    hyper = optim.hyper_values(info, None, dict(plan.run.hyper))
+    update = optim.plan_update(info, hyper)
     step = step_source(plan, update.kernel.__name__, update.state, list(update.hyper),
                        update.counts_steps)
     code = passes_source(plan) + "\n\n" + step + extra
@@ -82,7 +83,7 @@ def standalone_module(plan: NetPlan, extra: str = "") -> str:
              for layer in plan.layers for p in layer.params]
     buffers = [(b.key, b.shape, b.init) for layer in plan.layers for b in layer.buffers]
     r = plan.run
-    settings = {"optimizer": r.optimizer, "hyper": dict(r.hyper), "epochs": r.epochs,
+    settings = {"optimizer": r.optimizer, "hyper": hyper, "epochs": r.epochs,
                 "batch_size": r.batch_size, "seed": r.seed, "dtype": r.dtype}
     return "\n".join([
         header(plan, usage=_USAGE), "from __future__ import annotations", "",
@@ -95,6 +96,9 @@ def standalone_module(plan: NetPlan, extra: str = "") -> str:
         # Why not the data's name: it may be a path, and no spec text enters the module.
         f"RAW_PIXELS = {plan.run.data == 'mnist'!r}  # uint8 inputs are MNIST pixels",
         f"STATE = {tuple(update.state)!r}  # the optimizer's state arrays",
+        f"UPDATE = {update.kernel.__name__}  # the kernel of `bind_step`, for other settings",
+        f"COUNTS_STEPS = {update.counts_steps!r}  # the kernel takes the step count (Adam)",
+        f"PRESCALED = {update.kernel is optim.sgd_prescaled_update!r}  # lr in GRAD_SCALE",
         f"GRAD_SCALE = {update.grad_scale!r}  # folded into the loss gradient (1/n times this)",
         _constant("SETTINGS", settings), "", "", code, "", _NET_CLASS, _MAIN])
 
@@ -216,15 +220,26 @@ def _views(flat):
 
 
 def _bind_optimizer(net, hyper):
-    \"\"\"The spec's optimizer step over the flat buffers, and the loss gradient's scale.\"\"\"
+    \"\"\"The optimizer step over the flat buffers, and the loss gradient's scale. `hyper`
+    replaces some of the spec's values (`--lr`): the same kernel then runs with them.\"\"\"
+    state = [np.zeros_like(net.flat) for _ in STATE]
     if not hyper:
-        state = [np.zeros_like(net.flat) for _ in STATE]
         return bind_step(net.flat, net.flat_g, *state), GRAD_SCALE
-    values = {**SETTINGS["hyper"], **hyper}
-    if SETTINGS["optimizer"] != "sgd" or values.get("wd", 0.0):
-        raise SystemExit("only plain sgd's lr can be changed here: edit the spec and emit again")
-    lr = float(values["lr"])
-    return (lambda t: np.subtract(net.flat, net.flat_g, out=net.flat)), lr
+    unknown = sorted(set(hyper) - set(SETTINGS["hyper"]))
+    if unknown:
+        raise ValueError(f"{SETTINGS['optimizer']} has no hyper-parameter {unknown[0]!r}")
+    values = {**SETTINGS["hyper"], **{k: float(v) for k, v in hyper.items()}}
+    if PRESCALED:  # plain SGD: lr rides in the loss gradient's scale
+        if values["wd"]:
+            raise ValueError("weight decay needs sgd's own kernel: set wd in the spec instead")
+        return bind_step(net.flat, net.flat_g), values["lr"]
+    args = [v for k, v in values.items() if k != "wd"]
+
+    def step(t):
+        UPDATE(net.flat, net.flat_g, *state, *args, *([t] if COUNTS_STEPS else []),
+               values["wd"])
+
+    return step, 1.0
 """
 
 _MAIN = """
@@ -236,7 +251,7 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=SETTINGS["batch_size"],
                         help="%(default)s")
     parser.add_argument("--seed", type=int, default=SETTINGS["seed"], help="%(default)s")
-    parser.add_argument("--lr", type=float, help="learning rate (plain sgd only)")
+    parser.add_argument("--lr", type=float, help="learning rate (default: the spec's)")
     parser.add_argument("--save", help="write the trained parameters to this .npz")
     args = parser.parse_args(argv)
     with np.load(args.data, allow_pickle=False) as data:

@@ -227,3 +227,31 @@ def test_standalone_module_scales_uint8_pixels_as_netc(tmp_path):
     _, other = _emit(tmp_path, "spiral", SPECS["spiral_like"])
     with pytest.raises(ValueError, match="uint8 inputs"):
         _module(other).Net(seed=0).predict(np.zeros((2, 2), np.uint8))
+
+
+@pytest.mark.parametrize("name", ["sgd", "adam_dropout"])
+def test_standalone_module_flags_override_the_spec_as_netc_run_does(tmp_path, name):
+    from netc.runtime.trainer import Trainer
+
+    spec, module = _emit(tmp_path, name, TRAINED[name])
+    data, x, t = _spiral_npz(tmp_path, one_hot=False)
+    saved = tmp_path / "trained.npz"
+    run = subprocess.run([sys.executable, str(module), "--data", str(data), "--save", str(saved),
+                          "--lr", "0.003", "--epochs", "2", "--batch-size", "64", "--seed", "7"],
+                         capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.count("epoch ") == 2
+    plan = netc.plan_file(spec)
+    net = netc.load(spec, seed=7)
+    Trainer(net, x, t, epochs=2, batch_size=64, seed=7, optimizer=plan.run.optimizer,
+            evaluate=False, **{**dict(plan.run.hyper), "lr": 0.003}).run()
+    with np.load(saved) as d:
+        for k, v in net.params.items():
+            np.testing.assert_array_equal(d[k], v, err_msg=k)
+
+
+def test_standalone_module_refuses_an_unknown_hyper_parameter(tmp_path):
+    _, module = _emit(tmp_path, "adam", TRAINED["adam_dropout"])
+    net = _module(module).Net(seed=0)
+    with pytest.raises(ValueError, match="adam has no hyper-parameter 'momentum'"):
+        net.fit(np.zeros((4, 2)), np.zeros(4, np.int64), 1, 2, 0, {"momentum": 0.9})
