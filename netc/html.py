@@ -96,7 +96,8 @@ def table_html(plan: NetPlan) -> str:
 
 def plan_html(plan: NetPlan, heading: str | None = None) -> str:
     """Heading, then the table and the diagram side by side (wrapping on a narrow page)."""
-    top = heading if heading is not None else f"netc plan of {plan.path}"
+    where = "" if plan.path == "<string>" else f" of {plan.path}"  # compiled from text
+    top = heading if heading is not None else f"netc plan{where}: {plan.param_count:,} params"
     return (f'<div class="netc-plan"><div style="{_FONT};font-weight:bold;margin-bottom:6px">'
             f'{esc(top)}</div><div style="display:flex;flex-wrap:wrap;gap:28px;'
             f'align-items:flex-start"><div style="display:inline-block">{table_html(plan)}</div>'

@@ -153,8 +153,9 @@ class Network:
         """Jupyter's view: the layer table beside an SVG diagram (netc/html.py)."""
         from ..html import plan_html
 
-        return plan_html(self.plan, f"netc.Network of {self.plan.path}: "
-                                    f"{self.plan.param_count:,} params, {self.dtype}")
+        where = "" if self.plan.path == "<string>" else f" of {self.plan.path}"
+        return plan_html(self.plan, f"netc.Network{where}: {self.plan.param_count:,} params, "
+                                    f"{self.dtype}")
 
     def __repr__(self) -> str:
         arch = " -> ".join(layer.op for layer in self.plan.layers)

@@ -109,6 +109,7 @@ def figure(history: Any, *, title: str = "") -> Any:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
         if key == "acc":
             ax.set_ylim(*accuracy_limits(drawn))
+        ax.ticklabel_format(axis="y", useOffset=False)  # "1e-5+1.0986" reads as noise
         ax.set_xlabel("epoch")
         ax.set_ylabel(name)
         ax.grid(True, alpha=0.3)
