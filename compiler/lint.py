@@ -1,15 +1,17 @@
 """Stage 5b, lint: warnings for a valid plan that is legal but almost surely wrong.
 
 `netc check` refuses what cannot run; these rules flag what runs and then fails quietly: a
-`softmax` before `softmax_ce` trains to chance, `mse` on class labels regresses on the label
-numbers. Each rule is a small named function returning at most one located `Diagnostic` of
-severity "warning", with the fix as its hint. `netc lint` and `netc check` print them;
-`--strict` makes them errors. Rules about the data know only `data: mnist` and `data: spiral`:
-`check` reads no files, so a spec trained on a .npz or .csv file is not linted for its labels.
+`softmax` before `softmax_ce` keeps the loss up and slows learning, `mse` on class labels
+regresses on the label numbers. Each rule is a small named function returning at most one
+located `Diagnostic` of severity "warning", with the fix as its hint. `netc lint` and
+`netc check` print them; `--strict` makes them errors. Rules about the data know only
+`data: mnist` and `data: spiral`: `check` reads no files, so a spec trained on a .npz or .csv
+file is not linted for its labels.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -52,16 +54,23 @@ def _warning(code: str, message: str, span: Span | None, hint: str,
 
 
 def double_activation(plan: NetPlan, smap: SourceMap) -> list[Diagnostic]:
-    """`affine(3) -> softmax -> softmax_ce`: the loss applies softmax itself, so the network
-    is squashed twice; its gradients nearly vanish and it trains to chance, without an error."""
+    """`affine(3) -> softmax -> softmax_ce`: the loss applies softmax itself, so the output is
+    squashed twice. It still runs, but the loss cannot fall below log(e + k - 1) - 1 (0.55
+    for 3 classes: softmax of a one-hot row), the gradients shrink and learning slows (spiral,
+    sgd lr=1, 300 epochs: loss 0.75 and 83 % against 0.10 and 97 %), without a word."""
     loss, body = plan.loss, plan.layers[:-1]
     head = _OWN_HEAD.get(loss.op)
     if not body or body[-1].op != head:
         return []
     layer = body[-1]
+    if head == "softmax":
+        k = loss.n_out
+        why = f"the loss cannot fall below {math.log(math.e + k - 1) - 1:.2f} for {k} outputs"
+    else:
+        why = "every prediction stays between 0.5 and 0.73"
     return [_warning(
         "double_activation", f"'{head}' right before '{loss.op}' applies {head} twice "
-        f"({loss.op} includes it; the gradients nearly vanish and training stalls)", layer.span,
+        f"({loss.op} includes it: {why}, and learning slows)", layer.span,
         f"remove the '{head}' layer; {loss.op} gives the {head} of the network's output "
         "(predict returns it)", smap.notes(layer.index))]
 

@@ -146,3 +146,13 @@ def test_summary_and_clean_check_print_no_warnings(capsys) -> None:
     spec = str(ROOT / "specs" / "mnist_deep.net")
     assert main(["summary", spec]) == 0 and main(["check", spec, "--strict"]) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_double_softmax_floor_is_what_the_message_says() -> None:
+    # The best a softmax of probabilities can do is the softmax of a one-hot row.
+    import numpy as np
+
+    row = np.exp(np.eye(3)[0])
+    floor = -np.log(row[0] / row.sum())
+    _, (d,) = lint_source(Source.from_text(DOUBLE, "x.net"))
+    assert f"cannot fall below {floor:.2f} for 3 outputs" in d.message
