@@ -12,10 +12,11 @@ from __future__ import annotations
 import html
 from typing import TYPE_CHECKING
 
+from .graph import _group_label, _segments  # the same grouping of repeats as `netc graph`
 from .terminal import shown
 
 if TYPE_CHECKING:
-    from .compiler.plan import LayerPlan, NetPlan
+    from .compiler.plan import NetPlan
 
 BOX_W, BOX_H, GAP = 230, 38, 18  # pixels: box size and the arrow's length between boxes
 # Fill by kind of op, so the eye finds the parameter layers and the loss at once.
@@ -28,52 +29,65 @@ def esc(text: object) -> str:
     return html.escape(shown(text), quote=True)
 
 
-def _kind(layer: LayerPlan, last: bool) -> str:
-    if last:
+def _kind(plan: NetPlan, node_id: str) -> str:
+    if node_id == "input":
+        return "input"
+    layer = plan.layers[int(node_id[1:])]
+    if layer is plan.layers[-1]:
         return "loss"
     return "param" if layer.params else "other"
 
 
-def _boxes(plan: NetPlan) -> list[tuple[str, str, str]]:
-    """(title, detail, kind) for the input and every layer; no "0 params" on parameterless
-    layers (the count there says nothing)."""
-    boxes = [("input", f"(batch, {plan.input_width})", "input")]
-    described = [row[1] for row in plan.summary_rows()[2:]]  # the table's own wording
-    for i, (layer, text) in enumerate(zip(plan.layers, described, strict=True)):
-        count = sum(p.size for p in layer.params)
-        detail = f"(batch, {layer.n_out})" + (f" · {count:,} params" if count else "")
-        boxes.append((f"{layer.index} {text}", detail, _kind(layer, i == len(plan.layers) - 1)))
-    return boxes
-
-
 def plan_svg(plan: NetPlan) -> str:
     """The diagram: one rounded box per layer (title, output shape, parameters), arrows
-    between them, the total under the last box."""
-    boxes = _boxes(plan)
-    longest = max(max(len(t), len(d)) for t, d, _ in boxes)
+    between them, a repeat drawn once in a dashed frame labelled `× 4 · layers 0-15` (the
+    grouping of `netc graph`), the total under the last box."""
+    segments = _segments(plan)
+    nodes = [n for _, group in segments for n in group]
+    longest = max(max(len(t), len(d)) for _, t, d in nodes)
+    inset = 12 if any(copies > 1 for copies, _ in segments) else 0
     width = max(BOX_W, 7 * longest + 24)  # Why 7: about one monospace character at 12px
-    height = len(boxes) * (BOX_H + GAP) + 10
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="netc-diagram" width="{width + 4}" '
-             f'height="{height}" viewBox="0 0 {width + 4} {height}" role="img" '
-             f'aria-label="{esc(plan.path)}: network diagram">',
-             '<defs><marker id="netc-arrow" viewBox="0 0 10 10" refX="9" refY="5" '
-             'markerWidth="7" markerHeight="7" orient="auto">'
-             '<path d="M0,0 L10,5 L0,10 z" fill="#555"/></marker></defs>']
-    for i, (title, detail, kind) in enumerate(boxes):
-        y = 2 + i * (BOX_H + GAP)
-        if i:
-            parts.append(f'<line x1="{width // 2 + 2}" y1="{y - GAP}" x2="{width // 2 + 2}" '
-                         f'y2="{y - 1}" stroke="#555" marker-end="url(#netc-arrow)"/>')
-        parts.append(f'<rect x="2" y="{y}" width="{width}" height="{BOX_H}" rx="6" '
-                     f'fill="{_FILLS[kind]}" stroke="#6b7a90"/>')
-        parts.append(f'<text x="12" y="{y + 15}" style="{_FONT};font-size:12px" '
-                     f'fill="#111">{esc(title)}</text>')
-        parts.append(f'<text x="12" y="{y + 30}" style="{_FONT};font-size:11px" '
-                     f'fill="#444">{esc(detail)}</text>')
-    parts.append(f'<text x="2" y="{height - 4}" style="{_FONT};font-size:11px" fill="#333">'
-                 f'{plan.param_count:,} parameters</text>')
-    parts.append("</svg>")
-    return "".join(parts)
+    x, y, mid = 2 + inset, 2, 2 + inset + width // 2
+    parts: list[str] = []
+    for copies, group in segments:
+        top, mark = y, len(parts)
+        if copies > 1:
+            y += 20  # room for the frame's label
+        for node_id, title, detail in group:
+            if y > 2:
+                parts.append(f'<line x1="{mid}" y1="{y - GAP}" x2="{mid}" y2="{y - 1}" '
+                             'stroke="#555" marker-end="url(#netc-arrow)"/>')
+            parts += _box(x, y, width, title, detail, _FILLS[_kind(plan, node_id)])
+            y += BOX_H + GAP
+        if copies > 1:  # drawn first, under the boxes
+            parts.insert(mark, _frame(top - 4, y - GAP + 10 - top, width + 2 * inset,
+                                      _group_label(copies, group)))
+            y += 8
+    height = y + 10
+    head = (f'<svg xmlns="http://www.w3.org/2000/svg" class="netc-diagram" '
+            f'width="{width + 2 * inset + 4}" height="{height}" role="img" '
+            f'aria-label="{esc(plan.path)}: network diagram"><defs><marker id="netc-arrow" '
+            'viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
+            'orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="#555"/></marker></defs>')
+    foot = (f'<text x="2" y="{height - 4}" style="{_FONT};font-size:11px" fill="#333">'
+            f'{plan.param_count:,} parameters</text></svg>')
+    return head + "".join(parts) + foot
+
+
+def _box(x: int, y: int, width: int, title: str, detail: str, fill: str) -> list[str]:
+    return [f'<rect x="{x}" y="{y}" width="{width}" height="{BOX_H}" rx="6" fill="{fill}" '
+            'stroke="#6b7a90"/>',
+            f'<text x="{x + 10}" y="{y + 15}" style="{_FONT};font-size:12px" fill="#111">'
+            f'{esc(title)}</text>',
+            f'<text x="{x + 10}" y="{y + 30}" style="{_FONT};font-size:11px" fill="#444">'
+            f'{esc(detail)}</text>']
+
+
+def _frame(y: int, height: int, width: int, label: str) -> str:
+    return (f'<rect x="2" y="{y}" width="{width}" height="{height}" rx="8" fill="none" '
+            f'stroke="#8a6bb0" stroke-dasharray="5,3"/><text x="10" y="{y + 14}" '
+            f'style="{_FONT};font-size:11px;font-weight:bold" fill="#5b3f86">{esc(label)}'
+            '</text>')
 
 
 def table_html(plan: NetPlan) -> str:

@@ -51,6 +51,16 @@ def test_network_html_has_the_check_table_and_an_svg_diagram():
     assert netc.plan_file(SPIRAL)._repr_html_().count("<svg") == 1
 
 
+def test_html_diagram_groups_a_repeat_as_netc_graph_does():
+    page = netc.plan_file(ROOT / "specs" / "mnist_deep.net")._repr_html_()
+    svg = page[page.index("<svg"):]
+    assert "× 4 · layers 0-15" in svg and 'stroke-dasharray' in svg
+    # input, one copy of the 4-layer block, affine, softmax_ce, and the repeat's frame
+    assert svg.count("<rect") == 1 + 4 + 2 + 1
+    assert "4 affine" not in svg and "8 affine" not in svg  # later copies: not drawn
+    assert page.count(">affine(100, 100)<") == 3  # but the table lists every layer
+
+
 def test_html_escapes_the_spec_path():
     plan = netc.plan("input: 2\naffine(3) -> softmax_ce\n", path='<script>alert("x")</script>\x1b')
     page = plan._repr_html_()
