@@ -201,6 +201,10 @@ def test_mnist_notebook_runs_in_a_kernel(name, mnist_dir):
     nb = _execute(name, mnist_dir)
     errors = [o for c in nb.cells for o in c.get("outputs", ()) if o.output_type == "error"]
     assert not errors
+    if name == "02_mnist_two_layer.ipynb":  # fit(plot=True): one image, updated per epoch
+        fit = next(c for c in nb.cells if c.cell_type == "code" and "plot=True" in c.source)
+        assert [o.output_type for o in fit.outputs if "image/png" in o.get("data", {})] == [
+            "display_data"]
 
 
 def _chromium() -> str:
