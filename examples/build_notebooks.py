@@ -145,8 +145,8 @@ histories = {}
 for wd in (0.0, 0.1):
     net = netc.compile(SPEC.format(wd=wd))
     histories[wd] = net.fit(x_train, t_train, validation_data=(x_test, t_test))
-    last = histories[wd][-1]
-    print(f"wd={wd}: train acc {last['train_acc']:.3f}, test acc {last['test_acc']:.3f}")'''),
+    print(f"wd={wd}: train accuracy {net.accuracy(x_train, t_train):.3f}, "
+          f"test accuracy {net.accuracy(x_test, t_test):.3f}")'''),
         ("code", "netc.plot_history(histories[0.0], title='no weight decay')"),
         ("code", "netc.plot_history(histories[0.1], title='weight decay 0.1')"),
     ],
