@@ -77,7 +77,39 @@ OPTIMIZERS = _table(
 LOSSES = tuple(name for name, info in OPS.items() if info.kind == "loss")
 
 
+# Names people bring from DLFS (the book's layer classes) and Keras/PyTorch, keyed in lower
+# case without '_'. Why a table: `SoftmaxWithLoss` or `Dense` are nowhere near 'softmax_ce'
+# or 'affine' by spelling, and the first hour is spent on exactly these.
+ALIASES: dict[str, str] = {
+    "softmaxwithloss": "softmax_ce", "crossentropy": "softmax_ce",
+    "categoricalcrossentropy": "softmax_ce", "crossentropyloss": "softmax_ce",
+    "sigmoidwithloss": "sigmoid_ce", "binarycrossentropy": "sigmoid_ce",
+    "bceloss": "sigmoid_ce", "meansquarederror": "mse", "mseloss": "mse",
+    "dense": "affine", "linear": "affine", "fullyconnected": "affine", "fc": "affine",
+    "batchnormalization": "batchnorm", "batchnorm1d": "batchnorm", "bn": "batchnorm",
+    "leakyrelu": "leaky_relu", "weightdecay": "wd", "learningrate": "lr",
+    "batchsize": "batch_size",
+}
+
+# Layers asked for by name that netc does not have yet: said plainly instead of a guess.
+NOT_YET: dict[str, str] = {
+    name: "convolution is not available yet (issue 14 adds conv and pooling)"
+    for name in ("conv", "conv2d", "convolution", "convolution2d", "pooling", "maxpool",
+                 "maxpooling2d", "maxpool2d", "avgpool")
+}
+
+
 def suggest(name: str, choices: Iterable[str]) -> str | None:
-    """"did you mean 'x'?" for the closest of `choices`, or None when nothing is close."""
-    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
+    """"did you mean 'x'?" for the alias or the closest of `choices`, or None when nothing
+    is close. Case is ignored first (`ReLU`, `Adam`), then the alias table."""
+    choices = list(choices)
+    key = name.lower().replace("_", "")
+    for c in choices:
+        if c.lower() == name.lower() or c.replace("_", "") == key:
+            return f"did you mean '{c}'?"
+    if ALIASES.get(key) in choices:
+        return f"did you mean '{ALIASES[key]}'?"
+    if key in NOT_YET and set(choices) & set(OPS):
+        return NOT_YET[key]
+    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
     return f"did you mean '{close[0]}'?" if close else None

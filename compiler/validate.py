@@ -64,7 +64,8 @@ def _layer(i: int, ex: Expanded, smap: SourceMap, problems: list[Diagnostic],
     if info is None:
         problems.append(Diagnostic(
             "unknown_op", f"unknown layer '{call.name}'", call.name_span,
-            hint=suggest(call.name, OPS) or "run `netc layers` to list them", notes=notes))
+            hint=suggest(call.name, [*OPS, *sorted(blocks)])  # `hiden` for block `hidden`
+            or "run `netc layers` to list them", notes=notes))
         return None
     before = len(problems)
     fields = _bind(info, call.args, call, problems, notes)
