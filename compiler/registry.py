@@ -101,15 +101,23 @@ NOT_YET: dict[str, str] = {
 
 def suggest(name: str, choices: Iterable[str]) -> str | None:
     """"did you mean 'x'?" for the alias or the closest of `choices`, or None when nothing
-    is close. Case is ignored first (`ReLU`, `Adam`), then the alias table."""
+    is close; for a layer netc does not have yet (`Conv2D`), says so."""
     choices = list(choices)
-    key = name.lower().replace("_", "")
+    if name.lower().replace("_", "") in NOT_YET and set(choices) & set(OPS):
+        return NOT_YET[name.lower().replace("_", "")]
+    found = closest(name, choices)
+    return f"did you mean '{found}'?" if found else None
+
+
+def closest(name: str, choices: Iterable[str]) -> str | None:
+    """The one of `choices` that `name` most likely meant: the same but for case or '_'
+    (`ReLU`, `Adam`, `batch-size`), then the alias table, then the nearest spelling."""
+    choices = list(choices)
+    key = name.lower().replace("_", "").replace("-", "")
     for c in choices:
-        if c.lower() == name.lower() or c.replace("_", "") == key:
-            return f"did you mean '{c}'?"
+        if c.lower().replace("_", "").replace("-", "") == key:
+            return c
     if ALIASES.get(key) in choices:
-        return f"did you mean '{ALIASES[key]}'?"
-    if key in NOT_YET and set(choices) & set(OPS):
-        return NOT_YET[key]
+        return ALIASES[key]
     close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
-    return f"did you mean '{close[0]}'?" if close else None
+    return close[0] if close else None

@@ -14,7 +14,7 @@ import json
 import sys
 import warnings
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from . import __version__, flags
 from .errors import NetcError, NetcWarning, SpecError
@@ -39,7 +39,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _dispatch(argv: Sequence[str] | None) -> int:
     parser = _parser()
-    args = parser.parse_args(argv)
+    args, extras = parser.parse_known_args(argv)
+    if extras:  # Why not parse_args: the command's parser knows which flag was meant.
+        from .cli_suggest import unrecognized
+
+        command = _subcommand(parser, args.command)
+        command.error(unrecognized(extras, command))
     try:
         return args.func(args)
     except NetcError as e:
@@ -88,10 +93,21 @@ def _show_warning(message: Warning | str, category: type[Warning], filename: str
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse with its usage errors escaped (they quote the offending argument)."""
+    """argparse with its usage errors escaped (they quote the offending argument) and a
+    "did you mean" for a mistyped command or choice (`netc chek`)."""
 
     def _print_message(self, message: str, file: Any = None) -> None:
         super()._print_message(shown(message) if message else message, file)
+
+    def error(self, message: str) -> NoReturn:
+        from .cli_suggest import with_suggestion
+
+        super().error(with_suggestion(message))
+
+
+def _subcommand(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return sub.choices[name]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -101,8 +117,9 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--debug", action="store_true", help="show tracebacks (bug reports)")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    c = sub.add_parser("check", parents=[common], help="validate a spec; print its layer table")
-    c.add_argument("spec")
+    c = sub.add_parser("check", parents=[common],
+                       help="validate specs; print each one's layer table")
+    c.add_argument("spec", nargs="+", metavar="SPEC")
     c.add_argument("--json", action="store_true", help="print the result as JSON")
     c.add_argument("-v", "--verbose", action="store_true", help="also print the run settings")
     c.add_argument("--strict", action="store_true", help="fail (exit 1) on lint warnings")
@@ -131,6 +148,10 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--resume-anyway", action="store_true",
                    help="with --resume: accept changed data or hyper-parameters")
     r.add_argument("--quiet", action="store_true", help="print only the final summary")
+    r.add_argument("--log-every", type=flags.positive_int, metavar="N",
+                   help="an epoch line every N epochs (default: about 20 lines in all)")
+    r.add_argument("--eval-train", action="store_true",
+                   help="train figures from a full pass after each epoch (DLFS), not running means")
     r.add_argument("--plot", metavar="PNG", help="draw loss/accuracy curves to an image")
     r.set_defaults(func=cmd_run)
 
@@ -159,10 +180,54 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    """`netc check A.net [B.net ...]`: one spec as before; several each labelled by path,
+    exit 1 if any fails (`--json`: a list with one object per spec)."""
+    specs = [args.spec] if isinstance(args.spec, str) else args.spec
+    if len(specs) == 1:
+        return _check_one(args, specs[0])
+    if args.json:
+        return _check_many_json(args, specs)
+    status = 0
+    for i, path in enumerate(specs):
+        print(("\n" if i else "") + f"{shown(path)}:", flush=True)
+        try:
+            status = max(status, _check_one(args, path))
+        except NetcError as e:
+            if args.debug:
+                raise
+            print(shown(e), file=sys.stderr, flush=True)
+            status = 1
+    return status
+
+
+def _check_many_json(args: argparse.Namespace, specs: list[str]) -> int:
+    from .commands import plan_json
+    from .linting import as_json, checked
+
+    results, status = [], 0
+    for path in specs:
+        try:
+            plan, warnings, _ = checked(path)
+        except NetcError as e:  # a missing file is one failed entry, as a bad spec is
+            found = e.diagnostics if isinstance(e, SpecError) else []
+            results.append({"path": path, "ok": False,
+                            "diagnostics": [d.to_json() for d in found],
+                            **({} if found else {"error": shown(e)})})
+            status = 1
+            continue
+        ok = not (args.strict and warnings)
+        results.append({"path": path, "ok": ok, **plan_json(plan),
+                        "diagnostics": as_json(warnings)})
+        status = max(status, 0 if ok else 1)
+    print(json.dumps(results, indent=2))
+    return status
+
+
+def _check_one(args: argparse.Namespace, spec: str) -> int:
     from .linting import as_json, checked, report
 
     # The plan and the lint warnings (compiler/lint.py) in one pass over the stages.
-    plan, warnings, source = checked(args.spec)
+    plan, warnings, source = checked(spec)
     strict = getattr(args, "strict", False)
     if args.json:
         from .commands import plan_json

@@ -69,6 +69,8 @@ def add_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParse
     f.add_argument("specs", nargs="+", metavar="SPEC")
     f.add_argument("--check", action="store_true",
                    help="write nothing; exit 1 and name each file that would change")
+    f.add_argument("--diff", action="store_true",
+                   help="write nothing; print what would change as a unified diff (exit 1 if any)")
     f.set_defaults(func=cmd_fmt)
 
 
@@ -181,11 +183,23 @@ def cmd_fmt(args: argparse.Namespace) -> int:
         if new == old:
             continue
         changed += 1
-        if args.check:
+        if getattr(args, "diff", False):
+            print(shown(_unified_diff(old, new, path)), end="")
+        elif args.check:
             print(f"would reformat {shown(path)}")
         else:
             write_text(path, new, what="the formatted spec")
             print(f"reformatted {shown(path)}")
-    if args.check and changed:
+    if (args.check or getattr(args, "diff", False)) and changed:
         return 1
     return 0
+
+
+def _unified_diff(old: str, new: str, path: str) -> str:
+    """`fmt --diff`: the change as `diff -u` would print it, each file named as given."""
+    import difflib
+
+    lines = difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True),
+                                 f"{path} (before)", f"{path} (formatted)")
+    # Why: a last line without '\n' would run into the next header.
+    return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
