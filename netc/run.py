@@ -20,20 +20,22 @@ from .terminal import shown
 
 
 def settings(plan: Any, args: Namespace) -> dict[str, Any]:
-    """The run's settings: the spec's `train:`/`optimizer:`/`data:`, overridden by flags."""
+    """The run's settings: the spec's `train:`/`optimizer:`/`data:`, overridden by flags,
+    resolved by the same function as `Network.fit` (runtime/fitsettings.py) so the two
+    entry points cannot drift."""
+    from .runtime.fitsettings import resolve
+
     run = plan.run
-    optimizer = args.optimizer or run.optimizer
-    hyper = dict(run.hyper) if optimizer == run.optimizer else {}
-    if args.lr is not None:
-        hyper["lr"] = args.lr
+    given = {"epochs": args.epochs or None, "batch_size": args.batch_size or None,
+             "seed": args.seed, "optimizer": args.optimizer or None, "lr": args.lr,
+             "eval_train": True if getattr(args, "eval_train", False) else None}
+    opts = resolve(run, given)
+    fixed = ("epochs", "batch_size", "seed", "optimizer", "eval_train")
     return {
-        "epochs": args.epochs or run.epochs,
-        "batch_size": args.batch_size or run.batch_size,
-        "seed": run.seed if args.seed is None else args.seed,
+        **{k: opts.pop(k) for k in fixed if k in opts},
         "dtype": args.dtype or run.dtype,
         "data": args.data or run.data,
-        "optimizer": optimizer,
-        "hyper": hyper,
+        "hyper": opts,  # lr and the optimizer's other hyper-parameters
         "callbacks": dict(run.callbacks),  # early_stop, lr_decay, ... (see `from_settings`)
     }
 
@@ -52,7 +54,8 @@ def run(args: Namespace) -> int:
     data = load_dataset(cfg["data"], data_dir=args.data_dir, seed=cfg["seed"],
                         progress=not args.quiet, dtype=cfg["dtype"])
     net = build(plan, seed=cfg["seed"], dtype=cfg["dtype"])
-    progress = Progress(cfg["epochs"], quiet=args.quiet)
+    progress = Progress(cfg["epochs"], quiet=args.quiet,
+                        log_every=getattr(args, "log_every", None))
     validation = (data.x_test, data.t_test) if data.x_test is not None else None
     interrupt_path = args.checkpoint or f"{Path(args.spec).stem}.interrupted.ckpt.npz"
     started = time.perf_counter()
@@ -66,10 +69,12 @@ def run(args: Namespace) -> int:
         history = net.fit(
             data.x_train, data.t_train, epochs=cfg["epochs"], batch_size=cfg["batch_size"],
             optimizer=cfg["optimizer"], seed=cfg["seed"], validation_data=validation,
+            eval_train=cfg.get("eval_train"), validation_label="test",
             checkpoint=args.checkpoint, resume=args.resume, interrupt_checkpoint=interrupt_path,
             resume_anyway=getattr(args, "resume_anyway", False),
             on_step=progress.on_step, on_epoch=on_epoch, data_name=data.source,
             callbacks=(callbacks := from_settings(cfg["callbacks"], restore_best=False)),
+            spec_callbacks=False,  # built just above, without restoring the best weights
             **cfg["hyper"])
     except KeyboardInterrupt as stop:
         progress.close()
@@ -81,7 +86,7 @@ def run(args: Namespace) -> int:
                   "checkpoint", file=sys.stderr)
         return 130
     finally:
-        progress.close()
+        progress.finish()  # the last epoch's line if log_every skipped it
     if args.metrics_json:
         _write_metrics(args.metrics_json, history)
     if plot and history:

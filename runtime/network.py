@@ -101,10 +101,22 @@ class Network:
         return accuracy(self.predict(x), as_targets(t, self, None), self.plan.loss.op)
 
     def fit(self, x: ArrayLike, t: ArrayLike, **options: Any) -> History:
-        """Train with mini-batches; see `netc.runtime.trainer.Trainer` for the options
-        (epochs, batch_size, optimizer, lr, seed, validation_data, checkpoint, ...)."""
+        """Train with mini-batches as `netc run` would: the spec's `optimizer:` and `train:`
+        settings (callbacks included), keyword arguments overriding them; see
+        `netc.runtime.trainer.Trainer` for the options (epochs, batch_size, optimizer, lr,
+        seed, validation_data, eval_train, checkpoint, callbacks, ...)."""
+        from .callbacks import from_settings
+        from .fitsettings import resolve
         from .trainer import Trainer
 
+        # Why a way out: `netc run` builds the spec's callbacks itself (it cannot restore the
+        # best weights, and it reports what they did).
+        own = options.pop("spec_callbacks", True)
+        options = resolve(self.plan.run, options)
+        spec_hooks = from_settings(dict(self.plan.run.callbacks)) if own else []
+        given = options.get("callbacks", [])
+        if spec_hooks and isinstance(given, (list, tuple)):  # else the Trainer's message
+            options["callbacks"] = [*spec_hooks, *given]  # the spec's first, then the caller's
         if options.pop("plot", False):  # live curves in a notebook (runtime/plot.py)
             from .plot import with_live_plot
 

@@ -154,6 +154,7 @@ _META_RULES = (
     ("seconds", False, _number, "a number"),
     ("lr", False, lambda v: _number(v) and 0 < v < float("inf"), "a positive number"),
     ("loss_sum", False, _number, "a number"),
+    ("correct_sum", False, _number, "a number"),
     ("data", False, _fingerprint_like, "a data fingerprint"),
 )
 

@@ -46,7 +46,8 @@ class RunState:
     updates: int = 0
     perm: NDArray | None = None
     seconds: float = 0.0
-    loss_sum: float = 0.0
+    loss_sum: float = 0.0  # the epoch's running sums (batch-size weighted), see `_record`
+    correct_sum: float = 0.0
     fingerprint: dict[str, Any] | None = None  # of the training data, see `data_fingerprint`
 
 
@@ -60,7 +61,7 @@ def snapshot(trainer: Any, *, interrupted: bool = False,
     meta = {
         "netc": __version__, "spec_hash": net.plan.spec_hash, "epoch": st.epoch,
         "step": st.step, "updates": st.updates, "seconds": st.seconds,
-        "loss_sum": st.loss_sum,
+        "loss_sum": st.loss_sum, "correct_sum": st.correct_sum,
         "shuffle_rng": st.rng.bit_generator.state, "net_rng": net.rng.bit_generator.state,
         # Why both: a resume must match the settings the run started with, and continue at
         # the learning rate a schedule (`callbacks.py`) has reached since.
@@ -121,6 +122,7 @@ def restore(path: str | PathLike[str], trainer: Any, *, anyway: bool = False) ->
     st.epoch, st.updates, st.step, st.perm = meta["epoch"], meta["updates"], step, perm
     st.seconds = float(meta.get("seconds", 0.0))
     st.loss_sum = float(meta.get("loss_sum", 0.0))
+    st.correct_sum = float(meta.get("correct_sum", 0.0))
     trainer.history.extend(meta["history"])
     if "lr" in meta and meta["hyper"] == trainer.hyper:  # else --resume-anyway's new lr wins
         trainer.hyper["lr"] = float(meta["lr"])

@@ -54,7 +54,7 @@ def test_history_has_one_record_per_epoch(spiral):
     x, t = spiral
     net = netc.compile(RELU)
     seen: list[dict[str, Any]] = []
-    h = net.fit(x, t, epochs=3, batch_size=50, lr=0.5, on_epoch=seen.append)
+    h = net.fit(x, t, epochs=3, batch_size=50, lr=0.5, on_epoch=seen.append, eval_train=True)
     assert len(h) == 3
     assert [r["epoch"] for r in h] == [1, 2, 3]
     for rec in h:
@@ -63,20 +63,20 @@ def test_history_has_one_record_per_epoch(spiral):
         assert rec["seconds"] >= 0.0
     assert h.last is h[-1]
     assert seen == list(h)
-    # The recorded train loss is the evaluation-mode loss over the whole training set.
+    # With eval_train the recorded train loss is the evaluation-mode loss over the whole set.
     assert h.last["train_loss"] == pytest.approx(net.loss(x, t), rel=1e-5)
     assert h.last["train_acc"] == pytest.approx(net.accuracy(x, t))
 
 
-def test_history_with_validation_data_has_test_fields(spiral):
+def test_history_with_validation_data_has_val_fields(spiral):
     x, t = spiral
     net = netc.compile(RELU)
     h = net.fit(x, t, epochs=2, batch_size=50, lr=0.5, validation_data=(x[:90], t[:90]))
     for rec in h:
-        assert set(rec) == {"epoch", "train_loss", "train_acc", "test_loss", "test_acc",
+        assert set(rec) == {"epoch", "train_loss", "train_acc", "val_loss", "val_acc",
                             "seconds"}
-    assert h.last["test_loss"] == pytest.approx(net.loss(x[:90], t[:90]), rel=1e-5)
-    assert h.last["test_acc"] == pytest.approx(net.accuracy(x[:90], t[:90]))
+    assert h.last["val_loss"] == pytest.approx(net.loss(x[:90], t[:90]), rel=1e-5)
+    assert h.last["val_acc"] == pytest.approx(net.accuracy(x[:90], t[:90]))
 
 
 def test_on_step_reports_every_step(spiral):
