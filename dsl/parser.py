@@ -7,6 +7,7 @@ unless it only continues one, as Python joins lines inside brackets.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
@@ -107,7 +108,8 @@ def _diagnose(e: UnexpectedInput, source: Source) -> Diagnostic:
         ch = source.text[pos]
         shown = "NUL byte" if ch == "\0" else f"character {ch!r}"
         return Diagnostic("unexpected_character", f"unexpected {shown}",
-                          source.span(pos, pos + 1), hint=_char_hint(ch))
+                          source.span(pos, pos + 1),
+                          hint=_unquoted_path_hint(source.text, pos) or _char_hint(ch))
     if isinstance(e, UnexpectedToken):
         return _token_diagnostic(e, source)
     pos = len(source.text)
@@ -126,11 +128,32 @@ def _with_open_paren(d: Diagnostic, joiner: _LineJoiner, source: Source) -> Diag
     if d.code == "unexpected_eof":
         note = f"the '(' at {lpar.line}:{lpar.column} is never closed" if len(opened) == 1 \
             else f"{len(opened):,} '(' are never closed, the last at {lpar.line}:{lpar.column}"
-    elif d.span.line > lpar.line:
+    elif d.span.line > lpar.line or _closes_here(d, source):
         note = f"the '(' at {lpar.line}:{lpar.column} is still open here; is a ')' missing?"
     else:
         return d
     return replace(d, notes=(*d.notes, note))
+
+
+def _closes_here(d: Diagnostic, source: Source) -> bool:
+    """`affine(2 -> relu`: a ')' was expected where a '->', '*' or a name came, on the line
+    of the '(' (the end-of-file and next-line cases are named above)."""
+    if d.span is None or "')'" not in d.message:
+        return False
+    word = source.text[d.span.start:d.span.end]
+    return word in ("->", "*") or word.isidentifier()
+
+
+def _unquoted_path_hint(text: str, pos: int) -> str | None:
+    """`data: my/data.npz`: a path is a string, so the '/' or '.' does not lex."""
+    start = text.rfind("\n", 0, pos) + 1
+    if not re.match(r"\s*data\s*:", text[start:pos]) or text[pos] not in "./\\~-:":
+        return None
+    end = text.find("\n", pos)
+    value = text[start:len(text) if end < 0 else end].split(":", 1)[1].split("#")[0].strip()
+    if len(value) > 60 or '"' in value:
+        return "a path in `data:` is written in quotes"
+    return f'a path in `data:` is written in quotes: data: "{value}"'
 
 
 def _token_diagnostic(e: UnexpectedToken, source: Source) -> Diagnostic:
