@@ -93,6 +93,7 @@ def run(args: Namespace) -> int:
         from .runtime.plot import plot_history
 
         plot_history(history, plot, title=f"{args.spec} ({cfg['data']}, {cfg['optimizer']})")
+        print(f"wrote the plot to {shown(plot)}")
     notes = [n for c in callbacks if (n := getattr(c, "report", lambda: None)())]
     if new_epochs or not notes:  # Why: a run that had stopped early says so instead
         print(_summary(history, len(new_epochs), cfg, time.perf_counter() - started, args))
