@@ -2,17 +2,21 @@
 
 The grammar knows no op names; this registry is the single list of layers, losses, settings
 and optimizers, used by the validator and by `netc layers`. Adding a layer starts here.
+`suggest` gives every "did you mean" through the one alias table in `aliases.py`.
 """
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from pydantic import BaseModel
 
 from . import spec as s
+from .aliases import ALIASES, NOT_YET, closest
+
+__all__ = ["ALIASES", "LOSSES", "OPS", "OPTIMIZERS", "SETTINGS", "OpInfo", "closest",
+           "suggest"]
 
 
 @dataclass(frozen=True)
@@ -77,28 +81,6 @@ OPTIMIZERS = _table(
 LOSSES = tuple(name for name, info in OPS.items() if info.kind == "loss")
 
 
-# Names people bring from DLFS (the book's layer classes) and Keras/PyTorch, keyed in lower
-# case without '_'. Why a table: `SoftmaxWithLoss` or `Dense` are nowhere near 'softmax_ce'
-# or 'affine' by spelling, and the first hour is spent on exactly these.
-ALIASES: dict[str, str] = {
-    "softmaxwithloss": "softmax_ce", "crossentropy": "softmax_ce",
-    "categoricalcrossentropy": "softmax_ce", "crossentropyloss": "softmax_ce",
-    "sigmoidwithloss": "sigmoid_ce", "binarycrossentropy": "sigmoid_ce",
-    "bceloss": "sigmoid_ce", "meansquarederror": "mse", "mseloss": "mse",
-    "dense": "affine", "linear": "affine", "fullyconnected": "affine", "fc": "affine",
-    "batchnormalization": "batchnorm", "batchnorm1d": "batchnorm", "bn": "batchnorm",
-    "leakyrelu": "leaky_relu", "weightdecay": "wd", "learningrate": "lr",
-    "batchsize": "batch_size",
-}
-
-# Layers asked for by name that netc does not have yet: said plainly instead of a guess.
-NOT_YET: dict[str, str] = {
-    name: "convolution is not available yet (issue 14 adds conv and pooling)"
-    for name in ("conv", "conv2d", "convolution", "convolution2d", "pooling", "maxpool",
-                 "maxpooling2d", "maxpool2d", "avgpool")
-}
-
-
 def suggest(name: str, choices: Iterable[str]) -> str | None:
     """"did you mean 'x'?" for the alias or the closest of `choices`, or None when nothing
     is close; for a layer netc does not have yet (`Conv2D`), says so."""
@@ -107,17 +89,3 @@ def suggest(name: str, choices: Iterable[str]) -> str | None:
         return NOT_YET[name.lower().replace("_", "")]
     found = closest(name, choices)
     return f"did you mean '{found}'?" if found else None
-
-
-def closest(name: str, choices: Iterable[str]) -> str | None:
-    """The one of `choices` that `name` most likely meant: the same but for case or '_'
-    (`ReLU`, `Adam`, `batch-size`), then the alias table, then the nearest spelling."""
-    choices = list(choices)
-    key = name.lower().replace("_", "").replace("-", "")
-    for c in choices:
-        if c.lower().replace("_", "").replace("-", "") == key:
-            return c
-    if ALIASES.get(key) in choices:
-        return ALIASES[key]
-    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
-    return close[0] if close else None

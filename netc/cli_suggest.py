@@ -42,6 +42,6 @@ def unrecognized(extras: list[str], parser: argparse.ArgumentParser) -> str:
 
 
 def _closest(name: str, choices: list[str]) -> str | None:
-    from .compiler.registry import closest
+    from .compiler.aliases import closest
 
     return closest(name, choices)

@@ -114,3 +114,13 @@ def test_alias_targets_are_real_names():
 
 def test_nothing_close_suggests_nothing():
     assert suggest("zzz", OPS) is None and closest("--", ("lr",)) is None
+
+
+def test_the_alias_table_loads_without_pydantic():
+    # Why: netc/rules.py (imported by the runtime) and the CLI's usage errors may use it.
+    import subprocess
+    import sys
+
+    code = ("import sys, netc.compiler.aliases as a; assert a.closest('Dense', ['affine']) "
+            "== 'affine'; assert 'pydantic' not in sys.modules and 'numpy' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)
