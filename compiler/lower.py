@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import Diagnostic, SpecLimitError, SpecShapeError
-from ..rules import CALLBACK_SETTINGS
+from ..rules import CALLBACK_SETTINGS, FIT_SETTINGS
 from ..source import Source
 from .plan import LayerPlan, NetPlan, ParamPlan, RunPlan
 from .spec import MAX_WIDTH, NetSpec
@@ -170,7 +170,8 @@ def _run(spec: NetSpec) -> RunPlan:
     r = spec.run
     return RunPlan(r.data.source, r.optimizer.name, tuple(r.optimizer.hyper().items()),
                    r.train.epochs, r.train.batch_size, r.train.seed, r.train.dtype,
-                   callbacks=tuple((k, getattr(r.train, k)) for k in CALLBACK_SETTINGS))
+                   callbacks=tuple((k, getattr(r.train, k)) for k in CALLBACK_SETTINGS),
+                   fit=tuple((k, getattr(r.train, k)) for k in FIT_SETTINGS))
 
 
 def _hash(layers: list[LayerPlan]) -> str:

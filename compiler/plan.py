@@ -78,6 +78,8 @@ class RunPlan:
     dtype: str = "float32"
     # The `train:` settings that add callbacks (`runtime/callbacks.py`'s `from_settings`).
     callbacks: tuple[tuple[str, float], ...] = ()
+    # The `train:` settings the Trainer takes as they are (`rules.FIT_SETTINGS`).
+    fit: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -119,9 +119,20 @@ TRAIN: dict[str, Rule] = {r.name: r for r in (
          gt=0, le=1),
     Rule("lr_patience", 0, "epochs without improvement before lr_plateau acts",
          ge=0, le=10**6, integer=True),
+    # What `fit` and `netc run` train on and report (runtime/trainer.py), DLFS ch. 6.
+    Rule("eval_train", 0, "1: train figures from a full pass after each epoch (DLFS); "
+         "0: running means over the mini-batches (Keras)", ge=0, le=1, integer=True),
+    Rule("subset", 0, "train on the first N training samples (0: all)", ge=0, le=10**9,
+         integer=True),
+    Rule("validation_split", 0.0, "fraction of the training data held out (its last samples)",
+         ge=0, lt=1),
+    Rule("wd_all", 0, "1: weight decay on every parameter; 0: on weights only (DLFS)",
+         ge=0, le=1, integer=True),
 )}
 # The `train:` settings above that `netc run` and `fit` turn into callbacks.
 CALLBACK_SETTINGS = ("early_stop", "lr_decay", "lr_every", "lr_plateau", "lr_patience")
+# The `train:` settings above that `netc run` and `fit` pass to the Trainer as they are.
+FIT_SETTINGS = ("eval_train", "subset", "validation_split", "wd_all")
 
 
 def suggest(name: str, known: Iterable[str]) -> str | None:

@@ -23,6 +23,7 @@ def settings(plan: Any, args: Namespace) -> dict[str, Any]:
     """The run's settings: the spec's `train:`/`optimizer:`/`data:`, overridden by flags,
     resolved by the same function as `Network.fit` (runtime/fitsettings.py) so the two
     entry points cannot drift."""
+    from .rules import FIT_SETTINGS
     from .runtime.fitsettings import resolve
 
     run = plan.run
@@ -30,7 +31,7 @@ def settings(plan: Any, args: Namespace) -> dict[str, Any]:
              "seed": args.seed, "optimizer": args.optimizer or None, "lr": args.lr,
              "eval_train": True if getattr(args, "eval_train", False) else None}
     opts = resolve(run, given)
-    fixed = ("epochs", "batch_size", "seed", "optimizer", "eval_train")
+    fixed = ("epochs", "batch_size", "seed", "optimizer", *FIT_SETTINGS)
     return {
         **{k: opts.pop(k) for k in fixed if k in opts},
         "dtype": args.dtype or run.dtype,
@@ -42,6 +43,7 @@ def settings(plan: Any, args: Namespace) -> dict[str, Any]:
 
 def run(args: Namespace) -> int:
     """Train the spec at `args.spec`; returns the exit code."""
+    from .rules import FIT_SETTINGS
     from .runtime.build import build
     from .runtime.callbacks import from_settings
     from .runtime.data import load_dataset
@@ -56,7 +58,9 @@ def run(args: Namespace) -> int:
     net = build(plan, seed=cfg["seed"], dtype=cfg["dtype"])
     progress = Progress(cfg["epochs"], quiet=args.quiet,
                         log_every=getattr(args, "log_every", None))
-    validation = (data.x_test, data.t_test) if data.x_test is not None else None
+    # Why not both: a validation_split holds out part of the training data instead.
+    validation = ((data.x_test, data.t_test) if data.x_test is not None
+                  and not cfg["validation_split"] else None)
     interrupt_path = args.checkpoint or f"{Path(args.spec).stem}.interrupted.ckpt.npz"
     started = time.perf_counter()
     new_epochs: list[dict[str, Any]] = []  # Why: a resumed History also holds restored epochs
@@ -69,7 +73,8 @@ def run(args: Namespace) -> int:
         history = net.fit(
             data.x_train, data.t_train, epochs=cfg["epochs"], batch_size=cfg["batch_size"],
             optimizer=cfg["optimizer"], seed=cfg["seed"], validation_data=validation,
-            eval_train=cfg.get("eval_train"), validation_label="test",
+            validation_label="test" if validation else "val",
+            **{k: cfg[k] for k in FIT_SETTINGS},  # eval_train, subset, validation_split, ...
             checkpoint=args.checkpoint, resume=args.resume, interrupt_checkpoint=interrupt_path,
             resume_anyway=getattr(args, "resume_anyway", False),
             on_step=progress.on_step, on_epoch=on_epoch, data_name=data.source,
@@ -115,10 +120,11 @@ def _summary(history: list[dict[str, Any]], new: int, cfg: dict[str, Any], secon
             f"{seconds:.1f}s: train loss {last['train_loss']:.4f}")
     if "train_acc" in last:  # mse has no accuracy
         line += f", train acc {last['train_acc']:.2%}"
-    if "test_loss" in last:
-        line += f"; test loss {last['test_loss']:.4f}"
-        if "test_acc" in last:
-            line += f", test acc {last['test_acc']:.2%}"
+    for held in ("test", "val"):  # `val_*` with a validation_split
+        if f"{held}_loss" in last:
+            line += f"; {held} loss {last[f'{held}_loss']:.4f}"
+            if f"{held}_acc" in last:
+                line += f", {held} acc {last[f'{held}_acc']:.2%}"
     if args.checkpoint:
         line += f"\ncheckpoint: {shown(args.checkpoint)}"
     return line

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+from numpy.typing import NDArray
+
+from .. import rules
 from ..compiler.plan import RunPlan
 
 # The `train:` integers every run takes from the spec unless given.
@@ -23,6 +27,10 @@ def resolve(run: RunPlan, given: dict[str, Any]) -> dict[str, Any]:
     opts = {k: v for k, v in given.items() if v is not None}
     for key in _TRAIN:
         opts.setdefault(key, getattr(run, key))
+    for key, value in run.fit:  # eval_train, subset, validation_split, wd_all
+        # Why the exception: the deprecated `evaluate=` still means what it meant.
+        if not (key == "eval_train" and "evaluate" in opts):
+            opts.setdefault(key, value)
     opts.setdefault("optimizer", run.optimizer)
     if opts["optimizer"] == run.optimizer:
         for key, value in run.hyper:
@@ -30,3 +38,47 @@ def resolve(run: RunPlan, given: dict[str, Any]) -> dict[str, Any]:
             if not (key == "wd" and "weight_decay" in opts):
                 opts.setdefault(key, value)
     return opts
+
+
+def held_out(x: NDArray, t: NDArray, subset: int, split: float, seed: int,
+             source: str | None) -> tuple[NDArray, NDArray, tuple[NDArray, NDArray] | None]:
+    """The training data after `subset` (its first N samples, as DLFS ch. 6's overfitting
+    demo takes MNIST's first 300) and `validation_split` (a fraction held out after a shuffle
+    seeded by `seed`, as DLFS ch. 6's hyper-parameter search does: deterministic, and fair to
+    data ordered by class), and the held-out pair or None."""
+    subset = rules.TRAIN["subset"].check(subset, "fit")
+    split = rules.TRAIN["validation_split"].check(split, "fit")
+    if subset:
+        x, t = x[:subset], t[:subset]
+    if not split:
+        return x, t, None
+    held = int(len(x) * split)
+    if held < 1 or held == len(x):
+        raise ValueError(f"{source or 'fit'}: validation_split={split:g} of {len(x)} samples "
+                         f"leaves {'no sample to hold out' if held < 1 else 'nothing to train on'}")
+    # Why its own generator: the training shuffle's draws stay those of a run without a split.
+    order = np.random.default_rng((seed, 1)).permutation(len(x))
+    val, train = order[:held], np.sort(order[held:])
+    return x[train], t[train], (x[val], t[val])
+
+
+def weights_mask(params: dict[str, NDArray], dtype: np.dtype) -> NDArray:
+    """1 over the weight matrices (`*.W`), 0 over biases and batchnorm's gamma and beta, in
+    the flat parameter buffer's order: DLFS's weight decay leaves those undecayed."""
+    parts = [np.full(p.size, 1 if k.endswith(".W") else 0, dtype) for k, p in params.items()]
+    return np.concatenate(parts) if parts else np.zeros(0, dtype)
+
+
+def with_decay(update: Any, params: NDArray, grads: NDArray, decay: NDArray) -> Any:
+    """`update` after adding `decay * params` to the gradients (decay: wd, times lr where the
+    step has lr folded into the gradient, on the weights only): one fused pass, no
+    per-parameter loop, so the flat-buffer step stays fast."""
+    tmp = np.empty_like(params)
+    multiply, add = np.multiply, np.add
+
+    def step(n: int) -> None:
+        multiply(params, decay, out=tmp)
+        add(grads, tmp, out=grads)
+        update(n)
+
+    return step

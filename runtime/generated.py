@@ -187,11 +187,11 @@ class Net:
                 xb, tb = x[idx], t[idx]
                 forward, loss, backward = self._passes(len(idx))[:3]
                 forward(xb, True)
-                total += loss(tb)
+                total += loss(tb) * len(idx)  # weighted by batch size, as netc's fit
                 backward(xb, tb, None, scale / len(idx))
                 updates += 1
                 step(updates)
-            losses.append(total / -(-len(x) // batch_size))
+            losses.append(total / len(x))
             if log:
                 log(f"epoch {epoch + 1}/{epochs}: loss {losses[-1]:.4f}")
         return losses

@@ -68,6 +68,7 @@ def snapshot(trainer: Any, *, interrupted: bool = False,
         "optimizer": trainer.info.name, "hyper": trainer.initial_hyper,
         "lr": trainer.hyper["lr"],
         "batch_size": trainer.batch_size, "dtype": str(net.dtype),
+        "wd_all": trainer.wd_all,  # which parameters weight decay reaches
         "history": list(trainer.history),
         # Why keep the permutation: a run stopped mid-epoch resumes on the same batches. Also
         # at step 0: the shuffle generator has already drawn it, so it cannot be drawn again.
@@ -92,8 +93,8 @@ def restore(path: str | PathLike[str], trainer: Any, *, anyway: bool = False) ->
     meta = ckpt.meta
     check_run_meta(path, meta)
     for key, mine in (("optimizer", trainer.info.name), ("batch_size", trainer.batch_size),
-                      ("dtype", str(net.dtype))):
-        if meta.get(key) != mine:
+                      ("dtype", str(net.dtype)), ("wd_all", trainer.wd_all)):
+        if meta.get(key, False if key == "wd_all" else None) != mine:  # older: weights only
             raise DataError(
                 f"{path}: the checkpoint was trained with {key} {shown(repr(meta.get(key)))}, this "
                 f"run uses {mine!r}; resume with the same settings to continue the same run")

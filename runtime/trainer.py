@@ -25,6 +25,7 @@ from . import optim
 from .buffers import views
 from .build import check_training
 from .checkpoint import lock_checkpoint
+from .fitsettings import held_out, weights_mask, with_decay
 from .generated import bind_update
 from .metrics import accuracy
 from .network import EVAL_BATCH, Network
@@ -93,6 +94,7 @@ class Trainer:
                  interrupt_checkpoint: str | PathLike[str] | None = None,
                  data_name: str | None = None, eval_train: bool | None = None,
                  validation_label: str = "val", evaluate: bool | None = None,
+                 subset: int = 0, validation_split: float = 0.0, wd_all: bool = False,
                  resume_anyway: bool = False, callbacks: Sequence[Any] = (),
                  **hyper: float) -> None:
         # Why the shared rules: `fit(epochs=2.5)` or `batch_size=True` would otherwise fail
@@ -108,12 +110,17 @@ class Trainer:
             raise DataError(f"{data_name}: the training data has no samples" if data_name
                             else "fit: x has no samples (training needs at least one)")
         self.t = as_targets(t, net, len(self.x), data_name)
+        self.x, self.t, split = held_out(self.x, self.t, subset, validation_split, seed,
+                                            data_name)
+        if split is not None and validation_data is not None:
+            raise ValueError("fit: give validation_data or validation_split, not both")
         # Non-finite inputs are found when they first make the loss non-finite (see
         # `_diverged`): checking the whole set up front would cost a pass over it every fit.
         self.data_name = data_name or "data"
-        self.val = None
+        self.val = split
         if validation_data is not None:
             self.val = _validation(validation_data, net, data_name)
+        self.wd_all = bool(wd_all)  # else DLFS's weight decay: weights only (`_rebind`)
         self.info = optim.OPTIMIZERS[optimizer]
         self.hyper = optim.hyper_values(self.info, lr, hyper, _keywords())
         self.initial_hyper = dict(self.hyper)  # Why: what a resume's settings must match
@@ -184,9 +191,15 @@ class Trainer:
         pass lr per step: the values are constants of the generated step (plain SGD even folds
         lr into the loss gradient), so a schedule costs one rebinding per change, no step time."""
         self.hyper = optim.hyper_values(self.info, None, self.hyper)
-        self.update = optim.plan_update(self.info, self.hyper)
-        self._step = bind_update(self.net.plan, self.update, self.net.flat_params,
-                                 self.net.flat_grads, self._flat_state)
+        wd, net = self.hyper.get("wd", 0.0), self.net
+        masked = bool(wd) and not self.wd_all  # the kernel decays all: give it wd=0 instead
+        self.update = optim.plan_update(self.info, {**self.hyper, "wd": 0.0} if masked
+                                        else self.hyper)
+        self._step = bind_update(net.plan, self.update, net.flat_params, net.flat_grads,
+                                 self._flat_state)
+        if masked:
+            decay = weights_mask(net.params, net.dtype) * (wd * self.update.grad_scale)
+            self._step = with_decay(self._step, net.flat_params, net.flat_grads, decay)
         self._bound_hyper = dict(self.hyper)
 
     def _epoch(self, stop: Any) -> None:

@@ -169,3 +169,61 @@ def test_cli_log_every(tmp_path, capsys):
     assert sum(ln.startswith("epoch") for ln in capsys.readouterr().out.splitlines()) == 40
     assert main(["run", str(spec), "--epochs", "40"]) == 0
     assert sum(ln.startswith("epoch") for ln in capsys.readouterr().out.splitlines()) == 21
+
+
+# --- DLFS ch. 6: subset, validation_split, weight decay's reach -----------------------------
+
+
+def _steps_seen(net, x, t, **kw) -> tuple[int, object]:
+    steps: list[int] = []
+    h = net.fit(x, t, on_step=lambda e, s, n, loss: steps.append(n), **kw)
+    return steps[0], h
+
+
+def test_subset_trains_on_the_first_n_samples(spiral):
+    x, t = spiral
+    steps, _ = _steps_seen(netc.compile(SPEC), x, t, epochs=1, subset=80)
+    assert steps == 2  # 80 samples at batch 40
+    a, b = netc.compile(SPEC), netc.compile(SPEC)
+    a.fit(x, t, subset=80)
+    b.fit(x[:80], t[:80])
+    np.testing.assert_array_equal(a.flat_params, b.flat_params)
+
+
+def test_validation_split_is_deterministic_and_sized(spiral):
+    x, t = spiral
+    steps, h = _steps_seen(netc.compile(SPEC), x, t, validation_split=0.1)
+    assert steps == math.ceil(270 / 40) and {"val_loss", "val_acc"} <= set(h.last)
+    _, again = _steps_seen(netc.compile(SPEC), x, t, validation_split=0.1)
+    assert _no_seconds(h) == _no_seconds(again)
+    from netc.runtime.fitsettings import held_out
+
+    tx, tt, (vx, vt) = held_out(x, t, 0, 0.1, 7, None)
+    assert (len(tx), len(vx)) == (270, 30)
+    assert len(set(map(tuple, vx.tolist())) & set(map(tuple, tx.tolist()))) == 0
+    assert len(np.unique(vt)) == 3  # seeded shuffle: every class of the ordered spiral
+    with pytest.raises(ValueError, match="not both"):
+        netc.compile(SPEC).fit(x, t, validation_split=0.1, validation_data=(x, t))
+    with pytest.raises(ValueError, match="no sample to hold out"):
+        netc.compile(SPEC).fit(x[:5], t[:5], validation_split=0.1)
+
+
+def test_spec_train_settings_reach_fit_and_netc_run(tmp_path, capsys):
+    d = load_dataset("spiral", seed=7)  # netc run draws the spiral with the spec's seed
+    x, t = d.x_train, d.t_train
+    text = SPEC.replace("seed=7", "seed=7, subset=200, validation_split=0.25, eval_train=1, "
+                                  "wd_all=1").replace("adam(lr=0.05)", "sgd(lr=0.5, wd=0.01)")
+    spec = tmp_path / "s.net"
+    spec.write_text(text)
+    net = netc.load(spec)
+    h = net.fit(x, t)
+    ref = netc.load(spec)
+    href = ref.fit(x, t, subset=200, validation_split=0.25, eval_train=True, wd_all=True,
+                   optimizer="sgd", lr=0.5, wd=0.01)
+    np.testing.assert_array_equal(net.flat_params, ref.flat_params)
+    assert _no_seconds(h) == _no_seconds(href)
+    metrics = tmp_path / "m.json"
+    assert main(["run", str(spec), "--quiet", "--metrics-json", str(metrics)]) == 0
+    assert _no_seconds(json.loads(metrics.read_text())["history"]) == _no_seconds(
+        json.loads(json.dumps(list(h))))
+    assert "val loss" in capsys.readouterr().out

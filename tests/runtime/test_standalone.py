@@ -156,8 +156,9 @@ def test_standalone_module_trains_like_netc(tmp_path, name):
     assert len(losses) == plan.run.epochs
     net = netc.load(spec)
     history = Trainer(net, x, t, epochs=plan.run.epochs, batch_size=plan.run.batch_size,
-                      seed=plan.run.seed, optimizer=plan.run.optimizer, evaluate=False,
-                      **dict(plan.run.hyper)).run()
+                      seed=plan.run.seed, optimizer=plan.run.optimizer,
+                      # The emitted module decays every parameter (netc's wd_all=1).
+                      wd_all=True, **dict(plan.run.hyper)).run()
     assert losses == pytest.approx([r["train_loss"] for r in history], abs=1e-4)  # as printed
     with np.load(saved) as d:
         trained = dict(d)
@@ -244,7 +245,7 @@ def test_standalone_module_flags_override_the_spec_as_netc_run_does(tmp_path, na
     plan = netc.plan_file(spec)
     net = netc.load(spec, seed=7)
     Trainer(net, x, t, epochs=2, batch_size=64, seed=7, optimizer=plan.run.optimizer,
-            evaluate=False, **{**dict(plan.run.hyper), "lr": 0.003}).run()
+            wd_all=True, **{**dict(plan.run.hyper), "lr": 0.003}).run()
     with np.load(saved) as d:
         for k, v in net.params.items():
             np.testing.assert_array_equal(d[k], v, err_msg=k)

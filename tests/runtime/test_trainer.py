@@ -178,7 +178,7 @@ def test_generated_step_matches_reference_and_formula(name, wd):
     net = netc.compile(spec, seed=0, dtype="float64")
     start = {k: p.copy() for k, p in net.params.items()}
     net.fit(np.repeat(x0, steps, 0), np.repeat(t0, steps), epochs=1, batch_size=1,
-            optimizer=name, lr=0.05, wd=wd)
+            optimizer=name, lr=0.05, wd=wd, wd_all=True)  # the formula decays every parameter
 
     # Reference: the interpreted Optimizer, and the hand formula, fed the same gradients.
     ref = netc.compile(spec, seed=0, dtype="float64")
@@ -217,6 +217,40 @@ def test_weight_decay_shrinks_weights(spiral):
     alias = netc.compile(RELU)
     alias.fit(x, t, epochs=5, batch_size=30, lr=0.5, weight_decay=0.1)
     assert_same_arrays(dict(alias.params), dict(nets[0.1].params))
+
+
+def shifted(spec: str) -> Any:
+    """A float64 network whose biases, gamma and beta are not 0 (decay of 0 is no change)."""
+    net = netc.compile(spec, seed=0, dtype="float64")
+    for k, p in net.params.items():
+        if not k.endswith(".W"):
+            p += 0.5
+    return net
+
+
+@pytest.mark.parametrize("name", ["sgd", "momentum", "adam"])
+def test_weight_decay_reaches_weights_only_by_default(name):
+    """DLFS's weight decay: W gets g + wd*W; biases and batchnorm's gamma/beta get plain g
+    (same update as with wd=0); wd_all=True decays them too (the former behaviour)."""
+    spec = "input: 3\naffine(4) -> batchnorm -> tanh -> affine(2) -> softmax_ce\n"
+    x, t = np.random.default_rng(1).standard_normal((8, 3)), np.arange(8) % 2
+    nets = {}
+    for key, kw in (("none", {"wd": 0.0}), ("w", {"wd": 0.1}), ("all", {"wd": 0.1,
+                                                                     "wd_all": True})):
+        nets[key] = shifted(spec)
+        start = {k: p.copy() for k, p in nets[key].params.items()}
+        nets[key].fit(x, t, epochs=1, batch_size=8, optimizer=name, lr=0.05, **kw)
+    grads = shifted(spec).gradients(x, t)
+    for k, p0 in start.items():
+        if k.endswith(".W"):  # decayed: differs from no decay, matches the formula (one step)
+            assert not np.array_equal(nets["w"].params[k], nets["none"].params[k])
+            if name == "sgd":
+                np.testing.assert_allclose(nets["w"].params[k],
+                                           p0 - 0.05 * (grads[k] + 0.1 * p0), rtol=1e-12)
+            np.testing.assert_allclose(nets["w"].params[k], nets["all"].params[k], rtol=1e-12)
+        else:  # untouched by decay: exactly the wd=0 update; wd_all decays them
+            np.testing.assert_array_equal(nets["w"].params[k], nets["none"].params[k])
+            assert not np.array_equal(nets["all"].params[k], nets["none"].params[k])
 
 
 def test_unknown_optimizer_and_hyper_parameter_are_refused(spiral):
