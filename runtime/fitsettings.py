@@ -13,6 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .. import rules
+from ..errors import DataError
 from ..compiler.plan import RunPlan
 
 # The `train:` integers every run takes from the spec unless given.
@@ -54,8 +55,9 @@ def held_out(x: NDArray, t: NDArray, subset: int, split: float, seed: int,
         return x, t, None
     held = int(len(x) * split)
     if held < 1 or held == len(x):
-        raise ValueError(f"{source or 'fit'}: validation_split={split:g} of {len(x)} samples "
-                         f"leaves {'no sample to hold out' if held < 1 else 'nothing to train on'}")
+        raise DataError(f"{source or 'fit'}: validation_split={split:g} of {len(x)} samples "
+                        f"leaves {'no sample to hold out' if held < 1 else 'nothing to train on'}"
+                        "\n  hint: choose a validation_split that keeps a sample on each side")
     # Why its own generator: the training shuffle's draws stay those of a run without a split.
     order = np.random.default_rng((seed, 1)).permutation(len(x))
     val, train = order[:held], np.sort(order[held:])

@@ -227,3 +227,11 @@ def test_spec_train_settings_reach_fit_and_netc_run(tmp_path, capsys):
     assert _no_seconds(json.loads(metrics.read_text())["history"]) == _no_seconds(
         json.loads(json.dumps(list(h))))
     assert "val loss" in capsys.readouterr().out
+
+
+def test_cli_log_every_zero_is_a_usage_error(capsys):
+    spec = Path(__file__).resolve().parents[2] / "specs" / "spiral.net"
+    with pytest.raises(SystemExit) as stop:
+        main(["run", str(spec), "--log-every", "0"])
+    assert stop.value.code == 2
+    assert "argument --log-every: must be at least 1, got 0" in capsys.readouterr().err
