@@ -13,8 +13,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .. import rules
-from ..errors import DataError
 from ..compiler.plan import RunPlan
+from ..errors import DataError
 
 # The `train:` integers every run takes from the spec unless given.
 _TRAIN = ("epochs", "batch_size", "seed")
