@@ -41,6 +41,15 @@ def resolve(run: RunPlan, given: dict[str, Any]) -> dict[str, Any]:
     return opts
 
 
+def switch(name: str, value: object) -> bool:
+    """A 0/1 `train:` setting (`eval_train`, `wd_all`) given to `fit`: a bool, or 0/1 as the
+    spec writes it; anything else is refused by the shared rule (`fit(wd_all="no")` is not
+    quietly true)."""
+    if isinstance(value, bool):
+        return value
+    return bool(rules.TRAIN[name].check(value, "fit"))
+
+
 def held_out(x: NDArray, t: NDArray, subset: int, split: float, seed: int,
              source: str | None) -> tuple[NDArray, NDArray, tuple[NDArray, NDArray] | None]:
     """The training data after `subset` (its first N samples, as DLFS ch. 6's overfitting

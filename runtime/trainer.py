@@ -25,7 +25,7 @@ from . import optim
 from .buffers import views
 from .build import check_training
 from .checkpoint import lock_checkpoint
-from .fitsettings import held_out, weights_mask, with_decay
+from .fitsettings import held_out, switch, weights_mask, with_decay
 from .generated import bind_update
 from .metrics import accuracy
 from .network import EVAL_BATCH, Network
@@ -63,7 +63,7 @@ def _eval_train(eval_train: bool | None, evaluate: bool | None) -> bool:
                       stacklevel=4)
         if eval_train is None:
             eval_train = evaluate
-    return bool(eval_train)
+    return switch("eval_train", eval_train or False)
 
 
 class History(list):
@@ -120,7 +120,7 @@ class Trainer:
         self.val = split
         if validation_data is not None:
             self.val = _validation(validation_data, net, data_name)
-        self.wd_all = bool(wd_all)  # else DLFS's weight decay: weights only (`_rebind`)
+        self.wd_all = switch("wd_all", wd_all)  # else DLFS's weight decay: weights only (`_rebind`)
         self.info = optim.OPTIMIZERS[optimizer]
         self.hyper = optim.hyper_values(self.info, lr, hyper, _keywords())
         self.initial_hyper = dict(self.hyper)  # Why: what a resume's settings must match

@@ -235,3 +235,12 @@ def test_cli_log_every_zero_is_a_usage_error(capsys):
         main(["run", str(spec), "--log-every", "0"])
     assert stop.value.code == 2
     assert "argument --log-every: must be at least 1, got 0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bad", ["no", 2, 0.5])
+def test_switches_take_bools_or_0_1(spiral, bad):
+    x, t = spiral
+    with pytest.raises((TypeError, ValueError), match="wd_all"):
+        netc.compile(SPEC).fit(x, t, wd_all=bad)
+    h = netc.compile(SPEC).fit(x, t, epochs=1, eval_train=1, wd_all=0)
+    assert len(h) == 1
