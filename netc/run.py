@@ -30,7 +30,7 @@ def settings(plan: Any, args: Namespace) -> dict[str, Any]:
     given = {"epochs": args.epochs or None, "batch_size": args.batch_size or None,
              "seed": args.seed, "optimizer": args.optimizer or None, "lr": args.lr,
              "eval_train": True if getattr(args, "eval_train", False) else None}
-    opts = resolve(run, given)
+    opts = resolve(run, {k: v for k, v in given.items() if v is not None})  # None: not given
     fixed = ("epochs", "batch_size", "seed", "optimizer", *FIT_SETTINGS)
     return {
         **{k: opts.pop(k) for k in fixed if k in opts},

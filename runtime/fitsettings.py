@@ -21,11 +21,12 @@ _TRAIN = ("epochs", "batch_size", "seed")
 
 
 def resolve(run: RunPlan, given: dict[str, Any]) -> dict[str, Any]:
-    """`Trainer` keyword arguments: `given` (None means not given) over the spec's `run`.
+    """`Trainer` keyword arguments: `given` over the spec's `run` (the CLI leaves out the
+    flags it was not given).
 
     The spec's hyper-parameters apply only while the optimizer is the spec's: `adam`'s
     beta1 means nothing to `sgd`, and its lr would be far off for another optimizer."""
-    opts = {k: v for k, v in given.items() if v is not None}
+    opts = dict(given)  # Why no None filter: `fit(batch_size=None)` is refused by its rule
     for key in _TRAIN:
         opts.setdefault(key, getattr(run, key))
     for key, value in run.fit:  # eval_train, subset, validation_split, wd_all
