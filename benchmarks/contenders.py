@@ -23,7 +23,7 @@ def netc_runner(case: Case) -> Callable[[], float]:
     def run() -> float:
         start = time.perf_counter()
         net.fit(x, t, epochs=case.epochs, batch_size=case.batch, optimizer="sgd", lr=case.lr,
-                seed=0, eval_train=False)  # running means, no extra pass
+                seed=0, eval_train=False, verbose=0)  # no extra pass, no lines
         return time.perf_counter() - start
 
     return run

@@ -80,6 +80,7 @@ def run(args: Namespace) -> int:
             on_step=progress.on_step, on_epoch=on_epoch, data_name=data.source,
             callbacks=(callbacks := from_settings(cfg["callbacks"], restore_best=False)),
             spec_callbacks=False,  # built just above, without restoring the best weights
+            verbose=0,  # netc run prints through its own `progress` (and --quiet)
             **cfg["hyper"])
     except KeyboardInterrupt as stop:
         progress.close()

@@ -107,12 +107,14 @@ class Network:
         seed, validation_data, eval_train, checkpoint, callbacks, ...)."""
         from .callbacks import from_settings
         from .fitsettings import resolve
+        from .progress import with_progress
         from .trainer import Trainer
 
         # Why a way out: `netc run` builds the spec's callbacks itself (it cannot restore the
         # best weights, and it reports what they did).
         own = options.pop("spec_callbacks", True)
         options = resolve(self.plan.run, options)
+        options = with_progress(options, options["epochs"])  # verbose, log_every
         spec_hooks = from_settings(dict(self.plan.run.callbacks)) if own else []
         given = options.get("callbacks", [])
         if spec_hooks and isinstance(given, (list, tuple)):  # else the Trainer's message

@@ -51,8 +51,8 @@ class Progress:
     ended before `epochs` (early stopping) on an epoch without a line."""
 
     def __init__(self, epochs: int, *, quiet: bool = False, out: TextIO | None = None,
-                 log_every: int | None = None) -> None:
-        self.epochs, self.quiet = epochs, quiet
+                 log_every: int | None = None, bar: Any = None) -> None:
+        self.epochs, self.quiet, self._tqdm = epochs, quiet, bar or tqdm
         self.every = log_interval(epochs, log_every)
         self.out = out or sys.stdout
         self._bar: tqdm | None = None
@@ -63,8 +63,9 @@ class Progress:
             return
         if self._bar is None:
             # Why disable=None: tqdm turns itself off when stderr is not a terminal (CI logs).
-            self._bar = tqdm(total=steps, initial=step - 1, desc=f"epoch {epoch}", unit="batch",
-                             leave=False, file=sys.stderr, disable=None, dynamic_ncols=True)
+            self._bar = self._tqdm(total=steps, initial=step - 1, desc=f"epoch {epoch}",
+                                   unit="batch", leave=False, file=sys.stderr, disable=None,
+                                   dynamic_ncols=True)
         self._bar.update(1)
         if step % 20 == 0 or step == steps:
             self._bar.set_postfix(loss=loss_text(loss), refresh=False)
@@ -92,3 +93,59 @@ class Progress:
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+
+
+def with_progress(options: dict[str, Any], epochs: int) -> dict[str, Any]:
+    """`fit`'s options with its progress (Keras's `verbose`): 1 (default) a bar per epoch and
+    about 20 epoch lines (`log_every`), as `netc run` prints; 0 nothing. The user's own
+    `on_step`/`on_epoch` still run. In Jupyter the bar is tqdm's widget when ipywidgets is
+    installed; elsewhere it is text on a terminal and nothing in a log file."""
+    options = dict(options)
+    verbose, every = options.pop("verbose", 1), options.pop("log_every", None)
+    if verbose not in (0, 1) or isinstance(verbose, float):
+        raise ValueError(f"fit: verbose must be 0 or 1, got {verbose!r}")
+    if not verbose:
+        return options
+    from .. import rules
+
+    # Why checked here: the line count needs it before the Trainer checks it (same message).
+    epochs = rules.TRAIN["epochs"].check(epochs, "fit")
+    progress = Progress(epochs, log_every=every, bar=_notebook_bar())
+    step, epoch = options.get("on_step"), options.get("on_epoch")
+
+    def on_step(*args: Any) -> None:
+        progress.on_step(*args)
+        if step:
+            step(*args)
+
+    def on_epoch(rec: dict[str, Any]) -> None:
+        progress.on_epoch(rec)
+        if epoch:
+            epoch(rec)
+
+    options["on_step"], options["on_epoch"] = on_step, on_epoch
+    options["callbacks"] = [*options.get("callbacks", []), _Finish(progress)] \
+        if isinstance(options.get("callbacks", []), (list, tuple)) else options["callbacks"]
+    return options
+
+
+class _Finish:
+    """Closes the bar and prints a skipped last epoch line when training ends."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+
+    def on_train_end(self, trainer: Any) -> None:
+        self.progress.finish()
+
+
+def _notebook_bar() -> Any:
+    """tqdm's widget inside a Jupyter kernel with ipywidgets, else None (plain tqdm)."""
+    import importlib.util
+
+    if "ipykernel" not in sys.modules or importlib.util.find_spec("ipywidgets") is None:
+        return None
+    from tqdm.notebook import tqdm as widget
+
+    return lambda **kw: widget(**{**kw, "disable": False, "file": None})
+

@@ -244,3 +244,18 @@ def test_switches_take_bools_or_0_1(spiral, bad):
         netc.compile(SPEC).fit(x, t, wd_all=bad)
     h = netc.compile(SPEC).fit(x, t, epochs=1, eval_train=1, wd_all=0)
     assert len(h) == 1
+
+
+def test_fit_prints_about_20_epoch_lines_and_verbose_0_nothing(spiral, capsys):
+    x, t = spiral
+    seen: list[int] = []
+    netc.compile(SPEC).fit(x, t, epochs=40, on_epoch=lambda r: seen.append(r["epoch"]))
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 21 and lines[-1].startswith("epoch 40/40")
+    assert seen == list(range(1, 41))  # the caller's on_epoch still sees every epoch
+    netc.compile(SPEC).fit(x, t, epochs=5, log_every=1)
+    assert len(capsys.readouterr().out.splitlines()) == 5
+    netc.compile(SPEC).fit(x, t, epochs=5, verbose=0)
+    assert capsys.readouterr().out == ""
+    with pytest.raises(ValueError, match="verbose must be 0 or 1"):
+        netc.compile(SPEC).fit(x, t, verbose=2)
