@@ -11,7 +11,6 @@ Pure standard library, so `import netc` and every stage may import it.
 
 from __future__ import annotations
 
-import difflib
 import math
 import numbers
 from collections.abc import Iterable, Mapping
@@ -136,9 +135,11 @@ FIT_SETTINGS = ("eval_train", "subset", "validation_split", "wd_all")
 
 
 def suggest(name: str, known: Iterable[str]) -> str | None:
-    """The closest of `known` to `name`, or None when nothing is close."""
-    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
-    return close[0] if close else None
+    """The closest of `known` to `name` (case, the alias table, spelling), or None; the same
+    lookup as every other "did you mean" (`compiler/aliases.py`, pure Python)."""
+    from .compiler.aliases import closest
+
+    return closest(name, known)
 
 
 def unknown_optimizer(name: object) -> str:

@@ -69,6 +69,15 @@ def test_fit_refuses_hyper_parameters_of_the_wrong_type(data, options, message) 
     assert str(e.value) == message
 
 
+
+def test_fit_suggests_through_the_alias_table(data) -> None:
+    # The names the book and Keras use: the same table as the spec's "did you mean".
+    with pytest.raises(ValueError, match=r"has no hyper-parameter 'learning_rate'.*did you "
+                                         r"mean 'lr'\?"):
+        fit(*data, learning_rate=0.1)
+    with pytest.raises(ValueError, match=r"^unknown argument 'Epochs'; did you mean 'epochs'"):
+        fit(*data, Epochs=1)
+
 def test_fit_accepts_numpy_scalars_as_hyper_parameters(data) -> None:
     history = fit(*data, optimizer="adam", lr=np.float32(0.01), beta1=np.float64(0.8))
     assert len(history) == 1
