@@ -104,6 +104,16 @@ def test_running_accuracy_counts_the_batches_outputs(spiral):
     assert h.last["train_acc"] == pytest.approx(before, abs=1e-9)
 
 
+
+def test_running_accuracy_is_the_same_for_labels_and_one_hot_rows(spiral):
+    x, t = spiral
+    one_hot = np.eye(3)[t]
+    a = netc.compile(SPEC).fit(x, t, epochs=3, verbose=0)
+    b = netc.compile(SPEC).fit(x, one_hot, epochs=3, verbose=0)
+    assert [r["train_acc"] for r in a] == [r["train_acc"] for r in b]
+    # A count over whole samples: a multiple of 1/n, not a sum of rounded batch means.
+    assert all(round(r["train_acc"] * len(x)) == r["train_acc"] * len(x) for r in a)
+
 def test_eval_train_is_a_full_evaluation(spiral):
     x, t = spiral
     net = netc.compile(SPEC)
