@@ -380,10 +380,6 @@ def step_source(plan: NetPlan, kernel: str, state: Sequence[str], hyper: Sequenc
     ])
 
 
-def _all_params(plan: NetPlan) -> list[str]:
-    return [p.key for layer in plan.layers for p in layer.params]
-
-
 def header(plan: NetPlan, usage: str = "") -> str:
     """The docstring that opens a generated module; `usage` is appended to it."""
     arch = " -> ".join(layer.label for layer in plan.layers)
