@@ -20,16 +20,43 @@ class Call:
     span: Span
     name_span: Span
     has_parens: bool
+    label: str | None = None  # `embed(650)@E`: the weight label `E`
+    label_span: Span | None = None
+    depth: int = 0  # argument nesting: `residual(residual(f))` is 1; literals and names 0
 
 
 @dataclass(frozen=True, slots=True)
 class Arg:
-    """One argument: positional when `name` is None. Identifiers arrive as a paren-less Call."""
+    """One argument: positional when `name` is None. Identifiers arrive as a paren-less Call;
+    an argument of more than one stage is a `Pipeline`, `f * 2` a `Repeat`."""
 
     name: str | None
     value: Value
     span: Span
     value_span: Span
+    colon: bool = False  # written `name: value` (`input: src: tokens`), not `name=value`
+
+
+@dataclass(frozen=True, slots=True)
+class TensorRef:
+    """A named tensor: `h.last` (`attr`), `tgt[:-1]` (`sliced`, with `start`/`stop` None where
+    a bound is left out). `name_span` covers `name` alone."""
+
+    name: str
+    attr: str | None
+    start: int | None
+    stop: int | None
+    sliced: bool
+    span: Span
+    name_span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Dims:
+    """`1x28x28`: an image shape, as written (`text`) and as numbers."""
+
+    dims: tuple[int, ...]
+    text: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +75,6 @@ class TooLarge:
 
 MAX_DIGITS = 100  # Why: no width, count or rate needs more; longer literals are typos or attacks
 
-Value = int | float | str | Call | TooLarge
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,24 +89,38 @@ class Repeat:
 
 @dataclass(frozen=True, slots=True)
 class Pipeline:
-    """`a -> b -> c`; `depth` is the parenthesis nesting, so limits need no recursion."""
+    """`a -> b -> c`, or `a -> b => h` (a statement binding its value to `h`). `depth` is the
+    parenthesis nesting, groups and arguments both, so limits need no recursion."""
 
     stages: tuple[Stage, ...]
     span: Span
     depth: int = 0
+    bind: str | None = None
+    bind_span: Span | None = None
 
 
-Stage = Call | Pipeline | Repeat
+Stage = Call | Pipeline | Repeat | TensorRef
+Value = int | float | str | Call | TooLarge | TensorRef | Dims | Pipeline | Repeat
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    """A block parameter: `n` (no default) or `p=1` in `cbr(n, p=1) = ...`."""
+
+    name: str
+    default: Value | None
+    span: Span
 
 
 @dataclass(frozen=True, slots=True)
 class Definition:
-    """`name = pipeline`: a reusable block."""
+    """`name = pipeline` or `name(params) = pipeline`: a reusable block."""
 
     name: str
     name_span: Span
     body: Pipeline
     span: Span
+    params: tuple[Param, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,23 +12,30 @@ import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from functools import lru_cache
+from typing import Any
 
 from lark import Lark, Token, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
 from ..errors import Diagnostic, SpecLimitError, SpecSyntaxError
 from ..source import Source, Span
-from .nodes import Declaration, Definition, Pipeline, Program
+from .nodes import Declaration, Definition, Pipeline, Program, TensorRef
 from .transform import ToNodes
 
 # A newline after these tokens, or before these, continues the statement.
+# Not after `=>`: its name is on its line, so `x =>` then a new statement is an error.
 _JOIN_AFTER = frozenset({"ARROW", "LPAR", "COMMA", "EQ", "COLON", "STAR"})
-_JOIN_BEFORE = frozenset({"ARROW", "STAR", "COMMA", "RPAR"})
+_JOIN_BEFORE = frozenset({"ARROW", "STAR", "COMMA", "RPAR", "BIND"})
 
+# `h.last` is listed as a name and `1x28x28` as a number: the lists stay short.
 _LABELS = {
     "ARROW": "'->'", "STAR": "'*'", "LPAR": "'('", "RPAR": "')'", "COMMA": "','",
     "EQ": "'='", "COLON": "':'", "NAME": "a name", "NUMBER": "a number",
     "STRING": "a string", "_NL": "a new line", "$END": "the end of the file",
+    "REF": "a name", "DIMS": "a number", "SLICE": "a slice", "BIND": "'=>'", "AT": "'@'",
 }
+# Where a value may start, '(' (a group as an argument, rare) is left out of the list.
+_VALUE_STARTS = frozenset({"NUMBER", "STRING", "NAME"})
+_SHOWN_AS_TEXT = frozenset({"NAME", "NUMBER", "REF", "DIMS", "SLICE"})
 
 
 class _LineJoiner:
@@ -88,12 +95,16 @@ def parse(source: Source | str) -> Program:
             "use blocks and `* N` for repeated layers")], source)
     lark, transformer = _parser()
     with _lock:  # Why: the inline transformer carries the path of the file being parsed.
-        transformer.path = source.path
+        transformer.path, transformer.problems = source.path, []
         try:
             statements = lark.parse(source.text)
         except UnexpectedInput as e:
             d = _with_open_paren(_diagnose(e, source), lark.options.postlex, source)
             raise SpecSyntaxError([d], source) from None
+        problems = [*transformer.problems, *_unquoted_paths(statements, source)]
+    if problems:
+        problems.sort(key=lambda d: d.span.start if d.span else 0)
+        raise SpecSyntaxError(problems, source)
     return Program(
         tuple(s for s in statements if isinstance(s, Definition)),
         tuple(s for s in statements if isinstance(s, Declaration)),
@@ -109,11 +120,27 @@ def _diagnose(e: UnexpectedInput, source: Source) -> Diagnostic:
         shown = "NUL byte" if ch == "\0" else f"character {ch!r}"
         return Diagnostic("unexpected_character", f"unexpected {shown}",
                           source.span(pos, pos + 1),
-                          hint=_unquoted_path_hint(source.text, pos) or _char_hint(ch))
+                          hint=_unquoted_path_hint(source.text, pos)
+                          or _char_hint(ch, source.text, pos))
     if isinstance(e, UnexpectedToken):
         return _token_diagnostic(e, source)
     pos = len(source.text)
     return Diagnostic("unexpected_eof", "unexpected end of the file", source.span(pos, pos))
+
+
+def _unquoted_paths(statements: list[Any], source: Source) -> list[Diagnostic]:
+    """`data: data.npz` lexes as the tensor reference `data.npz`: report it as the '.' it
+    was before references existed, with the hint to quote the path."""
+    out = []
+    for s in statements:
+        if isinstance(s, Declaration) and s.key == "data":
+            for arg in s.args:
+                if isinstance(arg.value, TensorRef) and arg.value.attr is not None:
+                    pos = arg.value.name_span.end
+                    out.append(Diagnostic("unexpected_character", "unexpected character '.'",
+                                          source.span(pos, pos + 1),
+                                          hint=_unquoted_path_hint(source.text, pos)))
+    return out
 
 
 def _with_open_paren(d: Diagnostic, joiner: _LineJoiner, source: Source) -> Diagnostic:
@@ -157,27 +184,60 @@ def _unquoted_path_hint(text: str, pos: int) -> str | None:
 
 
 def _token_diagnostic(e: UnexpectedToken, source: Source) -> Diagnostic:
-    tok = e.token
-    expected = sorted(_LABELS.get(t, t) for t in e.expected if not t.startswith("__"))
+    tok, last = e.token, _last_type(e)
+    expected = _expected(e.expected, last=last,
+                         stray=tok.type == "RPAR" and "RPAR" not in e.expected)
     want = _expected_text(expected)
+    if last in ("BIND", "AT"):  # `src -> lstm =>`, `embed(6)@`: the name is missing
+        want = f"; expected a name after {_LABELS[last]}"
     if tok.type == "$END":
         pos = len(source.text.rstrip())
-        hint = "a pipeline cannot end with '->'" if _last_type(e) == "ARROW" else None
+        hint = "a pipeline cannot end with '->'" if last == "ARROW" else None
         return Diagnostic("unexpected_eof", f"unexpected end of the file{want}",
                           source.span(pos, pos), hint=hint)
     if tok.type == "_NL":
         span = source.span(tok.start_pos, tok.start_pos)
         return Diagnostic("unexpected_newline", f"the line ends too early{want}", span)
     span: Span = source.span(tok.start_pos, tok.end_pos)
-    shown = _LABELS.get(tok.type, tok.type) if tok.type not in ("NAME", "NUMBER") else repr(
-        str(tok))
-    hint = None
-    if tok.type in ("NAME", "LPAR") and "'->'" in expected:
-        hint = f"missing '->' before {str(tok)!r}?"
-    elif tok.type in ("NUMBER", "STRING") and _last_type(e) == "NAME":
+    shown = repr(str(tok)) if tok.type in _SHOWN_AS_TEXT else _LABELS.get(tok.type, tok.type)
+    return Diagnostic("unexpected_token", f"unexpected {shown}{want}", span,
+                      hint=_token_hint(tok, last, expected))
+
+
+def _expected(types: set[str], *, last: str | None, stray: bool) -> list[str]:
+    """Labels of the expected terminals, each once, without the rare ones that would only
+    lengthen the list: '=>' and '@' (after a call), '=' after a ')' (a block head
+    `cbr(n) =`), '(' where a value may start (a group as an argument). After a ')' that
+    closes nothing, only the end of the statement is named."""
+    labels = {_LABELS.get(t, t) for t in types if not t.startswith("__")}
+    labels -= {"'=>'", "'@'", "a slice"}
+    if last == "RPAR":
+        labels.discard("'='")
+    if _VALUE_STARTS <= types:
+        labels.discard("'('")
+    if stray:
+        labels -= {"'->'", "'*'", "'='"}
+    return sorted(labels)
+
+
+def _token_hint(tok: Token, last: str | None, expected: list[str]) -> str | None:
+    """A friendly line for the common slips, keyed on the token found and the one before."""
+    if tok.type in ("NAME", "LPAR", "REF") and "'->'" in expected:
+        return f"missing '->' before {str(tok)!r}?"
+    if tok.type in ("NAME", "DIMS") and last in ("NUMBER", "DIMS") \
+            and re.fullmatch(r"x[0-9]*", str(tok)):
+        return "an image shape is written without spaces: `input: 1x28x28`"
+    if tok.type in ("NUMBER", "STRING", "DIMS") and last == "NAME":
         # `input 784`: a setting without its colon, or a call without parentheses.
-        hint = "settings are written `key: value` (e.g. `input: 784`), calls `name(args)`"
-    return Diagnostic("unexpected_token", f"unexpected {shown}{want}", span, hint=hint)
+        return "settings are written `key: value` (e.g. `input: 784`), calls `name(args)`"
+    if tok.type == "BIND":
+        return "'=>' names the value of a whole pipeline statement, e.g. " \
+               "`src -> lstm(128) => h`; not inside parentheses or a block"
+    if tok.type == "AT":
+        return "a weight label follows a call, e.g. `embed(650)@E`"
+    if tok.type == "SLICE":
+        return "a slice follows the name of an input or a bound tensor, e.g. `tgt[:-1]`"
+    return None
 
 
 def _last_type(e: UnexpectedToken) -> str | None:
@@ -194,9 +254,13 @@ def _expected_text(expected: list[str]) -> str:
                             ", ".join(expected[:-1]) + " or " + expected[-1])
 
 
-def _char_hint(ch: str) -> str | None:
+def _char_hint(ch: str, text: str, pos: int) -> str | None:
+    if ch == "[" and ":" in text[pos:text.find("]", pos) + 1 or pos]:
+        return "a slice is written `name[start:stop]` with whole numbers, e.g. `tgt[:-1]`"
     if ch in "[]{}":
         return "use parentheses '(' ')' for calls and groups"
+    if ch == "." and pos and (text[pos - 1].isalnum() or text[pos - 1] == "_"):
+        return "a tensor's part is written `name.last`, with no spaces"
     if ch == ";":
         return "statements are separated by new lines"
     if ch in "\"'":
