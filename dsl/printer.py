@@ -7,8 +7,9 @@ printed again. The layout:
 - a leading comment block stays on top; then settings (source order), blocks (source
   order), the pipeline; one blank line between these groups, and single blank lines
   inside a group kept where the source had them;
-- ` -> ` between stages, ` * ` before a repeat count, ` = ` after a block name,
-  `key: args`, `name(a, b, k=v)`; numbers as written; strings in double quotes;
+- ` -> ` between stages, ` * ` before a repeat count, ` => ` before a bound name, ` = `
+  after a block's head, `key: args`, `name(a, b, k=v)`, `input: src: tokens`,
+  `embed(650)@E`, `tgt[:-1]`; numbers as written; strings in double quotes;
 - a pipeline on one line if it fits in 88 columns and has no comment inside, else one
   stage per line with a leading `->` indented by 4;
 - each comment stays after the stage it followed (or above the statement it preceded).
@@ -32,6 +33,7 @@ from .parser import _JOIN_AFTER, _JOIN_BEFORE, parse
 
 WIDTH = 88
 INDENT = "    "
+_SPACED = frozenset({"ARROW", "STAR", "BIND"})  # a space on both sides
 _NO_SPACE_AFTER = frozenset({"LPAR"})
 _NO_SPACE_BEFORE = frozenset({"RPAR", "COMMA", "LPAR", "COLON"})
 
@@ -47,7 +49,20 @@ class _Statement:
     def group(self) -> int:
         """0 settings, 1 blocks, 2 pipelines: the order of groups in the output."""
         second = self.tokens[1].type if len(self.tokens) > 1 else ""
-        return 0 if second == "COLON" else 1 if second == "EQ" else 2
+        return 0 if second == "COLON" else 1 if self.head > 0 else 2
+
+    @property
+    def head(self) -> int:
+        """Index of the block's `=` (`cbr(n, p=1) = ...`: the only `=` outside parentheses
+        of a statement that is not a setting), or 0 for a pipeline."""
+        depth = 0
+        for i, tok in enumerate(self.tokens):
+            depth += (tok.type == "LPAR") - (tok.type == "RPAR")
+            if tok.type == "EQ" and depth == 0:
+                return i
+            if tok.type in ("ARROW", "COLON", "BIND") and depth == 0:
+                return 0
+        return 0
 
 
 @lru_cache(maxsize=1)
@@ -154,7 +169,7 @@ def _statement_lines(stmt: _Statement) -> list[str]:
     """One line, or the head line and one `    -> stage` line per further stage."""
     toks, head = stmt.tokens, 0
     if stmt.group in (0, 1):
-        head = 2
+        head = 2 if stmt.group == 0 else stmt.head + 1
     segments: list[tuple[int, int]] = []  # [start, end) token ranges of top-level stages
     depth, start = 0, head
     for i in range(head, len(toks)):
@@ -163,7 +178,7 @@ def _statement_lines(stmt: _Statement) -> list[str]:
             segments.append((start, i))
             start = i + 1
     segments.append((start, len(toks)))
-    prefix = _prefix(toks, stmt.group)
+    prefix = _prefix(toks, stmt.group, head)
     texts = [_join(toks[a:b]) for a, b in segments]
     notes = [_notes(stmt, 0 if k == 0 else a, b, last=k == len(segments) - 1)
              for k, (a, b) in enumerate(segments)]
@@ -175,10 +190,10 @@ def _statement_lines(stmt: _Statement) -> list[str]:
     return [line + (f"  {' '.join(n)}" if n else "") for line, n in zip(out, notes, strict=True)]
 
 
-def _prefix(toks: list[Token], group: int) -> str:
+def _prefix(toks: list[Token], group: int, head: int) -> str:
     if group == 0:
         return f"{toks[0]}: "
-    return f"{toks[0]} = " if group == 1 else ""
+    return f"{_join(toks[:head - 1])} = " if group == 1 else ""
 
 
 def _notes(stmt: _Statement, a: int, b: int, *, last: bool) -> list[str]:
@@ -196,9 +211,13 @@ def _join(toks: list[Token]) -> str:
         if tok.type == "COMMA" and nxt == "RPAR":
             continue
         text = _string(str(tok)) if tok.type == "STRING" else str(tok)
+        if tok.type == "SLICE":  # `tgt[ : -1 ]` -> `tgt[:-1]`
+            text = "".join(text.split())
         if out:
             prev = toks[i - 1]
-            if tok.type in ("ARROW", "STAR") or prev.type in ("ARROW", "STAR"):
+            if tok.type in ("SLICE", "AT") or prev.type == "AT":
+                pass
+            elif tok.type in _SPACED or prev.type in _SPACED:
                 out.append(" ")
             elif tok.type == "LPAR" and prev.type in ("NAME", "LPAR") or tok.type == "EQ" \
                     or prev.type == "EQ":
