@@ -203,3 +203,41 @@ def test_fuzz_random_unicode_raises_only_spec_error(text: str) -> None:
 def test_fuzz_seed_specs_all_plan() -> None:
     for text in _SEEDS:
         assert isinstance(netc.api.plan(text), NetPlan)
+
+
+# ---- the parser alone, over the version-2 forms -----------------------------------------
+# Why parse-only: these forms reach the compiler's new graph stage; here the DSL stage itself
+# must be total (an AST or a SpecError) and `netc fmt` must be idempotent on what parses.
+
+_V2_SEEDS = [
+    "input: src: tokens, tgt: tokens\nsrc -> embed(16) -> lstm(128) => h\n"
+    "concat(tgt[:-1] -> embed(16), h.last) -> lstm(128, init=h.last) => d\n"
+    "concat(d, h.last) -> affine -> softmax_ce(tgt[1:])",
+    "cbr(n, p=1) = conv(n, 3, pad=p) -> relu\ninput: 1x28x28\ncbr(16) -> cbr(32, p=2)",
+    "block = residual(affine(256) -> batchnorm -> relu, skip=affine(4)) -> relu\n"
+    "embed(650)@E -> block * 3 -> add(a -> relu, b) -> affine(tied=E) -> softmax_ce",
+]
+_v2_chars = st.one_of(_chars, st.sampled_from(list("[]@.x=>")))
+_v2_bits = st.one_of(st.text(_v2_chars, max_size=3),
+                     st.sampled_from(["=>", "[:-1]", ".last", "@E", "1x2", " -> ", "("]))
+
+
+@_SETTINGS
+@given(st.sampled_from(_V2_SEEDS), st.lists(st.tuples(st.integers(0, 400),
+                                                       _v2_bits,
+                                                       st.integers(0, 3)), max_size=4))
+def test_fuzz_v2_parse_is_total_and_fmt_idempotent(seed: str, edits: list) -> None:
+    from netc.dsl import parse
+    from netc.dsl.printer import format_source
+
+    text = seed
+    for i, new, cut in edits:
+        i = min(i, len(text))
+        text = text[:i] + new + text[i + cut:]
+    try:
+        parse(text)
+    except SpecError as e:
+        assert e.diagnostics and e.diagnostics[0].span is not None
+        return
+    once = format_source(text)
+    assert format_source(once) == once
