@@ -72,7 +72,11 @@ def standalone_module(plan: NetPlan, extra: str = "") -> str:
     """
     info = optim.OPTIMIZERS[plan.run.optimizer]
     hyper = optim.hyper_values(info, None, dict(plan.run.hyper))
-    update = optim.plan_update(info, hyper)
+    fit = {"subset": 0, "validation_split": 0.0, "wd_all": 0, **dict(plan.run.fit)}
+    # Why wd=0 in the kernel by default: netc decays the weights only (the Trainer's
+    # `_rebind`), added to the gradients before the step; the kernel would decay them all.
+    masked = bool(hyper.get("wd")) and not fit["wd_all"]
+    update = optim.plan_update(info, {**hyper, "wd": 0.0} if masked else hyper)
     step = step_source(plan, update.kernel.__name__, update.state, list(update.hyper),
                        update.counts_steps)
     code = passes_source(plan) + "\n\n" + step + extra
@@ -84,7 +88,9 @@ def standalone_module(plan: NetPlan, extra: str = "") -> str:
     buffers = [(b.key, b.shape, b.init) for layer in plan.layers for b in layer.buffers]
     r = plan.run
     settings = {"optimizer": r.optimizer, "hyper": hyper, "epochs": r.epochs,
-                "batch_size": r.batch_size, "seed": r.seed, "dtype": r.dtype}
+                "batch_size": r.batch_size, "seed": r.seed, "dtype": r.dtype,
+                "wd_all": bool(fit["wd_all"]), "subset": int(fit["subset"]),
+                "validation_split": float(fit["validation_split"])}
     return "\n".join([
         header(plan, usage=_USAGE), "from __future__ import annotations", "",
         "import argparse", "", "import numpy as np", "",
@@ -92,6 +98,8 @@ def standalone_module(plan: NetPlan, extra: str = "") -> str:
         "# ---- kernels (copied from netc.runtime) " + "-" * 40, "", kernel_src, "",
         "# ---- this network " + "-" * 60, "",
         _constant("PARAMS", params), _constant("INITS", inits), _constant("BUFFERS", buffers),
+        # Why by name: netc's weight decay (unless wd_all) skips biases, gamma and beta.
+        _constant("DECAYED", [k for k, _ in params if k.endswith(".W")]),
         f"INPUT_WIDTH = {plan.input_width!r}", f"LOSS = {plan.loss.op!r}",
         # Why not the data's name: it may be a path, and no spec text enters the module.
         f"RAW_PIXELS = {plan.run.data == 'mnist'!r}  # uint8 inputs are MNIST pixels",
@@ -178,6 +186,7 @@ class Net:
         `default_rng(seed)`, one generated optimizer step per batch. Returns the mean batch
         loss of each epoch. `hyper` (e.g. {"lr": 0.1}) replaces the spec's values.\"\"\"
         x, t = _inputs(x, self.dtype), self._targets(t)
+        x, t, val = _held_out(x, t, seed)
         step, scale = _bind_optimizer(self, hyper)
         order, losses, updates = np.random.default_rng(seed), [], 0
         for epoch in range(epochs):
@@ -193,8 +202,24 @@ class Net:
                 step(updates)
             losses.append(total / len(x))
             if log:
-                log(f"epoch {epoch + 1}/{epochs}: loss {losses[-1]:.4f}")
+                held = f", val loss {self.loss(*val):.4f}" if val else ""
+                log(f"epoch {epoch + 1}/{epochs}: loss {losses[-1]:.4f}{held}")
         return losses
+
+
+def _held_out(x, t, seed):
+    \"\"\"The spec's `subset` (the first N samples) and `validation_split` (a fraction held
+    out after a shuffle from `default_rng((seed, 1))`), as netc's `fit` takes them.\"\"\"
+    if SETTINGS["subset"]:
+        x, t = x[:SETTINGS["subset"]], t[:SETTINGS["subset"]]
+    held = int(len(x) * SETTINGS["validation_split"])
+    if not SETTINGS["validation_split"]:
+        return x, t, None
+    if held < 1 or held == len(x):
+        raise ValueError(f"validation_split leaves no sample on one side of {len(x)}")
+    order = np.random.default_rng((seed, 1)).permutation(len(x))
+    train = np.sort(order[held:])
+    return x[train], t[train], (x[order[:held]], t[order[:held]])
 
 
 def _inputs(x, dtype):
@@ -223,23 +248,44 @@ def _bind_optimizer(net, hyper):
     \"\"\"The optimizer step over the flat buffers, and the loss gradient's scale. `hyper`
     replaces some of the spec's values (`--lr`): the same kernel then runs with them.\"\"\"
     state = [np.zeros_like(net.flat) for _ in STATE]
-    if not hyper:
-        return bind_step(net.flat, net.flat_g, *state), GRAD_SCALE
-    unknown = sorted(set(hyper) - set(SETTINGS["hyper"]))
+    unknown = sorted(set(hyper or ()) - set(SETTINGS["hyper"]))
     if unknown:
         raise ValueError(f"{SETTINGS['optimizer']} has no hyper-parameter {unknown[0]!r}")
-    values = {**SETTINGS["hyper"], **{k: float(v) for k, v in hyper.items()}}
-    if PRESCALED:  # plain SGD: lr rides in the loss gradient's scale
-        if values["wd"]:
+    values = {**SETTINGS["hyper"], **{k: float(v) for k, v in (hyper or {}).items()}}
+    # Why: netc decays the weights only unless the spec says wd_all=1 (see DECAYED).
+    wd, kernel_wd = values["wd"], values["wd"] if SETTINGS["wd_all"] else 0.0
+    if not hyper:
+        step, scale = bind_step(net.flat, net.flat_g, *state), GRAD_SCALE
+    elif PRESCALED:  # plain SGD: lr rides in the loss gradient's scale
+        if kernel_wd:
             raise ValueError("weight decay needs sgd's own kernel: set wd in the spec instead")
-        return bind_step(net.flat, net.flat_g), values["lr"]
-    args = [v for k, v in values.items() if k != "wd"]
+        step, scale = bind_step(net.flat, net.flat_g), values["lr"]
+    else:
+        args = [v for k, v in values.items() if k != "wd"]
 
-    def step(t):
-        UPDATE(net.flat, net.flat_g, *state, *args, *([t] if COUNTS_STEPS else []),
-               values["wd"])
+        def step(t):
+            UPDATE(net.flat, net.flat_g, *state, *args, *([t] if COUNTS_STEPS else []),
+                   kernel_wd)
 
-    return step, 1.0
+        scale = 1.0
+    if wd and not kernel_wd:
+        step = _with_decay(step, net, wd * scale)
+    return step, scale
+
+
+def _with_decay(update, net, wd):
+    \"\"\"`update` after adding wd * W to the weights' gradients (wd times lr where the step
+    has lr folded into the gradient), in one pass over the flat buffer as netc does.\"\"\"
+    mask = np.concatenate([np.full(int(np.prod(s)), 1 if k in DECAYED else 0, net.dtype)
+                           for k, s in PARAMS])
+    decay, tmp = mask * wd, np.empty_like(net.flat)
+
+    def step(n):
+        np.multiply(net.flat, decay, out=tmp)
+        np.add(net.flat_g, tmp, out=net.flat_g)
+        update(n)
+
+    return step
 """
 
 _MAIN = """

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import shutil
 import subprocess
 import sys
@@ -126,6 +127,16 @@ TRAINED = {
     "momentum_wd_batchnorm": "input: 2\naffine(10) -> batchnorm -> tanh -> affine(3) -> mse\n"
                              "optimizer: momentum(lr=0.05, wd=0.001)\n"
                              "train: epochs=2, batch_size=50, seed=1, dtype=float64\n",
+    # netc's default weight decay skips biases (DLFS); subset and validation_split as `fit`.
+    "sgd_wd_subset_split": "input: 2\naffine(10) -> relu -> affine(3) -> softmax_ce\n"
+                           "optimizer: sgd(lr=0.5, wd=0.01)\n"
+                           "train: epochs=3, batch_size=32, seed=2, subset=250, "
+                           "validation_split=0.2\n",
+    "adam_wd_all": "input: 2\naffine(10) -> batchnorm -> relu -> affine(3) -> softmax_ce\n"
+                   "optimizer: adam(lr=0.01, wd=0.05)\ntrain: epochs=2, batch_size=40, "
+                   "wd_all=1\n",
+    "momentum_wd": "input: 2\naffine(10) -> tanh -> affine(3) -> softmax_ce\n"
+                   "optimizer: momentum(lr=0.1, wd=0.05)\ntrain: epochs=2, batch_size=40\n",
 }
 
 
@@ -138,28 +149,33 @@ def _spiral_npz(tmp_path, one_hot: bool):
     return path, x, t
 
 
+def _figures(stdout: str, name: str) -> list[float]:
+    """The `name` figure of each epoch line the module printed ("epoch 1/3: loss 1.0986")."""
+    return [float(m.group(1)) for m in re.finditer(rf"^epoch .*?: (?:.*, )?{name} ([0-9.]+)",
+                                                   stdout, re.M)]
+
+
 @pytest.mark.parametrize("name", list(TRAINED))
 def test_standalone_module_trains_like_netc(tmp_path, name):
     """Run as a script with the spec's settings, the module ends with netc's parameters bit
-    for bit: same init draws, same permutations, same kernels in the same order."""
-    from netc.runtime.trainer import Trainer
-
+    for bit: same init draws, same permutations, same kernels in the same order, the same
+    weight decay (weights only unless wd_all=1), subset and validation split."""
     spec, module = _emit(tmp_path, name, TRAINED[name])
     data, x, t = _spiral_npz(tmp_path, one_hot="mse" in TRAINED[name])
     saved = tmp_path / "trained.npz"
     run = subprocess.run([sys.executable, str(module), "--data", str(data), "--save", str(saved)],
                          capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert run.returncode == 0, run.stderr
-    losses = [float(line.rsplit(" ", 1)[1]) for line in run.stdout.splitlines()
-              if line.startswith("epoch ")]
+    losses = _figures(run.stdout, "loss")
     plan = netc.plan_file(spec)
     assert len(losses) == plan.run.epochs
     net = netc.load(spec)
-    history = Trainer(net, x, t, epochs=plan.run.epochs, batch_size=plan.run.batch_size,
-                      seed=plan.run.seed, optimizer=plan.run.optimizer,
-                      # The emitted module decays every parameter (netc's wd_all=1).
-                      wd_all=True, **dict(plan.run.hyper)).run()
+    history = net.fit(x, t, verbose=0)  # every setting from the spec, as the module takes them
     assert losses == pytest.approx([r["train_loss"] for r in history], abs=1e-4)  # as printed
+    if "validation_split" in TRAINED[name]:
+        held = _figures(run.stdout, "val loss")
+        assert len(held) == plan.run.epochs
+        assert held == pytest.approx([r["val_loss"] for r in history], abs=1e-4)
     with np.load(saved) as d:
         trained = dict(d)
     assert sorted(trained) == sorted(net.params)
@@ -230,10 +246,9 @@ def test_standalone_module_scales_uint8_pixels_as_netc(tmp_path):
         _module(other).Net(seed=0).predict(np.zeros((2, 2), np.uint8))
 
 
-@pytest.mark.parametrize("name", ["sgd", "adam_dropout"])
+@pytest.mark.parametrize("name", ["sgd", "adam_dropout", "sgd_wd_subset_split",
+                                  "momentum_wd"])
 def test_standalone_module_flags_override_the_spec_as_netc_run_does(tmp_path, name):
-    from netc.runtime.trainer import Trainer
-
     spec, module = _emit(tmp_path, name, TRAINED[name])
     data, x, t = _spiral_npz(tmp_path, one_hot=False)
     saved = tmp_path / "trained.npz"
@@ -242,10 +257,8 @@ def test_standalone_module_flags_override_the_spec_as_netc_run_does(tmp_path, na
                          capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert run.returncode == 0, run.stderr
     assert run.stdout.count("epoch ") == 2
-    plan = netc.plan_file(spec)
     net = netc.load(spec, seed=7)
-    Trainer(net, x, t, epochs=2, batch_size=64, seed=7, optimizer=plan.run.optimizer,
-            wd_all=True, **{**dict(plan.run.hyper), "lr": 0.003}).run()
+    net.fit(x, t, epochs=2, batch_size=64, seed=7, lr=0.003, verbose=0)
     with np.load(saved) as d:
         for k, v in net.params.items():
             np.testing.assert_array_equal(d[k], v, err_msg=k)
