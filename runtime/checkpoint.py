@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +19,7 @@ from ..atomic import output_file
 from ..errors import DataError
 from ..outputs import OutputLock, check_output
 from ..terminal import printable
-from .npz import ArchiveError, NpzArchive
+from .npz import NpzArchive
 
 _SECTIONS = ("param", "buffer", "optim")
 
@@ -103,22 +102,12 @@ def load_checkpoint(path: str | os.PathLike[str], *, spec_hash: str | None = Non
     return Checkpoint(sections["param"], sections["buffer"], sections["optim"], meta)
 
 
-@contextmanager
-def _read_entries(source: str) -> Iterator[NpzArchive]:
-    """The checkpoint as an `NpzArchive`; its archive problems worded for a checkpoint."""
-    try:
-        with NpzArchive(source, "checkpoint file") as archive:
-            yield archive
-    except ArchiveError as e:
-        if e.kind == "not_zip":
-            raise DataError(
-                f"{source}: not a netc checkpoint (not an .npz archive, or truncated)"
-            ) from None
-        if e.kind == "pickle":
-            raise DataError(
-                f"{source}: refusing to load pickled data (the checkpoint holds an object array)"
-            ) from None
-        raise DataError(f"{source}: corrupt checkpoint: {e.detail}") from None
+def _read_entries(source: str) -> AbstractContextManager[NpzArchive]:
+    """The checkpoint as an `NpzArchive`; its archive problems worded as a data file's are
+    (`archive_error`), naming the checkpoint."""
+    from .data.files import open_npz
+
+    return open_npz(source, "checkpoint file", "checkpoint")
 
 
 def _parse_meta(source: str, raw: np.ndarray | None) -> dict[str, Any]:

@@ -46,20 +46,29 @@ def check_readable(path: Path) -> None:
 
 
 @contextmanager
-def open_npz(p: Path) -> Iterator[NpzArchive]:
-    """`p` as an `NpzArchive`; its archive problems become `DataError`s naming `p`."""
+def open_npz(p: str | os.PathLike[str], what: str = "data file",
+             noun: str = "data file") -> Iterator[NpzArchive]:
+    """`p` as an `NpzArchive` (`what`: its role, for a file that cannot be opened); its
+    archive problems become `DataError`s naming `p` and the `noun` (`archive_error`: a
+    checkpoint and a data file word the same problem alike)."""
     try:
-        with NpzArchive(p, "data file") as archive:
+        with NpzArchive(p, what) as archive:
             yield archive
     except ArchiveError as e:
-        if e.kind == "not_zip":
-            raise DataError(f"{p}: not a .npz archive (it is not a zip file)") from None
-        if e.kind == "pickle":
-            raise DataError(
-                f"{p}: holds pickled (object) arrays, which netc refuses to load because "
-                f"unpickling can run code; save plain numeric arrays"
-            ) from None
-        raise DataError(f"{p}: not a valid .npz archive ({e.detail})") from None
+        raise archive_error(os.fspath(p), e, noun) from None
+
+
+def archive_error(source: str, e: ArchiveError, what: str) -> DataError:
+    """The one wording of each archive problem for every .npz netc reads (`what`: "data
+    file", "checkpoint"). Why one place: the reviewer found the two readers saying the same
+    fault two ways."""
+    if e.kind == "not_zip":
+        return DataError(f"{source}: not a netc {what} (not an .npz archive, or truncated)")
+    if e.kind == "pickle":
+        return DataError(f"{source}: refusing to load pickled data (the {what} holds object "
+                         "arrays, which netc refuses to load because unpickling can run code); "
+                         "save plain numeric arrays")
+    return DataError(f"{source}: corrupt {what}: {e.detail}")
 
 
 def load_npz(

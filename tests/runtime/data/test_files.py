@@ -83,7 +83,7 @@ def test_npz_length_mismatch(tmp_path: Path) -> None:
 def test_npz_not_a_zip(tmp_path: Path) -> None:
     path = tmp_path / "fake.npz"
     path.write_bytes(b"\x80\x04this is not an archive")
-    with pytest.raises(DataError, match=r"fake\.npz: not a \.npz archive"):
+    with pytest.raises(DataError, match=r"fake\.npz: not a netc data file \(not an \.npz archive"):
         load_dataset(str(path))
 
 
