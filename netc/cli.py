@@ -152,6 +152,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="an epoch line every N epochs (default: about 20 lines in all)")
     r.add_argument("--eval-train", action="store_true",
                    help="train figures from a full pass after each epoch (DLFS), not running means")
+    r.add_argument("--keep-best", action="store_true",
+                   help="with --checkpoint: also keep the best epoch's, as PATH.best.npz")
     r.add_argument("--plot", metavar="PNG", help="draw loss/accuracy curves to an image")
     r.set_defaults(func=cmd_run)
 

@@ -127,11 +127,14 @@ TRAIN: dict[str, Rule] = {r.name: r for r in (
          ge=0, lt=1),
     Rule("wd_all", 0, "1: weight decay on every parameter; 0: on weights only (DLFS)",
          ge=0, le=1, integer=True),
+    Rule("keep_best", 0, "1: also keep the best epoch's checkpoint, beside the run's "
+         "(ck.npz -> ck.best.npz)", ge=0, le=1, integer=True),
 )}
 # The `train:` settings above that `netc run` and `fit` turn into callbacks.
 CALLBACK_SETTINGS = ("early_stop", "lr_decay", "lr_every", "lr_plateau", "lr_patience")
 # The `train:` settings above that `netc run` and `fit` pass to the Trainer as they are.
-FIT_SETTINGS = ("eval_train", "subset", "validation_split", "wd_all")
+# (`keep_best` too: the Trainer knows the checkpoint path its best one goes beside.)
+FIT_SETTINGS = ("eval_train", "subset", "validation_split", "wd_all", "keep_best")
 
 
 def suggest(name: str, known: Iterable[str]) -> str | None:

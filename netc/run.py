@@ -29,7 +29,8 @@ def settings(plan: Any, args: Namespace) -> dict[str, Any]:
     run = plan.run
     given = {"epochs": args.epochs or None, "batch_size": args.batch_size or None,
              "seed": args.seed, "optimizer": args.optimizer or None, "lr": args.lr,
-             "eval_train": True if getattr(args, "eval_train", False) else None}
+             "eval_train": True if getattr(args, "eval_train", False) else None,
+             "keep_best": True if getattr(args, "keep_best", False) else None}
     opts = resolve(run, {k: v for k, v in given.items() if v is not None})  # None: not given
     fixed = ("epochs", "batch_size", "seed", "optimizer", *FIT_SETTINGS)
     return {
@@ -52,7 +53,7 @@ def run(args: Namespace) -> int:
     plan = plan_file(args.spec)
     cfg = settings(plan, args)
     plot = getattr(args, "plot", None)
-    _check_outputs(args, plot)
+    best = _check_outputs(args, plot, cfg)
     data = load_dataset(cfg["data"], data_dir=args.data_dir, seed=cfg["seed"],
                         progress=not args.quiet, dtype=cfg["dtype"])
     net = build(plan, seed=cfg["seed"], dtype=cfg["dtype"])
@@ -74,11 +75,14 @@ def run(args: Namespace) -> int:
             data.x_train, data.t_train, epochs=cfg["epochs"], batch_size=cfg["batch_size"],
             optimizer=cfg["optimizer"], seed=cfg["seed"], validation_data=validation,
             validation_label="test" if validation else "val",
-            **{k: cfg[k] for k in FIT_SETTINGS},  # eval_train, subset, validation_split, ...
+            # eval_train, subset, validation_split, wd_all; keep_best is `best`, built by
+            # `_check_outputs` (its path probed before the data is loaded, and only then)
+            **{k: cfg[k] for k in FIT_SETTINGS if k != "keep_best"}, keep_best=False,
             checkpoint=args.checkpoint, resume=args.resume, interrupt_checkpoint=interrupt_path,
             resume_anyway=getattr(args, "resume_anyway", False),
             on_step=progress.on_step, on_epoch=on_epoch, data_name=data.source,
-            callbacks=(callbacks := from_settings(cfg["callbacks"], restore_best=False)),
+            callbacks=(callbacks := [*from_settings(cfg["callbacks"], restore_best=False),
+                                     *best]),
             spec_callbacks=False,  # built just above, without restoring the best weights
             verbose=0,  # netc run prints through its own `progress` (and --quiet)
             **cfg["hyper"])
@@ -135,9 +139,11 @@ def _s(n: int) -> str:
     return "" if n == 1 else "s"
 
 
-def _check_outputs(args: Namespace, plot: str | None) -> None:
+def _check_outputs(args: Namespace, plot: str | None, cfg: dict[str, Any]) -> list[Any]:
     """Every file the run will write, checked before the data is loaded: a wrong suffix, a
-    missing folder or a directory in the way must not cost a whole run."""
+    missing folder or a directory in the way must not cost a whole run. Returns the
+    `keep_best` callback (in a list: none without it), its path probed."""
+    from .errors import NetcError
     from .outputs import check_output
 
     if args.metrics_json:
@@ -147,10 +153,22 @@ def _check_outputs(args: Namespace, plot: str | None) -> None:
 
         # Why: fail before training, not after a long run (this also needs matplotlib).
         check_output(plot, what="the plot", suffixes=plot_suffixes())
-    if args.checkpoint:
-        from .runtime.checkpoint import check_writable
+    if cfg["keep_best"] and not args.checkpoint:
+        raise NetcError("keep_best (--keep-best, or train: keep_best=1 in the spec) keeps the "
+                        "best epoch's checkpoint beside the run's\n  hint: give --checkpoint "
+                        "PATH too; the best one goes to PATH with .best.npz")
+    if not args.checkpoint:
+        return []
+    from .runtime.callbacks import keep_best
+    from .runtime.checkpoint import check_writable
 
-        check_writable(args.checkpoint)  # also refuses one that another run is writing
+    # Why keep the result: the Trainer then does not probe the path a second time.
+    args.checkpoint = check_writable(args.checkpoint)  # also refuses another run's
+    if not cfg["keep_best"]:
+        return []
+    best = keep_best(args.checkpoint, "netc run")
+    best.path = check_writable(best.path)
+    return [best]
 
 
 def _write_metrics(path: str, history: list[dict[str, Any]]) -> None:

@@ -209,6 +209,14 @@ class BestCheckpoint:
     def best_epoch(self) -> int | None:
         return self.watch.best_epoch
 
+    def report(self) -> str | None:
+        """One line for `netc run`: where the best epoch's checkpoint is."""
+        best = self.watch
+        if best.best_epoch is None or best.best is None:
+            return None
+        return (f"best checkpoint: {self.path} (epoch {best.best_epoch}, {best.last_key} "
+                f"{best.best:.4f})")
+
     def on_train_begin(self, trainer: Any) -> None:
         from .checkpoint import check_writable
 
@@ -216,7 +224,7 @@ class BestCheckpoint:
         if self.path in others:
             raise ValueError(f"BestCheckpoint: {self.path} is also the run's checkpoint; "
                              "give the best one a path of its own")
-        check_writable(self.path)  # before training, not after the first good epoch
+        self.path = check_writable(self.path)  # before training, not after a good epoch
         self.watch.reset()
         for record in trainer.history:  # Why: a resumed run must not save a worse epoch
             self.watch.observe(record)
@@ -295,3 +303,18 @@ def from_settings(settings: Mapping[str, Any], *, restore_best: bool = True) -> 
         out.append(EarlyStopping(None, settings["early_stop"], restore_best=restore_best))
     return out
 
+
+
+def best_path(checkpoint: str | PathLike[str]) -> str:
+    """Where `keep_best` keeps the best checkpoint: beside the run's (ck.npz -> ck.best.npz)."""
+    path = fspath(checkpoint)
+    return path[:-4] + ".best.npz" if path.endswith(".npz") else path + ".best.npz"
+
+
+def keep_best(checkpoint: str | PathLike[str] | None, owner: str = "fit") -> BestCheckpoint:
+    """The `train: keep_best=1` callback: the best epoch by the held-out loss (else the
+    training loss), at `best_path(checkpoint)`."""
+    if checkpoint is None:
+        raise ValueError(f"{owner}: keep_best keeps the best checkpoint beside the run's; "
+                         "give a checkpoint path too (checkpoint=..., --checkpoint)")
+    return BestCheckpoint(best_path(checkpoint), monitor=None)

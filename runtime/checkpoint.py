@@ -131,12 +131,22 @@ def _short(spec_hash: object) -> str:
     return spec_hash if len(spec_hash) <= 12 else spec_hash[:12] + "…"
 
 
-def check_writable(path: str | os.PathLike[str]) -> None:
+class Probed(str):
+    """A checkpoint path `check_writable` has probed. Why: `netc run` probes before loading
+    the data and then hands the path to the Trainer, which would probe it again (another
+    64 KiB write and fsync); the lock is taken again when training starts anyway."""
+
+
+def check_writable(path: str | os.PathLike[str]) -> str:
     """Fail before training, not after it, if a checkpoint could not be written to `path`
-    (a missing or read-only folder, a full disk, a directory in the way, another run's lock)."""
+    (a missing or read-only folder, a full disk, a directory in the way, another run's lock).
+    Returns the path as `Probed`, which a second call passes without probing again."""
+    if isinstance(path, Probed):
+        return path
     check_output(path, what="checkpoint")
     with OutputLock(path, what="checkpoint"):
         pass
+    return Probed(os.fspath(path))
 
 
 def lock_checkpoint(path: str | os.PathLike[str] | None) -> OutputLock | nullcontext[None]:

@@ -95,7 +95,8 @@ class Trainer:
                  data_name: str | None = None, eval_train: bool | None = None,
                  validation_label: str = "val", evaluate: bool | None = None,
                  subset: int = 0, validation_split: float = 0.0, wd_all: bool = False,
-                 resume_anyway: bool = False, callbacks: Sequence[Any] = (),
+                 keep_best: bool = False, resume_anyway: bool = False,
+                 callbacks: Sequence[Any] = (),
                  **hyper: float) -> None:
         # Why the shared rules: `fit(epochs=2.5)` or `batch_size=True` would otherwise fail
         # deep in NumPy; the spec's `train:` and the CLI flags obey the same bounds.
@@ -127,6 +128,8 @@ class Trainer:
         if not isinstance(callbacks, (list, tuple)):  # one callback alone is a common slip
             raise TypeError(f"fit: callbacks must be a list, got {type(callbacks).__name__}")
         self.callbacks = list(callbacks)  # see `callbacks.py`: schedules, early stopping, ...
+        if switch("keep_best", keep_best):  # last: it saves the lr a schedule just set
+            self.callbacks.append(hooks.keep_best(checkpoint))
         self.update = optim.plan_update(self.info, self.hyper)
         self.checkpoint, self.on_step, self.on_epoch = checkpoint, on_step, on_epoch
         self.interrupt_path = interrupt_checkpoint or checkpoint
@@ -147,7 +150,8 @@ class Trainer:
         if checkpoint is not None:
             from .checkpoint import check_writable
 
-            check_writable(checkpoint)
+            # Why keep the result: a path `netc run` probed already is not probed again.
+            self.checkpoint = checkpoint = check_writable(checkpoint)
         if resume is not None:
             restore(resume, self, anyway=resume_anyway)
         self._flat_state = flat_state
