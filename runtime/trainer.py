@@ -165,8 +165,9 @@ class Trainer:
         # The lock is held for the whole run, released however it ends (see `lock_checkpoint`).
         with lock_checkpoint(self.checkpoint), interrupt_guard() as stop, \
                 np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            start = self.evaluate(self.x[:EVAL_BATCH], self.t[:EVAL_BATCH])[0] \
-                if st.updates == 0 else None  # the untrained loss, for `check_growth`
+            # The untrained loss, for `check_growth`: the first mini-batch's, set by `_epoch`
+            # before the first update (no extra pass); None for a resumed run.
+            self.start_loss: float | None = None
             go = hooks.begin(self.callbacks, self)
             while go and st.epoch < self.epochs:
                 if st.perm is None:
@@ -187,7 +188,8 @@ class Trainer:
                 if self.on_epoch:
                     self.on_epoch(record)
                 # After the epoch's line (and its progress bar) is out: a warning reads after it.
-                start = check_growth(self.history, start, self.hyper.get("lr"))
+                self.start_loss = check_growth(self.history, self.start_loss,
+                                               self.hyper.get("lr"))
             hooks.end(self.callbacks, self)
         return self.history
 
@@ -242,6 +244,8 @@ class Trainer:
             elif op == "sigmoid_ce":
                 st.correct_sum += accuracy(out, tb, op) * len(idx)
             backward(xb, tb, None, scale)
+            if not st.updates:  # the untrained loss, for `check_growth` (no extra pass)
+                self.start_loss = value
             st.updates += 1
             update(st.updates)
             st.step += 1

@@ -265,7 +265,7 @@ def test_growing_loss_warns_once_on_the_command_line(capsys: pytest.CaptureFixtu
                                       "--quiet", "--eval-train"])  # full-pass figures
     assert code == 0 and "33.33%" in out
     assert err == ("warning: the training loss has stayed above 3 times its starting value "
-                   "for 10 epochs (1.099 at the start -> 8.223 in epoch 10); the learning "
+                   "for 10 epochs (1.1 at the start -> 8.223 in epoch 10); the learning "
                    "rate 1000.0 is probably too high\n")
 
 
