@@ -16,13 +16,15 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from ..errors import Diagnostic
-from ..rules import OPTIMIZERS, USUAL_LR
+from ..rules import OPTIMIZERS, USUAL_LR, missing_data_hint
 from ..source import Source, Span
 from .plan import LayerPlan, NetPlan
 from .validate import SourceMap
 
 # Classes of the data sets netc knows by name (runtime/data/): the labels they give.
 CLASSES = {"mnist": 10, "spiral": 3}
+# Their features per sample.
+FEATURES = {"mnist": 784, "spiral": 2}
 # The activation each loss applies itself (runtime/kernels.py's fused forward passes).
 _OWN_HEAD = {"softmax_ce": "softmax", "sigmoid_ce": "sigmoid"}
 
@@ -137,6 +139,20 @@ def learning_rate_in_usual_range(plan: NetPlan, smap: SourceMap) -> list[Diagnos
         span, f"start from {name}'s default, lr={default:g}, and tune by factors of 10")]
 
 
+def input_width_without_data(plan: NetPlan, smap: SourceMap) -> list[Diagnostic]:
+    """`input: 784` with no `data:` line: netc trains on the 2-feature spiral then, and the
+    run stops at once with a width error; `check` says so, and what to add, before it. Only
+    MNIST's width: other widths without `data:` are the Python API's own arrays, as a rule."""
+    span = smap.args.get(("run", "input", "width"))
+    if ("run", "data", "source") in smap.args or plan.run.data != "spiral" \
+            or plan.input_width != FEATURES["mnist"]:
+        return []
+    return [_warning(
+        "data_mismatch", f"the input is {plan.input_width} wide (MNIST's 28x28 images?), but "
+        "with no `data:` line `netc run` trains on the spiral and stops with a width error",
+        span, missing_data_hint(plan.input_width))]
+
+
 def _named_data(plan: NetPlan, smap: SourceMap) -> tuple[str | None, Span | None]:
     """The data set the spec names (`data: mnist`) and where, or (None, None)."""
     span = smap.args.get(("run", "data", "source"))
@@ -147,4 +163,5 @@ def _named_data(plan: NetPlan, smap: SourceMap) -> tuple[str | None, Span | None
 
 Rule = Callable[[NetPlan, SourceMap], list[Diagnostic]]
 RULES: tuple[Rule, ...] = (double_activation, regression_on_class_labels,
-                           output_width_matches_classes, learning_rate_in_usual_range)
+                           output_width_matches_classes, learning_rate_in_usual_range,
+                           input_width_without_data)

@@ -137,6 +137,15 @@ CALLBACK_SETTINGS = ("early_stop", "lr_decay", "lr_every", "lr_plateau", "lr_pat
 FIT_SETTINGS = ("eval_train", "subset", "validation_split", "wd_all", "keep_best")
 
 
+def missing_data_hint(width: int) -> str:
+    """The fix for a spec without `data:` whose input is not the spiral's 2 features. Why
+    here: `netc check`'s lint (compiler/lint.py) and the run's width error
+    (runtime/targets.py) give this same hint, and this module is what both may import."""
+    fix = ("for 28x28 MNIST images add `data: mnist` to the spec (or pass --data mnist)"
+           if width == 784 else "point `data:` at your .npz or .csv file (or pass --data FILE)")
+    return f"the spiral, netc's data when a spec has no `data:` line, has 2 features; {fix}"
+
+
 def suggest(name: str, known: Iterable[str]) -> str | None:
     """The closest of `known` to `name` (case, the alias table, spelling), or None; the same
     lookup as every other "did you mean" (`compiler/aliases.py`, pure Python)."""

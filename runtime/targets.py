@@ -93,10 +93,9 @@ def _spiral_hint(source: str | None, width: int) -> str:
     then fails with a width error that does not say the `data:` line is what is missing."""
     if source != "spiral":
         return ""
-    fix = "for 28x28 MNIST images add `data: mnist` to the spec (or pass --data mnist)" \
-        if width == 784 else "point `data:` at your .npz or .csv file (or pass --data FILE)"
-    return (f"\n  hint: the spiral, netc's data when a spec has no `data:` line, has 2 "
-            f"features; {fix}")
+    from ..rules import missing_data_hint  # the one wording, `netc check`'s lint gives it too
+
+    return f"\n  hint: {missing_data_hint(width)}"
 
 
 def too_large(x: NDArray, dtype: Any) -> tuple[int, float] | None:
