@@ -7,7 +7,7 @@ loads neither numpy nor pydantic: each stage is imported when first used.
 from __future__ import annotations
 
 from . import datasets  # loaders import numpy only when called
-from .api import compile, load, parse, plan, plan_file, read, validate
+from .api import compile, lint, load, parse, plan, plan_file, read, validate
 from .errors import (
     DataError,
     Diagnostic,
@@ -41,14 +41,25 @@ def plot_history(history, path=None, *, title=""):  # type: ignore[no-untyped-de
     return draw(history, path, title=title)
 
 
+def __getattr__(name: str) -> object:
+    """`netc.callbacks` (EarlyStopping, BestCheckpoint, ...), imported on first use."""
+    if name == "callbacks":
+        import importlib
+
+        return importlib.import_module(".callbacks", __name__)
+    raise AttributeError(f"module 'netc' has no attribute {name!r}")
+
+
 def train(net, x, t, **options):  # type: ignore[no-untyped-def]
     """`net.fit(x, t, **options)`: mini-batch training; returns the History."""
     return net.fit(x, t, **options)
 
 __all__ = [
+    "callbacks",
     "compile",
     "datasets",
     "gradcheck",
+    "lint",
     "load",
     "parse",
     "plan",

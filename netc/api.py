@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from .compiler.plan import NetPlan
     from .compiler.spec import NetSpec
     from .dsl.nodes import Program
+    from .errors import Diagnostic
     from .runtime.network import Network
 
 
@@ -62,6 +63,18 @@ def plan(text: str | Source, *, path: str | None = None) -> NetPlan:
     source = _source(text, path)
     spec, smap = _validated(source)
     return lower(spec, smap, source)
+
+
+def lint(spec: str | PathLike[str] | Source, *, path: str | None = None) -> list[Diagnostic]:
+    """The lint warnings `netc check` and `netc lint` print (the same `Diagnostic`s, severity
+    "warning", each located, its fix as `hint`) for `spec`: spec text, a `Source`, or a path
+    (a `Path`, or a one-line string ending in `.net`). Raises `SpecError` for an invalid spec."""
+    from .compiler.lint import lint_source
+
+    if isinstance(spec, PathLike) or (isinstance(spec, str) and "\n" not in spec
+                                      and spec.endswith(".net")):
+        return lint_source(read(spec))[1]
+    return lint_source(_source(spec, path))[1]
 
 
 def plan_file(path: str | PathLike[str]) -> NetPlan:
