@@ -13,6 +13,7 @@ from ..dsl.nodes import Call, Definition, Pipeline, Program, Repeat, Stage, TooL
 from ..errors import Diagnostic, SpecLimitError, SpecStructureError
 from ..source import Span
 from .registry import OPS
+from .unsupported import check_supported
 
 MAX_LAYERS = 100_000
 MAX_DEPTH = 100
@@ -74,6 +75,7 @@ def _note(u: Via) -> str:
 def expand(program: Program) -> tuple[Expanded, ...]:
     """Inline blocks and unroll repeats. Raises `SpecStructureError` or `SpecLimitError`."""
     source = program.source
+    check_supported(program)
     defs = _definitions(program)
     if not program.pipelines:
         end = len(source.text)
