@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
 from .. import rules
 
@@ -148,7 +148,14 @@ class DataSpec(SettingSpec):
 def _fields(*rs: rules.Rule) -> dict[str, Any]:
     """Pydantic fields from the shared rules (`netc/rules.py`): type, bounds, default, words."""
     return {r.name: (Annotated[int if r.integer else float, Field(**r.bounds())],
-                     Field(r.default, description=r.description)) for r in rs}
+                     Field(r.default, description=r.description)) if not r.switch else
+            (Annotated[int, BeforeValidator(_switch), Field(**r.bounds())],
+             Field(r.default, description=r.description)) for r in rs}
+
+
+def _switch(value: Any) -> Any:
+    """`eval_train=true` as 1: a 0/1 switch reads true/false (`rules.Rule.switch`)."""
+    return int(value) if isinstance(value, bool) else value
 
 
 def _model(model_name: str, base: type[SettingSpec], description: str, **fields: Any) -> Any:

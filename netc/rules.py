@@ -30,6 +30,11 @@ class Rule:
     le: float | None = None
     integer: bool = False
 
+    @property
+    def switch(self) -> bool:
+        """A 0/1 setting, which also takes true/false (`eval_train=true`, `fit(keep_best=True)`)."""
+        return self.integer and self.ge == 0 and self.le == 1
+
     def bounds(self) -> dict[str, float]:
         """The bounds as keyword arguments for `pydantic.Field`."""
         return {k: v for k in ("gt", "ge", "lt", "le")
@@ -37,6 +42,8 @@ class Rule:
 
     def expects(self) -> str:
         """What a valid value is, in words: "a positive finite number"."""
+        if self.switch:
+            return "0 or 1 (false or true)"
         if self.integer:
             low = self.ge if self.ge is not None else (self.gt or 0) + 1
             high = self.le if self.le is not None else (self.lt or 0) - 1
@@ -57,7 +64,10 @@ class Rule:
         """`value` as a float (an int for integer rules); a `TypeError` for a value of the
         wrong type (a bool, a string, 2.5 for an integer), a `ValueError` out of range.
         Both messages start with `owner` and name the rule."""
-        # Why not bool: True is an int to Python, but `lr=True` is a slip, never a choice.
+        # Why not bool: True is an int to Python, but `lr=True` is a slip, never a choice;
+        # only a 0/1 switch reads it, as 1.
+        if self.switch and isinstance(value, bool):
+            value = int(value)
         wanted = numbers.Integral if self.integer else numbers.Real
         if isinstance(value, bool) or not isinstance(value, wanted):
             kind = "a whole number" if self.integer else "a number"
