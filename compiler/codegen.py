@@ -11,61 +11,29 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from .descriptor import render
+from .ops import OPS
 from .plan import LayerPlan, NetPlan
-
-# Elementwise ops whose backward needs only their output, so they can overwrite their input.
-_IN_PLACE = ("sigmoid", "relu", "tanh")
-# Ops whose backward reads their own output: nobody may overwrite that output.
-_NEEDS_OUTPUT = ("sigmoid", "relu", "tanh", "softmax")
-# Ops whose backward may write dx over dy (the kernels promise it).
-_GRAD_IN_PLACE = ("sigmoid", "relu", "tanh", "dropout", "leaky_relu", "batchnorm")
-_OUTPUTS = {"softmax_ce": "softmax", "sigmoid_ce": "sigmoid", "mse": None}
 
 
 def _names(layer: LayerPlan) -> dict[str, str]:
-    """Local variable names of a layer's arrays: W0, dW0, gamma3, running_mean3, ..."""
-    i = layer.index
-    names = {p.name: f"{p.name}{i}" for p in layer.params + layer.buffers}
+    """A layer's names for its op's templates: arrays W0, dW0, gamma3, running_mean3, mask3,
+    ...; per-batch constants by their own name; attributes as their `repr`."""
+    i, op = layer.index, OPS[layer.op]
+    names = {k: repr(v) for k, v in layer.attrs}
+    names.update({p.name: f"{p.name}{i}" for p in layer.params + layer.buffers})
     names.update({f"d{p.name}": f"d{p.name}{i}" for p in layer.params})
+    names.update({b.name: f"{b.name}{i}" for b in op.scratch})
     return names
 
 
 def _forward(layer: LayerPlan, x: str, y: str) -> str:
-    op, n, a = layer.op, _names(layer), layer.attr
-    if op == "affine":
-        return f"affine_forward({x}, {n['W']}, {n['b']}, {y})"
-    if op == "matmul":
-        return f"matmul_forward({x}, {n['W']}, {y})"
-    if op == "leaky_relu":
-        return f"leaky_relu_forward({x}, {y}, {a('alpha')!r})"
-    if op == "dropout":
-        return f"dropout_forward({x}, {y}, mask{layer.index}, {a('p')!r}, rng, train)"
-    if op == "batchnorm":
-        i = layer.index
-        return (f"batchnorm_forward({x}, {n['gamma']}, {n['beta']}, {n['running_mean']}, "
-                f"{n['running_var']}, {y}, xhat{i}, inv_std{i}, {a('momentum')!r}, "
-                f"{a('eps')!r}, train)")
-    if op in ("repeat", "sum"):
-        return f"{op}_forward({x}, {y}, {a('n')!r})"
-    return f"{op}_forward({x}, {y})"
+    return render(OPS[layer.op].forward, {**_names(layer), "x": x, "y": y})
 
 
 def _backward(layer: LayerPlan, dy: str, dx: str, x: str, y: str) -> str:
-    op, n, a, i = layer.op, _names(layer), layer.attr, layer.index
-    if op == "affine":
-        return f"affine_backward({dy}, {x}, {n['W']}, {dx}, {n['dW']}, {n['db']}, ones)"
-    if op == "matmul":
-        return f"matmul_backward({dy}, {x}, {n['W']}, {dx}, {n['dW']})"
-    if op == "leaky_relu":
-        return f"leaky_relu_backward({dy}, {x}, {dx}, {a('alpha')!r})"
-    if op == "dropout":
-        return f"dropout_backward({dy}, mask{i}, {dx})"
-    if op == "batchnorm":
-        return (f"batchnorm_backward({dy}, xhat{i}, inv_std{i}, {n['gamma']}, {dx}, "
-                f"{n['dgamma']}, {n['dbeta']})")
-    if op in ("repeat", "sum"):
-        return f"{op}_backward({dy}, {dx}, {a('n')!r})"
-    return f"{op}_backward({dy}, {y}, {dx})"
+    return render(OPS[layer.op].backward, {**_names(layer), "x": x, "y": y, "dy": dy,
+                                           "dx": dx})
 
 
 def _outputs(layers: Sequence[LayerPlan]) -> list[str]:
@@ -73,8 +41,7 @@ def _outputs(layers: Sequence[LayerPlan]) -> list[str]:
     names: list[str] = []
     for layer in layers:
         i = layer.index
-        prev = layers[i - 1].op if i else None
-        if layer.op in _IN_PLACE and i and prev not in _NEEDS_OUTPUT:
+        if OPS[layer.op].in_place and i and not OPS[layers[i - 1].op].needs_output:
             names.append(names[-1])
         else:
             names.append(f"y{i}")
@@ -85,7 +52,7 @@ def _grads(layers: Sequence[LayerPlan]) -> list[str]:
     """The buffer receiving dL/d(output) of each layer; elementwise layers pass theirs down."""
     names = [f"g{layer.index}" for layer in layers]
     for layer in reversed(layers[1:]):
-        if layer.op in _GRAD_IN_PLACE:
+        if OPS[layer.op].grad_in_place:
             names[layer.index - 1] = names[layer.index]
     return names
 
@@ -154,20 +121,28 @@ def _forward_fn(body: Sequence[LayerPlan], ins: list[str], ys: list[str],
     return out + [f"        return {ys[-1]}"]
 
 
+# The per-batch constants an op's templates may name (`OpDef.constants`), in emission order.
+_CONSTANTS = {
+    "ones": "    ones = np.ones(n, dtype)  # bias gradients as ones @ dy",
+    "rows": "    rows = np.arange(n)  # picks each row's target class",
+    "ones_k": "    ones_k = np.ones(({k}, 1), dtype)  # row sums as y @ ones_k",
+}
+
+
+def _used_constants(layers: Sequence[LayerPlan]) -> set[str]:
+    return {c for layer in layers for c in OPS[layer.op].constants}
+
+
 def _constants(plan: NetPlan) -> list[str]:
     """Per-batch-size constants the kernels take rather than rebuild on every call."""
     out = ["    inv_n = 1.0 / n  # the mean over the batch: the loss gradient's default scale"]
-    if any(layer.op == "affine" for layer in plan.layers):
-        out.append("    ones = np.ones(n, dtype)  # bias gradients as ones @ dy")
-    if plan.loss.op == "softmax_ce":
-        out.append("    rows = np.arange(n)  # picks each row's target class")
-        out.append(f"    ones_k = np.ones(({plan.loss.n_out}, 1), dtype)  # row sums as y @ ones_k")
-    return out
+    used = _used_constants(plan.layers)
+    return out + [line.format(k=plan.loss.n_out) for name, line in _CONSTANTS.items()
+                  if name in used]
 
 
 def _loss_call(loss: LayerPlan, last: str) -> str:
-    extra = ", rows, ones_k" if loss.op == "softmax_ce" else ""
-    return f"{loss.op}_forward({last}, t, out{extra})"
+    return render(OPS[loss.op].forward, {**_names(loss), "x": last})
 
 
 def _loss_fn(loss: LayerPlan, last: str, timed: bool) -> list[str]:
@@ -186,8 +161,8 @@ def _backward_fn(loss: LayerPlan, body: Sequence[LayerPlan], ins: list[str], ys:
 
 
 def _loss_backward(loss: LayerPlan, gs: list[str], timed: bool) -> list[str]:
-    extra = ", rows" if loss.op == "softmax_ce" else ""
-    return [f"        {loss.op}_backward(out, t, {gs[-1]}, scale{extra}){_where(loss)}",
+    call = render(OPS[loss.op].backward, {**_names(loss), "dx": gs[-1]})
+    return [f"        {call}{_where(loss)}",
             *_tick(loss, 1, timed)]
 
 
@@ -204,7 +179,7 @@ def _backward_lines(body: Sequence[LayerPlan], ins: list[str], ys: list[str], gs
 
 def _predict_fn(loss: LayerPlan, last: str) -> list[str]:
     out = ["", "    def predict(x):", "        forward(x, False)"]
-    head = _OUTPUTS[loss.op]
+    head = OPS[loss.op].head
     if head:
         return out + [f"        {head}_forward({last}, out)", "        return out"]
     return out + [f"        return {last}"]
@@ -244,22 +219,19 @@ def bound_bytes(plan: NetPlan, n: int, itemsize: int) -> int:
     """Bytes of the buffers `bind` allocates for batch size `n` (as `passes_source` writes it)."""
     body = plan.layers[:-1]
     per_row = sum(w for _, w in _activations(body, _outputs(body), _grads(body)))
-    per_row += sum(lp.n_out * (lp.op in ("dropout", "batchnorm")) for lp in body)
+    scratch = [(lp, b) for lp in body for b in OPS[lp.op].scratch]
+    per_row += sum(lp.n_out for lp, b in scratch if b.per_row)
     per_row += plan.loss.n_out + 1  # `out`, and `ones` (affine) or `rows` (softmax_ce)
-    fixed = sum(lp.n_out for lp in body if lp.op == "batchnorm") + plan.loss.n_out
+    fixed = sum(lp.n_out for lp, b in scratch if not b.per_row) + plan.loss.n_out
     # Why 8 per row: `rows` holds int64 indices, whatever the float type.
-    return (n * per_row + fixed) * itemsize + 8 * n * (plan.loss.op == "softmax_ce")
+    return (n * per_row + fixed) * itemsize + 8 * n * ("rows" in OPS[plan.loss.op].constants)
 
 
 def _scratch(layer: LayerPlan) -> list[str]:
     """The buffers a layer keeps for its own backward pass (dropout's mask, batchnorm's)."""
-    i = layer.index
-    if layer.op == "dropout":
-        return [f"    mask{i} = np.empty((n, {layer.n_out}), dtype)"]
-    if layer.op == "batchnorm":
-        return [f"    xhat{i} = np.empty((n, {layer.n_out}), dtype)",
-                f"    inv_std{i} = np.empty(({layer.n_out},), dtype)"]
-    return []
+    w = layer.n_out
+    return [f"    {b.name}{layer.index} = np.empty({f'(n, {w})' if b.per_row else f'({w},)'}, "
+            "dtype)" for b in OPS[layer.op].scratch]
 
 
 def _parted(plan: NetPlan, body: Sequence[LayerPlan], ins: list[str], ys: list[str],
@@ -297,7 +269,7 @@ def _part(k: int, layers: Sequence[LayerPlan], ins: list[str], ys: list[str], gs
            '(forward, backward, first_nonfinite) over them."""']
     out += _unpacked(layers)
     out += buffers
-    if any(layer.op == "affine" for layer in layers):
+    if "ones" in _used_constants(layers):
         out.append("    ones = A['ones']")
     out += [line for layer in layers for line in _scratch(layer)]
     out += _forward_fn(layers, ins, ys, timed)
@@ -331,7 +303,7 @@ def _parted_bind(plan: NetPlan, body: Sequence[LayerPlan], ys: list[str], gs: li
            "    A = {}  # the buffers that cross from one part to the next"]
     out.append(f"    out = np.empty((n, {plan.loss.n_out}), dtype)  # the loss's prediction")
     out += _constants(plan)
-    if any(layer.op == "affine" for layer in body):
+    if "ones" in _used_constants(body):
         out.append("    A['ones'] = ones")
     out += [f"    forward{k}, backward{k}, trace{k} = _part{k}(P, G, S, A, n, dtype, rng)"
             for k in range(parts)]

@@ -15,6 +15,8 @@ from typing import Any
 from ..errors import Diagnostic, SpecLimitError, SpecShapeError
 from ..rules import CALLBACK_SETTINGS, FIT_SETTINGS
 from ..source import Source
+from .descriptor import ParamRule
+from .ops import OPS
 from .plan import LayerPlan, NetPlan, ParamPlan, RunPlan
 from .spec import MAX_WIDTH, NetSpec
 from .validate import SourceMap
@@ -135,22 +137,21 @@ def _where(smap: SourceMap, i: int) -> str:
 
 
 def _layer(i: int, op: Any, n_in: int, n_out: int, spec: NetSpec, smap: SourceMap) -> LayerPlan:
-    label = f"{i}.{op.op}"
+    label, desc = f"{i}.{op.op}", OPS[op.op]
     attrs = tuple((k, v) for k, v in op.model_dump().items()
                   if k not in ("op", "n_in", "n_out", "init", "std"))
-    params: tuple[ParamPlan, ...] = ()
-    buffers: tuple[ParamPlan, ...] = ()
-    if op.op in _WEIGHTED:
-        scheme, std = _init(i, op, spec)
-        params = (ParamPlan(f"{label}.W", "W", (n_in, n_out), scheme, std, n_in),)
-        if op.op == "affine":
-            params += (ParamPlan(f"{label}.b", "b", (n_out,), "zeros"),)
-    elif op.op == "batchnorm":
-        params = (ParamPlan(f"{label}.gamma", "gamma", (n_out,), "ones"),
-                  ParamPlan(f"{label}.beta", "beta", (n_out,), "zeros"))
-        buffers = (ParamPlan(f"{label}.running_mean", "running_mean", (n_out,), "zeros"),
-                   ParamPlan(f"{label}.running_var", "running_var", (n_out,), "ones"))
-    return LayerPlan(i, op.op, op.kind, n_in, n_out, attrs, params, buffers, smap.call_span(i))
+
+    def arrays(rules: tuple[ParamRule, ...]) -> tuple[ParamPlan, ...]:
+        out = []
+        for r in rules:
+            scheme, std = _init(i, op, spec) if r.init == "weight" else (r.init, None)
+            fan_in = r.fan_in((n_in,), (n_out,)) if r.fan_in else 1
+            out.append(ParamPlan(f"{label}.{r.name}", r.name, r.shape((n_in,), (n_out,)),
+                                 scheme, std, fan_in))
+        return tuple(out)
+
+    return LayerPlan(i, op.op, op.kind, n_in, n_out, attrs, arrays(desc.params),
+                     arrays(desc.state), smap.call_span(i))
 
 
 def _init(i: int, op: Any, spec: NetSpec) -> tuple[str, float | None]:

@@ -57,6 +57,10 @@ class LayerPlan:
     def label(self) -> str:
         return f"{self.index}.{self.op}"
 
+    def shown_attrs(self) -> list[str]:
+        """The attributes as the summary writes them: `p=0.5`."""
+        return [f"{k}={v}" for k, v in self.attrs]
+
     def attr(self, name: str, default: Any = None) -> Any:
         return dict(self.attrs).get(name, default)
 
@@ -193,8 +197,13 @@ class Memory:
 
 
 def _describe(layer: LayerPlan) -> str:
-    args = [f"{layer.n_in}, {layer.n_out}"] if layer.params and layer.op != "batchnorm" else []
-    args += [f"{k}={v}" for k, v in layer.attrs]
+    """The summary's label: the op's own (`affine(784, 50)`) or its name and attributes."""
+    from .ops import OPS  # Why here: the op modules import the spec, which plan must not
+
+    label = OPS[layer.op].label
+    if label:
+        return label(layer)
+    args = layer.shown_attrs()
     return layer.op + (f"({', '.join(args)})" if args else "")
 
 

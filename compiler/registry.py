@@ -1,7 +1,8 @@
 """The op table: which calls exist, their schema, and how positional arguments map to fields.
 
-The grammar knows no op names; this registry is the single list of layers, losses, settings
-and optimizers, used by the validator and by `netc layers`. Adding a layer starts here.
+The grammar knows no op names; this registry lists the settings and optimizers, and takes
+the layers and losses from the op catalogue (`compiler/ops/`, one `OpDef` per op), for the
+validator and `netc layers`. Adding a layer means adding its `OpDef` there.
 `suggest` gives every "did you mean" through the one alias table in `aliases.py`.
 """
 
@@ -14,6 +15,7 @@ from pydantic import BaseModel
 
 from . import spec as s
 from .aliases import ALIASES, NOT_YET, closest
+from .ops import OPS
 
 __all__ = ["ALIASES", "LOSSES", "OPS", "OPTIMIZERS", "SETTINGS", "OpInfo", "closest",
            "suggest"]
@@ -21,7 +23,8 @@ __all__ = ["ALIASES", "LOSSES", "OPS", "OPTIMIZERS", "SETTINGS", "OpInfo", "clos
 
 @dataclass(frozen=True)
 class OpInfo:
-    """A callable name: its schema and its positional forms, indexed by how many are given."""
+    """A setting or optimizer: its schema and its positional forms, indexed by how many are
+    given (layers are `OpDef`s, which offer the same fields)."""
 
     name: str
     schema: type[BaseModel]
@@ -39,27 +42,6 @@ class OpInfo:
 def _table(*infos: OpInfo) -> dict[str, OpInfo]:
     return {i.name: i for i in infos}
 
-
-# Why two forms for affine: `affine(10)` after a known width reads naturally, and
-# `affine(784, 10)` is DLFS's explicit (in, out) form; both are common in the book's nets.
-_SIZED = ((), ("n_out",), ("n_in", "n_out"))
-
-OPS = _table(
-    OpInfo("affine", s.AffineSpec, _SIZED),
-    OpInfo("matmul", s.MatMulSpec, _SIZED),
-    OpInfo("sigmoid", s.SigmoidSpec),
-    OpInfo("relu", s.ReluSpec),
-    OpInfo("tanh", s.TanhSpec),
-    OpInfo("leaky_relu", s.LeakyReluSpec, ((), ("alpha",))),
-    OpInfo("softmax", s.SoftmaxSpec),
-    OpInfo("dropout", s.DropoutSpec, ((), ("p",))),
-    OpInfo("batchnorm", s.BatchNormSpec),
-    OpInfo("repeat", s.RepeatSpec, ((), ("n",))),
-    OpInfo("sum", s.SumSpec, ((), ("n",))),
-    OpInfo("softmax_ce", s.SoftmaxCESpec),
-    OpInfo("sigmoid_ce", s.SigmoidCESpec),
-    OpInfo("mse", s.MSESpec),
-)
 
 SETTINGS = _table(
     OpInfo("input", s.InputSpec, ((), ("width",))),

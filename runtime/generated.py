@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..compiler.codegen import header, passes_source, step_source
+from ..compiler.ops import OPS
 from ..compiler.plan import NetPlan
 from . import kernels, optim
 from .initializers import _scheme_std
@@ -25,6 +26,12 @@ from .initializers import _scheme_std
 _KERNELS: dict[str, Callable[..., Any]] = {
     **kernels.KERNELS, **{i.kernel.__name__: i.kernel for i in optim.OPTIMIZERS.values()},
     optim.sgd_prescaled_update.__name__: optim.sgd_prescaled_update}
+
+
+def _kernels() -> dict[str, Callable[..., Any]]:
+    """netc's kernels and those of ops registered from outside (`OpDef.kernels`)."""
+    extra = {f.__name__: f for op in OPS.values() for f in op.kernels}
+    return {**_KERNELS, **extra} if extra else _KERNELS
 
 
 def load(source: str, name: str, **extra: Any) -> dict[str, Any]:
@@ -35,7 +42,7 @@ def load(source: str, name: str, **extra: Any) -> dict[str, Any]:
     digest = hashlib.sha1(source.encode()).hexdigest()[:10]
     filename = f"<netc generated {digest}: {name}>"
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-    namespace: dict[str, Any] = {"np": np, **_KERNELS, **extra}
+    namespace: dict[str, Any] = {"np": np, **_kernels(), **extra}
     exec(_compiled(source, filename), namespace)  # noqa: S102 - our own generated code
     return namespace
 
@@ -57,8 +64,9 @@ def bind_update(plan: NetPlan, update: optim.UpdatePlan, params: np.ndarray,
 def used_kernels(source: str) -> list[str]:
     """The kernel names a generated source calls, in first-use order."""
     seen: dict[str, None] = {}
+    known = _kernels()
     for m in re.finditer(r"\b([a-z_]+)\(", source):
-        if m.group(1) in _KERNELS:
+        if m.group(1) in known:
             seen.setdefault(m.group(1))
     return list(seen)
 
@@ -80,7 +88,7 @@ def standalone_module(plan: NetPlan, extra: str = "") -> str:
     step = step_source(plan, update.kernel.__name__, update.state, list(update.hyper),
                        update.counts_steps)
     code = passes_source(plan) + "\n\n" + step + extra
-    kernel_src = "\n\n".join(inspect.getsource(_KERNELS[k]) for k in used_kernels(code))
+    kernel_src = "\n\n".join(inspect.getsource(_kernels()[k]) for k in used_kernels(code))
     params = [(p.key, p.shape) for layer in plan.layers for p in layer.params]
     inits = [(p.key, p.init if p.init in ("zeros", "ones") else "normal",
               _scheme_std(p.init, p.fan_in, p.std) if p.init not in ("zeros", "ones") else 0.0)

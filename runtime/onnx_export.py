@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..atomic import write_atomically
+from ..compiler.ops import OPS
 from ..errors import DataError, MissingDependencyError
 from ..terminal import shown  # a file name that is not UTF-8 cannot be a protobuf string
 
@@ -25,8 +26,6 @@ if TYPE_CHECKING:
 
 OPSET = 17
 MISSING = "ONNX export needs the optional extra: pip install 'netc[onnx]'"
-# Ops that are a single ONNX node with the same name and no parameters.
-_UNARY = {"sigmoid": "Sigmoid", "relu": "Relu", "tanh": "Tanh", "sigmoid_ce": "Sigmoid"}
 
 
 def _onnx() -> Any:
@@ -51,6 +50,16 @@ class _Graph:
         self.inits.append(self.onnx.numpy_helper.from_array(array, name))
         return name
 
+    def param(self, lp: LayerPlan, name: str) -> str:
+        """A layer's parameter or state array as an initializer under its key."""
+        key = f"{lp.label}.{name}"
+        return self.const(key, self.net.params[key] if key in self.net.params else
+                          self.net.buffers[key])
+
+    def ints(self, name: str, values: list[int]) -> str:
+        """An int64 initializer (shapes, axes, repeats)."""
+        return self.const(name, values, np.int64)
+
     def node(self, op_type: str, inputs: list[str], label: str, **attrs: Any) -> None:
         out = f"{label}.out"
         self.nodes.append(self.onnx.helper.make_node(op_type, [self.cur, *inputs], [out],
@@ -59,34 +68,11 @@ class _Graph:
 
 
 def _add_layer(g: _Graph, lp: LayerPlan) -> None:
-    """Append the node(s) of one layer; its parameters become initializers under their keys."""
-    net, label = g.net, lp.label
-    if lp.op == "affine":
-        g.node("Gemm", [g.const(f"{label}.W", net.params[f"{label}.W"]),
-                        g.const(f"{label}.b", net.params[f"{label}.b"])], label)
-    elif lp.op == "matmul":
-        g.node("MatMul", [g.const(f"{label}.W", net.params[f"{label}.W"])], label)
-    elif lp.op in _UNARY:
-        g.node(_UNARY[lp.op], [], label)
-    elif lp.op == "leaky_relu":
-        g.node("LeakyRelu", [], label, alpha=float(lp.attr("alpha", 0.01)))
-    elif lp.op in ("softmax", "softmax_ce"):
-        g.node("Softmax", [], label, axis=-1)
-    elif lp.op == "batchnorm":
-        names = [g.const(f"{label}.{k}", (net.params if k in ("gamma", "beta") else
-                                          net.buffers)[f"{label}.{k}"])
-                 for k in ("gamma", "beta", "running_mean", "running_var")]
-        g.node("BatchNormalization", names, label, epsilon=float(lp.attr("eps", 1e-5)))
-    elif lp.op == "repeat":
-        # (b, d) -> (b, n*d): n copies side by side, as `repeat_forward`.
-        g.node("Tile", [g.const(f"{label}.repeats", [1, lp.attr("n")], np.int64)], label)
-    elif lp.op == "sum":
-        # (b, n*d) -> (b, n, d) -> sum over the blocks; shape 0 keeps the batch dimension.
-        g.node("Reshape", [g.const(f"{label}.shape", [0, lp.attr("n"), -1], np.int64)],
-               f"{label}.reshape")
-        g.node("ReduceSum", [g.const(f"{label}.axes", [1], np.int64)], label, keepdims=0)
-    elif lp.op not in ("dropout", "mse"):  # dropout and mse are the identity at inference
+    """Append the node(s) of one layer, as its op's descriptor maps it (`OpDef.onnx`)."""
+    mapping = OPS[lp.op].onnx
+    if mapping is None:
         raise DataError(f"ONNX export: no ONNX form for layer {lp.label}")
+    mapping(g, lp)
 
 
 def to_model(net: Network) -> Any:

@@ -1,0 +1,95 @@
+"""The op descriptor: everything the compiler and its consumers know about one op, in one place.
+
+Each op (`compiler/ops/*.py`) is one `OpDef`: its schema and positional forms (validate), its
+parameters, state and scratch buffers (lower, build, memory), its forward and backward kernel
+calls as small templates over value names (codegen), what may be overwritten in place, its
+ONNX mapping (runtime/onnx_export.py) and its label in the summary. (Shape rules join it with
+the graph IR; today lower infers widths along the chain.)
+No consumer switches on an op's name: each reads these fields. Plain data, no numpy, so
+`netc check` stays fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+Shape = tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ParamRule:
+    """One array an op owns: `init` is "weight" (the `init:` scheme decides), "zeros" or
+    "ones"; `shape` and `fan_in` are computed from the op's input and output shapes."""
+
+    name: str
+    shape: Callable[[Shape, Shape], Shape]
+    init: str = "weight"
+    fan_in: Callable[[Shape, Shape], int] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Scratch:
+    """A buffer an op keeps between its forward and backward calls, per batch size:
+    `per_row` buffers are shaped like the output (dropout's mask), others like one row's
+    last axis (batchnorm's inverse std)."""
+
+    name: str
+    per_row: bool = True
+
+
+Template = str | Callable[[dict[str, str]], str]
+
+
+@dataclass(frozen=True)
+class OpDef:
+    """One op, described once. See the module docstring for who reads which field.
+
+    Templates are `str.format` strings (or functions of the same mapping) over: `x`, `y`,
+    `dy`, `dx` (input, output and their gradients), the op's parameter names (`W`, `dW`),
+    state and scratch names, per-batch constants (`ones`), and every attribute as its `repr`.
+    A `dx` may be `None` (nobody needs the gradient): backward kernels must then skip it.
+    A loss's templates see `x` (its input), `dx` (the gradient it writes) and the names the
+    passes give it: `t` (targets), `out` (its prediction), `scale` (the gradient's factor).
+    """
+
+    name: str
+    schema: type
+    positional: tuple[tuple[str, ...], ...] = ((),)
+    forward: Template = ""
+    backward: Template = ""
+    params: tuple[ParamRule, ...] = ()
+    state: tuple[ParamRule, ...] = ()
+    scratch: tuple[Scratch, ...] = ()
+    constants: tuple[str, ...] = ()  # per-batch constants its calls use ("ones")
+    in_place: bool = False  # forward may write its output over its input
+    needs_output: bool = False  # backward reads the output (so nobody may overwrite it)
+    grad_in_place: bool = False  # backward may write dx over dy
+    head: str | None = None  # losses: the kernel that turns scores into predictions
+    onnx: Callable[..., None] | None = None  # (graph builder, layer) -> adds its nodes
+    label: Callable[[Any], str] | None = None  # summary label from the LayerPlan
+    # Kernels its templates call that runtime/kernels.py does not hold (an op added from
+    # outside netc): top-level functions over numpy, copied into emitted modules like ours.
+    kernels: tuple[Callable[..., Any], ...] = ()
+
+    @property
+    def kind(self) -> str:
+        return getattr(self.schema, "kind", "activation")
+
+    @property
+    def description(self) -> str:
+        return getattr(self.schema, "description", "")
+
+
+def size(shape: Shape) -> int:
+    """Values in one row of this shape."""
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+def render(template: Template, names: dict[str, str]) -> str:
+    """One kernel call from a template and the names of this node's values."""
+    return template(names) if callable(template) else template.format_map(names)

@@ -1,0 +1,51 @@
+"""Ops with a weight matrix: `affine` (x @ W + b) and `matmul` (x @ W), DLFS-1 5.6."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import spec as s
+from ..descriptor import OpDef, ParamRule, Shape
+
+# Why two forms: `affine(10)` after a known width reads naturally, and `affine(784, 10)` is
+# DLFS's explicit (in, out) form; both are common in the book's nets.
+SIZED = ((), ("n_out",), ("n_in", "n_out"))
+
+
+def _weight(x: Shape, y: Shape) -> Shape:
+    return (x[-1], y[-1])
+
+
+def _bias(x: Shape, y: Shape) -> Shape:
+    return (y[-1],)
+
+
+def _fan_in(x: Shape, y: Shape) -> int:
+    return x[-1]
+
+
+def _label(lp: Any) -> str:
+    return f"{lp.op}({', '.join([f'{lp.n_in}, {lp.n_out}', *lp.shown_attrs()])})"
+
+
+def _affine_onnx(g: Any, lp: Any) -> None:
+    g.node("Gemm", [g.param(lp, "W"), g.param(lp, "b")], lp.label)
+
+
+def _matmul_onnx(g: Any, lp: Any) -> None:
+    g.node("MatMul", [g.param(lp, "W")], lp.label)
+
+
+W = ParamRule("W", _weight, "weight", _fan_in)
+
+OPS = (
+    OpDef("affine", s.AffineSpec, SIZED,
+          forward="affine_forward({x}, {W}, {b}, {y})",
+          backward="affine_backward({dy}, {x}, {W}, {dx}, {dW}, {db}, ones)",
+          params=(W, ParamRule("b", _bias, "zeros")), constants=("ones",),
+          onnx=_affine_onnx, label=_label),
+    OpDef("matmul", s.MatMulSpec, SIZED,
+          forward="matmul_forward({x}, {W}, {y})",
+          backward="matmul_backward({dy}, {x}, {W}, {dx}, {dW})",
+          params=(W,), onnx=_matmul_onnx, label=_label),
+)

@@ -1,0 +1,29 @@
+"""The losses (DLFS-1 4.2, 5.6.3): each fuses its output activation, which `head` names."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import spec as s
+from ..descriptor import OpDef
+
+
+def _head_onnx(onnx_name: str | None, **attrs: Any) -> Any:
+    def add(g: Any, lp: Any) -> None:
+        if onnx_name:
+            g.node(onnx_name, [], lp.label, **attrs)
+    return add
+
+
+OPS = (
+    # `rows` and `ones_k` are per-batch constants (row indices, a ones column) the passes make.
+    OpDef("softmax_ce", s.SoftmaxCESpec, forward="softmax_ce_forward({x}, t, out, rows, ones_k)",
+          backward="softmax_ce_backward(out, t, {dx}, scale, rows)",
+          constants=("rows", "ones_k"), head="softmax", onnx=_head_onnx("Softmax", axis=-1)),
+    OpDef("sigmoid_ce", s.SigmoidCESpec, forward="sigmoid_ce_forward({x}, t, out)",
+          backward="sigmoid_ce_backward(out, t, {dx}, scale)", head="sigmoid",
+          onnx=_head_onnx("Sigmoid")),
+    # mse predicts its input as it is: no head, and the identity in ONNX.
+    OpDef("mse", s.MSESpec, forward="mse_forward({x}, t, out)",
+          backward="mse_backward(out, t, {dx}, scale)", onnx=_head_onnx(None)),
+)
