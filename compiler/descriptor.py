@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 Shape = tuple[int, ...]
 
@@ -42,8 +42,24 @@ class Scratch:
 Template = str | Callable[[dict[str, str]], str]
 
 
+class SchemaFacts:
+    """`kind` and `description` of a callable name, read from its schema's class attributes
+    (shared by `OpDef` and the registry's `OpInfo` for settings and optimizers)."""
+
+    schema: type
+    default_kind: ClassVar[str] = "activation"
+
+    @property
+    def kind(self) -> str:
+        return getattr(self.schema, "kind", self.default_kind)
+
+    @property
+    def description(self) -> str:
+        return getattr(self.schema, "description", "")
+
+
 @dataclass(frozen=True)
-class OpDef:
+class OpDef(SchemaFacts):
     """One op, described once. See the module docstring for who reads which field.
 
     Templates are `str.format` strings (or functions of the same mapping) over: `x`, `y`,
@@ -72,14 +88,6 @@ class OpDef:
     # Kernels its templates call that runtime/kernels.py does not hold (an op added from
     # outside netc): top-level functions over numpy, copied into emitted modules like ours.
     kernels: tuple[Callable[..., Any], ...] = ()
-
-    @property
-    def kind(self) -> str:
-        return getattr(self.schema, "kind", "activation")
-
-    @property
-    def description(self) -> str:
-        return getattr(self.schema, "description", "")
 
 
 def size(shape: Shape) -> int:

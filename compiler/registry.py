@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import ClassVar
 
 from pydantic import BaseModel
 
 from . import spec as s
 from .aliases import ALIASES, NOT_YET, closest
+from .descriptor import SchemaFacts
 from .ops import OPS
 
 __all__ = ["ALIASES", "LOSSES", "OPS", "OPTIMIZERS", "SETTINGS", "OpInfo", "closest",
@@ -22,21 +24,14 @@ __all__ = ["ALIASES", "LOSSES", "OPS", "OPTIMIZERS", "SETTINGS", "OpInfo", "clos
 
 
 @dataclass(frozen=True)
-class OpInfo:
+class OpInfo(SchemaFacts):
     """A setting or optimizer: its schema and its positional forms, indexed by how many are
     given (layers are `OpDef`s, which offer the same fields)."""
 
     name: str
     schema: type[BaseModel]
     positional: tuple[tuple[str, ...], ...] = ((),)
-
-    @property
-    def kind(self) -> str:
-        return getattr(self.schema, "kind", "setting")
-
-    @property
-    def description(self) -> str:
-        return getattr(self.schema, "description", "")
+    default_kind: ClassVar[str] = "setting"
 
 
 def _table(*infos: OpInfo) -> dict[str, OpInfo]:

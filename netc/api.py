@@ -71,10 +71,9 @@ def lint(spec: str | PathLike[str] | Source, *, path: str | None = None) -> list
     (a `Path`, or a one-line string ending in `.net`). Raises `SpecError` for an invalid spec."""
     from .compiler.lint import lint_source
 
-    if isinstance(spec, PathLike) or (isinstance(spec, str) and "\n" not in spec
-                                      and spec.endswith(".net")):
-        return lint_source(read(spec))[1]
-    return lint_source(_source(spec, path))[1]
+    is_path = isinstance(spec, PathLike) or (isinstance(spec, str) and "\n" not in spec
+                                             and spec.endswith(".net"))
+    return lint_source(read(spec) if is_path else _source(spec, path))[1]
 
 
 def plan_file(path: str | PathLike[str]) -> NetPlan:
