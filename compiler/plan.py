@@ -39,9 +39,17 @@ class ParamPlan:
         return n
 
 
+INPUT = -1  # `LayerPlan.inputs` names the network's input by this index
+
+
 @dataclass(frozen=True, slots=True)
 class LayerPlan:
-    """One node of the ordered graph: `n_in` -> `n_out` features."""
+    """One node of the graph, in topological order: `n_in` -> `n_out` features.
+
+    `inputs` are the indices of the nodes it reads (`INPUT` for the network's input), in the
+    op's argument order; left out, a node reads the one before it (a chain). `shape` is the
+    shape of one row of its output (the batch dimension is implicit); left out, `(n_out,)`.
+    """
 
     index: int
     op: str
@@ -52,6 +60,14 @@ class LayerPlan:
     params: tuple[ParamPlan, ...] = ()
     buffers: tuple[ParamPlan, ...] = ()
     span: Span | None = None
+    inputs: tuple[int, ...] = ()
+    shape: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.inputs:
+            object.__setattr__(self, "inputs", (self.index - 1,))
+        if not self.shape:
+            object.__setattr__(self, "shape", (self.n_out,))
 
     @property
     def label(self) -> str:
@@ -88,13 +104,33 @@ class RunPlan:
 
 @dataclass(frozen=True, slots=True)
 class NetPlan:
-    """The whole network: layers in order (the loss last), input width and run settings."""
+    """The whole network: layers in topological order (the loss last), the input's width
+    (values per row) and shape (left out: `(input_width,)`), and the run settings."""
 
     layers: tuple[LayerPlan, ...]
     input_width: int
     run: RunPlan = field(default_factory=RunPlan)
     spec_hash: str = ""
     path: str = "<string>"
+    input_shape: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.input_shape:
+            object.__setattr__(self, "input_shape", (self.input_width,))
+
+    @property
+    def is_chain(self) -> bool:
+        """Every node reads the one before it (today's pipelines): no branch, no merge."""
+        return all(lp.inputs == (lp.index - 1,) for lp in self.layers)
+
+    def consumers(self) -> dict[int, list[int]]:
+        """The nodes reading each value (`INPUT` for the input), in topological order."""
+        found: dict[int, list[int]] = {INPUT: []}
+        for lp in self.layers:
+            found.setdefault(lp.index, [])
+            for j in lp.inputs:
+                found.setdefault(j, []).append(lp.index)
+        return found
 
     @property
     def loss(self) -> LayerPlan:

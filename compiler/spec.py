@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model, model_validator
 
 from .. import rules
 
@@ -130,8 +130,28 @@ class SettingSpec(BaseModel):
 
 
 class InputSpec(SettingSpec):
-    width: Size = Field(description="number of input features")
-    description: ClassVar[str] = "input width, so the first layer may leave n_in out"
+    width: Size = Field(description="number of input features (values per row)")
+    shape: tuple[Size, ...] | None = Field(
+        None, description="an image's shape, channels first: `1x28x28` or `1, 28, 28`")
+    description: ClassVar[str] = "input width or shape, so the first layer may leave n_in out"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _width_of_shape(cls, data: Any) -> Any:
+        # Why: `input: 1x28x28` arrives as a shape alone; its width is the values per row.
+        if isinstance(data, dict) and isinstance(data.get("shape"), tuple) and \
+                "width" not in data and all(isinstance(d, int) for d in data["shape"]):
+            width = 1
+            for d in data["shape"]:
+                width *= d
+            # Why 1 for a bad dimension: the shape's own error says which; no second one.
+            return {**data, "width": width if min(data["shape"], default=0) >= 1 else 1}
+        return data
+
+    @property
+    def dims(self) -> tuple[int, ...]:
+        """One row's shape: `(784,)`, or `(1, 28, 28)` for an image."""
+        return self.shape or (self.width,)
 
 
 # The data `netc run` can load (`netc.runtime.data` holds the same lists; a test keeps them

@@ -58,8 +58,8 @@ def _arg_forms(arg: Arg, *, declaration: bool) -> Iterator[tuple[str, Span]]:
     value = arg.value
     if arg.colon:
         yield f"a named input ('{arg.name}: ...')", arg.span
-    elif isinstance(value, Dims):
-        yield f"an image or sequence input ('{value.text}')", arg.value_span
+    elif isinstance(value, Dims) and not declaration:
+        yield f"a shape ('{value.text}') as an argument", arg.value_span
     elif isinstance(value, TensorRef):
         yield _ref(value), value.span
     elif isinstance(value, (Pipeline, Repeat)):

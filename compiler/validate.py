@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from ..dsl.nodes import Arg, Call, Declaration, Program, TooLarge
+from ..dsl.nodes import Arg, Call, Declaration, Dims, Program, TooLarge
 from ..errors import Diagnostic, SpecValidationError
 from ..source import Span
 from . import spec as s
@@ -164,7 +164,7 @@ def _run(decls: Sequence[Declaration], smap: SourceMap, problems: list[Diagnosti
 
 def _setting(info: OpInfo, d: Declaration, smap: SourceMap,
              problems: list[Diagnostic]) -> Any:
-    args = list(d.args)
+    args = _input_shape(d) if d.key == "input" else list(d.args)
     head = args[0].value if args and args[0].name is None else None
     if isinstance(head, Call) and head.has_parens:
         # `optimizer: adam(lr=0.001)` reads as `optimizer: adam, lr=0.001`.
@@ -196,6 +196,23 @@ def _setting(info: OpInfo, d: Declaration, smap: SourceMap,
         problems.append(_unknown_data(result.source, spans.get("source", d.span)))
         return None
     return result
+
+
+def _input_shape(d: Declaration) -> list[Arg]:
+    """`input: 1x28x28` and `input: 1, 28, 28` as one `shape` argument; `input: 784` as is."""
+    args = list(d.args)
+    positional = [a for a in args if a.name is None]
+    if len(positional) == 1 and isinstance(positional[0].value, Dims):
+        a = positional[0]
+        return [Arg("shape", a.value.dims, a.span, a.value_span),
+                *(b for b in args if b is not a)]
+    if len(positional) > 1 and all(type(a.value) is int for a in positional):
+        first, last = positional[0], positional[-1]
+        span = Span(first.span.path, first.span.line, first.span.column, last.span.end_line,
+                    last.span.end_column, first.span.start, last.span.end)
+        return [Arg("shape", tuple(a.value for a in positional), span, span),
+                *(b for b in args if b.name is not None)]
+    return args
 
 
 def _known_data(source: str) -> bool:
