@@ -42,6 +42,19 @@ class Scratch:
 Template = str | Callable[[dict[str, str]], str]
 
 
+class ShapeError(Exception):
+    """A shape rule's refusal: `reason` says what met and why it cannot work, `hint` the fix.
+    Lower turns it into a located diagnostic that adds where each input came from."""
+
+    def __init__(self, reason: str, hint: str = "") -> None:
+        super().__init__(reason)
+        self.reason, self.hint = reason, hint
+
+
+# (input shapes, one row each, in argument order; the validated op spec) -> output shape.
+ShapeRule = Callable[[tuple[Shape, ...], Any], Shape]
+
+
 class SchemaFacts:
     """`kind` and `description` of a callable name, read from its schema's class attributes
     (shared by `OpDef` and the registry's `OpInfo` for settings and optimizers)."""
@@ -73,6 +86,12 @@ class OpDef(SchemaFacts):
     name: str
     schema: type
     positional: tuple[tuple[str, ...], ...] = ((),)
+    # Output shape from input shapes; None keeps the input's shape (activations). May raise
+    # `ShapeError`.
+    shape: ShapeRule | None = None
+    # A merge (add, concat): reads two or more values. Its templates see `xs` and `dxs`,
+    # tuples of names such as `(y2, y5)`; a `dxs` entry may be None (nobody needs it).
+    variadic: bool = False
     forward: Template = ""
     backward: Template = ""
     params: tuple[ParamRule, ...] = ()
