@@ -117,6 +117,11 @@ def size(shape: Shape) -> int:
     return n
 
 
+def shown(shape: Shape) -> str:
+    """A row shape as the summary and the messages write it: `(batch, 1, 28, 28)`."""
+    return "(" + ", ".join(["batch", *(str(d) for d in shape)]) + ")"
+
+
 def render(template: Template, names: dict[str, str]) -> str:
     """One kernel call from a template and the names of this node's values."""
     return template(names) if callable(template) else template.format_map(names)

@@ -7,69 +7,18 @@ spec would unroll to, and cycles between blocks are checked first, so no spec ca
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from ..dsl.nodes import Call, Definition, Pipeline, Program, Repeat, Stage, TooLarge
 from ..errors import Diagnostic, SpecLimitError, SpecStructureError
-from ..source import Span
+from .expanded import Expanded, Via
 from .registry import OPS
+from .unroll import branches, unroll
 from .unsupported import check_supported
+
+__all__ = ["MAX_DEPTH", "MAX_LAYERS", "Expanded", "Via", "expand"]
 
 MAX_LAYERS = 100_000
 MAX_DEPTH = 100
 _CAP = 10**15  # Why: keeps counts of absurd repeats printable and cheap
-
-
-NOTES_OUTER, NOTES_INNER = 3, 3  # blocks named in a layer's notes; the rest are counted
-
-
-@dataclass(frozen=True, slots=True)
-class Via:
-    """One block use on the way to a call, its parent the use around it (None: the pipeline).
-
-    Why a chain, not a tuple: each nesting level then costs O(1), where copying a tuple per
-    level made 60,000 nested blocks quadratic. `outer` keeps the outermost uses for the notes.
-    """
-
-    name: str
-    span: Span
-    parent: Via | None = None
-    depth: int = 1
-    outer: tuple[Via, ...] = ()
-
-    def enter(self, name: str, span: Span) -> Via:
-        """The use of block `name` at `span` inside this one."""
-        outer = self.outer if self.depth > NOTES_OUTER else (*self.outer, self)
-        return Via(name, span, self, self.depth + 1, outer)
-
-
-@dataclass(frozen=True, slots=True)
-class Expanded:
-    """A call of the flat pipeline and the block uses it was expanded from (innermost last)."""
-
-    call: Call
-    via: Via | None = None
-
-    def notes(self) -> tuple[str, ...]:
-        """One note per block use, outermost first; deep nests show only both ends."""
-        if self.via is None:
-            return ()
-        inner, v = [], self.via
-        while v is not None and len(inner) < NOTES_INNER:
-            inner.append(v)
-            v = v.parent
-        depth = self.via.depth
-        outer = [u for u in (*self.via.outer, self.via) if u.depth <= min(NOTES_OUTER,
-                                                                            depth - len(inner))]
-        hidden = depth - len(outer) - len(inner)
-        notes = [_note(u) for u in outer]
-        if hidden:
-            notes.append(f"… {hidden:,} more block{'s' if hidden != 1 else ''} …")
-        return (*notes, *(_note(u) for u in reversed(inner)))
-
-
-def _note(u: Via) -> str:
-    return f"in block '{u.name}' used at {u.span.line}:{u.span.column}"
 
 
 def expand(program: Program) -> tuple[Expanded, ...]:
@@ -85,8 +34,8 @@ def expand(program: Program) -> tuple[Expanded, ...]:
     _check_single_pipeline(program)
     _check_repeats_and_depth(program, defs)
     _check_cycles(defs, source)
-    _check_size(program.pipelines[0], defs, source)
-    return _unroll(program.pipelines[0], defs)
+    _check_size(program.pipelines, defs, source)
+    return unroll(program.pipelines, defs, source)
 
 
 def _definitions(program: Program) -> dict[str, Definition]:
@@ -109,13 +58,16 @@ def _definitions(program: Program) -> dict[str, Definition]:
 
 
 def _check_single_pipeline(program: Program) -> None:
+    """A pipeline after one that names its value (`=> h`) is a new statement; after one that
+    does not, it is most likely the rest of that pipeline with its `->` missing."""
     first, *rest = program.pipelines
-    if rest:
+    if any(prev.bind is None for prev in program.pipelines[:-1]):
         # Why: each hint names the line that ends the pipeline just before this one.
         raise SpecStructureError([Diagnostic(
             "multiple_pipelines", "a second pipeline starts here; a spec has exactly one",
             p.span, hint=f"missing '->' at the end of line {prev.span.end_line}?")
-            for prev, p in zip(program.pipelines, rest, strict=False)], program.source)
+            for prev, p in zip(program.pipelines, rest, strict=False) if prev.bind is None],
+            program.source)
 
 
 def _walk(stage: Stage):
@@ -128,10 +80,24 @@ def _walk(stage: Stage):
             todo.extend(s.stages)
         elif isinstance(s, Repeat):
             todo.append(s.body)
+        elif isinstance(s, Call):
+            todo.extend(a.value for a in _stage_args(s))
+
+
+def _stage_args(call: Call) -> list:
+    """Arguments that are layers: a combinator's branches. (Block parameters are values, so
+    a block cannot multiply the layers it is given: the size check below stays exact.)"""
+    return [a for a in branches(call) if isinstance(a.value, (Pipeline, Repeat, Call))]
+
+
+def _uses(stage: Stage, defs: dict[str, Definition]) -> list[Call]:
+    """The block uses inside `stage`: `name`, or `name(args)` for a block with parameters."""
+    return [s for s in _walk(stage) if isinstance(s, Call) and s.name in defs and
+            (not s.has_parens or defs[s.name].params)]
 
 
 def _roots(program: Program, defs: dict[str, Definition]) -> list[Pipeline]:
-    return [program.pipelines[0], *(d.body for d in defs.values())]
+    return [*program.pipelines, *(d.body for d in defs.values())]
 
 
 def _check_repeats_and_depth(program: Program, defs: dict[str, Definition]) -> None:
@@ -156,8 +122,7 @@ def _check_repeats_and_depth(program: Program, defs: dict[str, Definition]) -> N
 
 
 def _check_cycles(defs: dict[str, Definition], source) -> None:
-    uses = {n: [s for s in _walk(d.body) if isinstance(s, Call) and not s.has_parens
-                and s.name in defs] for n, d in defs.items()}
+    uses = {n: _uses(d.body, defs) for n, d in defs.items()}
     state: dict[str, int] = {}  # 1 = on the current path, 2 = finished
     for start in defs:
         stack = [(start, iter(uses[start]))]
@@ -179,11 +144,12 @@ def _check_cycles(defs: dict[str, Definition], source) -> None:
                 stack.append((call.name, iter(uses[call.name])))
 
 
-def _check_size(root: Pipeline, defs: dict[str, Definition], source) -> None:
+def _check_size(roots: tuple[Pipeline, ...], defs: dict[str, Definition], source) -> None:
     sizes: dict[str, int] = {}
     for name in _definition_order(defs):
-        sizes[name] = _size(defs[name].body, sizes)
-    total = _size(root, sizes)
+        sizes[name] = _size(defs[name].body, sizes, defs)
+    total = min(sum(_size(r, sizes, defs) for r in roots), _CAP)
+    root = roots[-1]
     if total > MAX_LAYERS:
         shown = f"{total:,}" if total < _CAP else f"more than {_CAP:,}"
         raise SpecLimitError([Diagnostic(
@@ -199,8 +165,7 @@ def _definition_order(defs: dict[str, Definition]) -> list[str]:
         stack = [start]
         while stack:
             name = stack[-1]
-            pending = [s.name for s in _walk(defs[name].body) if isinstance(s, Call)
-                       and not s.has_parens and s.name in defs and s.name not in done]
+            pending = [s.name for s in _uses(defs[name].body, defs) if s.name not in done]
             if pending:
                 stack.extend(pending)
             else:
@@ -211,37 +176,32 @@ def _definition_order(defs: dict[str, Definition]) -> list[str]:
     return order
 
 
-def _size(root: Pipeline, sizes: dict[str, int]) -> int:
-    """Layer count of a pipeline, bottom-up with a post-order walk (no recursion)."""
+def _size(root: Pipeline, sizes: dict[str, int], defs: dict[str, Definition]) -> int:
+    """Layer count of a pipeline, bottom-up with a post-order walk (no recursion); a
+    combinator counts its branches and its merge node."""
     result: dict[int, int] = {}
     todo: list[tuple[Stage, bool]] = [(root, False)]
     while todo:
         s, ready = todo.pop()
-        if isinstance(s, Call):
-            result[id(s)] = sizes.get(s.name, 1) if not s.has_parens else 1
+        if isinstance(s, Call) and s.name in defs and (not s.has_parens or
+                                                       defs[s.name].params):
+            result[id(s)] = sizes.get(s.name, 1)
+        elif isinstance(s, Call) and not branches(s):
+            result[id(s)] = 1
         elif not ready:
             todo.append((s, True))
-            todo.extend((c, False) for c in (s.stages if isinstance(s, Pipeline) else [s.body]))
-        elif isinstance(s, Pipeline):
-            result[id(s)] = sum(result[id(c)] for c in s.stages)
-        else:
+            todo.extend((c, False) for c in _children(s))
+        elif isinstance(s, Repeat):
             result[id(s)] = min(s.count * result[id(s.body)], _CAP)
+        else:
+            result[id(s)] = min(sum(result[id(c)] for c in _children(s)) +
+                                isinstance(s, Call), _CAP)
     return result[id(root)]
 
 
-def _unroll(root: Pipeline, defs: dict[str, Definition]) -> tuple[Expanded, ...]:
-    out: list[Expanded] = []
-    todo: list[tuple[Stage, Via | None]] = [(root, None)]
-    while todo:
-        s, via = todo.pop()
-        if isinstance(s, Pipeline):
-            todo.extend((c, via) for c in reversed(s.stages))
-        elif isinstance(s, Repeat):
-            todo.extend([(s.body, via)] * s.count)
-        elif s.name in defs and not s.has_parens:
-            use = via.enter(s.name, s.span) if via else Via(s.name, s.span)
-            todo.append((defs[s.name].body, use))
-        else:
-            out.append(Expanded(s, via))
-    return tuple(out)
-
+def _children(s: Stage) -> list:
+    if isinstance(s, Pipeline):
+        return list(s.stages)
+    if isinstance(s, Repeat):
+        return [s.body]
+    return [a.value for a in _stage_args(s)] if isinstance(s, Call) else []

@@ -103,6 +103,25 @@ class SumSpec(OpSpec):
     description: ClassVar[str] = "sum node: adds n blocks, width n*d -> d (backward: repeat)"
 
 
+class AddSpec(OpSpec):
+    op: Literal["add"] = "add"
+    kind: ClassVar[str] = "merge"
+    description: ClassVar[str] = "the sum of its branches, each applied to the input: add(f, g)"
+
+
+class ConcatSpec(OpSpec):
+    op: Literal["concat"] = "concat"
+    kind: ClassVar[str] = "merge"
+    description: ClassVar[str] = ("its branches side by side on the feature (last) axis, each "
+                                  "applied to the input: concat(f, g)")
+
+
+class FlattenSpec(OpSpec):
+    op: Literal["flatten"] = "flatten"
+    kind: ClassVar[str] = "reshape"
+    description: ClassVar[str] = "one vector per row: (batch, 1, 28, 28) -> (batch, 784)"
+
+
 class SoftmaxCESpec(OpSpec):
     op: Literal["softmax_ce"] = "softmax_ce"
     kind: ClassVar[str] = "loss"
@@ -238,8 +257,10 @@ class RunSpec(BaseModel):
 
 
 class NetSpec(BaseModel):
-    """The validated network: layers in pipeline order, and the run settings."""
+    """The validated network: layers in topological order, what each reads, the run settings."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     layers: tuple[OpSpec, ...]
     run: RunSpec = RunSpec()
+    # The layers each layer reads, by index (-1: the network's input); left out, a chain.
+    inputs: tuple[tuple[int, ...], ...] = ()

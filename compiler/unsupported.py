@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from ..dsl.nodes import Arg, Call, Dims, Pipeline, Program, Repeat, TensorRef
 from ..errors import Diagnostic, SpecStructureError
 from ..source import Span
+from .unroll import COMBINATORS
 
 _HINT = ("netc reads this form of the next language version (netc fmt keeps it) but cannot "
          "compile it yet; today a spec is one pipeline of layers")
@@ -27,9 +28,6 @@ def check_supported(program: Program) -> None:
 
 
 def _forms(program: Program) -> Iterator[tuple[str, Span]]:
-    for d in program.definitions:
-        if d.params:
-            yield f"a block with parameters ('{d.name}(...) = ...')", d.params[0].span
     for decl in program.declarations:
         for arg in decl.args:
             yield from _arg_forms(arg, declaration=True)
@@ -37,8 +35,6 @@ def _forms(program: Program) -> Iterator[tuple[str, Span]]:
     while todo:
         node = todo.pop()
         if isinstance(node, Pipeline):
-            if node.bind is not None:
-                yield f"naming a pipeline ('=> {node.bind}')", node.bind_span or node.span
             todo.extend(node.stages)
         elif isinstance(node, Repeat):
             todo.append(node.body)
@@ -48,6 +44,9 @@ def _forms(program: Program) -> Iterator[tuple[str, Span]]:
             if node.label is not None:
                 yield f"a weight label ('@{node.label}')", node.label_span or node.span
             for arg in node.args:
+                if node.name in COMBINATORS and isinstance(arg.value, (Pipeline, Repeat)):
+                    todo.append(arg.value)  # a branch: built by the graph (unroll.py)
+                    continue
                 found = list(_arg_forms(arg, declaration=False))
                 yield from found
                 if not found and isinstance(arg.value, Call):

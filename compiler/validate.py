@@ -49,7 +49,8 @@ def validate(program: Program, calls: Sequence[Expanded]) -> tuple[s.NetSpec, So
     run = _run(program.declarations, smap, problems)
     if problems:
         raise SpecValidationError(problems, program.source)
-    return s.NetSpec.model_construct(layers=tuple(layers), run=run), smap
+    inputs = tuple(ex.inputs or (i - 1,) for i, ex in enumerate(calls))
+    return s.NetSpec.model_construct(layers=tuple(layers), run=run, inputs=inputs), smap
 
 
 def _layer(i: int, ex: Expanded, smap: SourceMap, problems: list[Diagnostic],

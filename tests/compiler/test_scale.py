@@ -14,7 +14,7 @@ import types
 
 import netc
 from netc.compiler import codegen
-from netc.compiler.expand import NOTES_INNER, NOTES_OUTER, Expanded, Via
+from netc.compiler.expanded import NOTES_INNER, NOTES_OUTER, Expanded, Via
 from netc.errors import Diagnostic, render_one
 from netc.runtime.build import build
 from netc.source import Source

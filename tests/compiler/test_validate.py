@@ -287,8 +287,21 @@ def test_validate_setting_bad_choice() -> None:
 
 
 def test_validate_setting_too_many_args() -> None:
-    err = _error("input: 2, 3\naffine(3) -> mse")
-    assert _where(err) == [("too_many_args", 1, 11)]
+    err = _error("data: mnist, spiral\naffine(3) -> mse")
+    assert _where(err) == [("too_many_args", 1, 14)]
+
+
+def test_validate_input_of_several_numbers_is_a_shape() -> None:
+    for text in ("input: 2, 3\nrelu -> mse", "input: 2x3\nrelu -> mse"):
+        spec = netc.api.validate(text)
+        assert spec.run.input.dims == (2, 3) and spec.run.input.width == 6
+
+
+def test_validate_input_shape_bad_dimension_is_one_located_error() -> None:
+    err = _error("input: 3x0x2\nrelu -> mse")
+    assert [(d.code, d.span.line, d.span.column) for d in err.diagnostics] == \
+        [("out_of_range", 1, 8)]
+    assert "'shape' of input" in str(err)
 
 
 def test_validate_setting_unknown_keyword() -> None:

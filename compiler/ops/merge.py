@@ -1,0 +1,76 @@
+"""Merges: `add` (x + f(x) in a residual block, DLFS-1's Add node) and `concat` (branches side
+by side on the feature axis). Each reads two or more values (`OpDef.variadic`): its templates
+see `xs` and `dxs`, tuples of buffer names, and its shape rule checks the shapes that meet.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import spec as s
+from ..descriptor import OpDef, Shape, ShapeError
+
+
+def _shown(shape: Shape) -> str:
+    """`(batch, 50)`: a row shape as the messages write it."""
+    return "(" + ", ".join(["batch", *(str(d) for d in shape)]) + ")"
+
+
+def _listed(shapes: tuple[Shape, ...]) -> str:
+    """`(batch, 50) and (batch, 30)`, or `a, b and c` for three."""
+    names = [_shown(shape) for shape in shapes]
+    return ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _two_or_more(op: str, shapes: tuple[Shape, ...]) -> None:
+    if len(shapes) < 2:
+        raise ShapeError(f"{op} merges two or more branches, but receives {len(shapes)}",
+                         hint=f"give it a second branch, e.g. {op}(affine(10), relu)")
+
+
+def add_shape(shapes: tuple[Shape, ...], op: Any) -> Shape:
+    """All inputs of one shape: the output has it too."""
+    _two_or_more("add", shapes)
+    if any(shape != shapes[0] for shape in shapes):
+        which = "both branches" if len(shapes) == 2 else "every branch"
+        # Why the first input's width in the hint: it is the one written first.
+        fix = (f"the same width, e.g. affine({shapes[0][-1]})"
+               if all(len(x) == 1 for x in shapes) else "the same shape")
+        raise ShapeError(f"add needs inputs of one shape, but receives {_listed(shapes)}",
+                         hint=f"make {which} end in {fix}")
+    return shapes[0]
+
+
+def concat_shape(shapes: tuple[Shape, ...], op: Any) -> Shape:
+    """Inputs equal but for the last axis; the output's last axis is the sum of theirs."""
+    _two_or_more("concat", shapes)
+    if any(shape[:-1] != shapes[0][:-1] for shape in shapes):
+        raise ShapeError(
+            f"concat joins its inputs on the last axis, so the others must agree, but receives "
+            f"{_listed(shapes)}",
+            hint="make the branches end in shapes that differ only in the last axis, e.g. "
+                 "insert flatten at the end of each")
+    return (*shapes[0][:-1], sum(shape[-1] for shape in shapes))
+
+
+def _add_onnx(g: Any, lp: Any) -> None:
+    # ONNX's Add takes two inputs: a chain of them, in the kernel's order of summation.
+    first, *rest = g.inputs
+    g.inputs = [first]
+    for k, x in enumerate(rest):
+        g.node("Add", [x], lp.label if k == len(rest) - 1 else f"{lp.label}.add{k}")
+
+
+def _concat_onnx(g: Any, lp: Any) -> None:
+    g.node("Concat", [], lp.label, axis=-1)
+
+
+OPS = (
+    OpDef("add", s.AddSpec, shape=add_shape, variadic=True,
+          forward="add_forward({xs}, {y})", backward="add_backward({dy}, {dxs})",
+          onnx=_add_onnx),
+    # Why xs in the backward: a dx may be None, and the slices of dy need every width.
+    OpDef("concat", s.ConcatSpec, shape=concat_shape, variadic=True,
+          forward="concat_forward({xs}, {y})", backward="concat_backward({dy}, {xs}, {dxs})",
+          onnx=_concat_onnx),
+)

@@ -1,0 +1,190 @@
+"""Stage 5a, shapes: every node's output shape, inferred along the graph and checked.
+
+Shapes flow from the input (the `input:` setting, or the first explicit `n_in`) through each
+node: the dense ops' widths are checked here, every other op's shape comes from its
+descriptor's rule (`OpDef.shape`; None keeps the input's shape). Each mismatch explains
+itself: the chain of widths that led to it, where each shape met at a merge came from, and
+the fix. One row's shape is written without the batch: `(784,)`, `(1, 28, 28)`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import Diagnostic
+from .descriptor import ShapeError, shown, size
+from .ops import OPS
+from .spec import MAX_WIDTH, NetSpec
+from .validate import SourceMap
+
+_WEIGHTED = ("affine", "matmul")
+
+
+@dataclass
+class Chain:
+    """A value's shape and the widths since the last layer that fixed one (for messages)."""
+
+    width: int | None = None
+    steps: list[str] = field(default_factory=list)
+    origin: str = "the input"
+    shape: tuple[int, ...] = ()
+
+    def copy(self) -> Chain:
+        return Chain(self.width, list(self.steps), self.origin, self.shape)
+
+    def fixed(self, shape: tuple[int, ...], step: str, origin: str) -> None:
+        """A node that sets a new shape starts the explanation afresh."""
+        self.width, self.shape, self.steps, self.origin = shape[-1], shape, [step], origin
+
+
+@dataclass(frozen=True, slots=True)
+class NodeShape:
+    """What lower needs of one node: its output shape and how many values it reads per row."""
+
+    shape: tuple[int, ...]
+    n_in: int
+
+
+def input_chain(spec: NetSpec) -> Chain:
+    if spec.run.input is not None:
+        dims = spec.run.input.dims
+        return Chain(dims[-1], [f"input {_dims(dims)}"], "the input", dims)
+    # Why: without `input:`, the first explicit n_in fixes the input width, as long as only
+    # width-keeping layers come before it (`relu -> affine(784, 10)` is still well defined).
+    for op in spec.layers:
+        if op.op in _WEIGHTED:
+            if op.n_in is not None:
+                return Chain(op.n_in, [f"input {op.n_in}"], "the input", (op.n_in,))
+            break
+        if op.op in ("repeat", "sum") or OPS[op.op].shape or OPS[op.op].variadic:
+            break
+    return Chain()
+
+
+def infer(spec: NetSpec, smap: SourceMap, start: Chain,
+          problems: list[Diagnostic]) -> list[NodeShape]:
+    """The shape of every node, in order; stops early (a shorter list) where it cannot go on."""
+    inputs = spec.inputs or tuple((i - 1,) for i in range(len(spec.layers)))
+    readers: dict[int, int] = {}
+    for ins in inputs:
+        for j in ins:
+            readers[j] = readers.get(j, 0) + 1
+    values: dict[int, Chain] = {-1: start}
+    out: list[NodeShape] = []
+    for i, op in enumerate(spec.layers):
+        chains = []
+        for j in inputs[i]:
+            readers[j] -= 1
+            # Why a copy only at a fan-out: a chain's explanation then grows in place, so a
+            # deep pipeline stays linear.
+            chains.append(values[j] if readers[j] == 0 else values[j].copy())
+        n_in = sum(size(c.shape) for c in chains)
+        chain = _node(i, op, chains, smap, problems)
+        if chain is None:
+            break
+        values[i] = chain
+        out.append(NodeShape(chain.shape, n_in))
+    return out
+
+
+def _node(i: int, op: Any, chains: list[Chain], smap: SourceMap,
+          problems: list[Diagnostic]) -> Chain | None:
+    span, where, desc = smap.call_span(i), _where(smap, i), OPS[op.op]
+    if any(c.width is None for c in chains):
+        problems.append(Diagnostic(
+            "unknown_width", f"cannot tell how wide the input of {op.op} is", span,
+            hint="declare the input width (`input: 784`) or give the first layer both sizes, "
+                 "e.g. affine(784, 50)", notes=smap.notes(i)))
+        return None
+    chain = chains[0]
+    if desc.variadic or desc.shape:
+        return _ruled(i, op, chains, smap, problems)
+    if len(chain.shape) > 1 and (op.op in _WEIGHTED or op.op in ("repeat", "sum") or
+                                 desc.params or op.kind == "loss"):
+        problems.append(_flat_only(i, op, chain, smap))
+        return None
+    if op.op in _WEIGHTED:
+        if op.n_in is not None and op.n_in != chain.width:
+            problems.append(_mismatch(i, op, chain, smap))
+        chain.fixed((op.n_out,), f"{op.op} {op.n_out} ({where})", f"{op.op} at {where}")
+        return chain
+    if op.op in ("repeat", "sum"):
+        return _repeat_sum(i, op, chain, smap, problems)
+    if op.kind == "loss" and op.op == "softmax_ce" and chain.width < 2:
+        problems.append(Diagnostic(
+            "too_few_classes", f"softmax_ce needs at least 2 classes, but receives width "
+            f"{chain.width}", span, hint="use sigmoid_ce for a single output unit",
+            notes=smap.notes(i)))
+    chain.steps.append(f"{op.op} {_dims(chain.shape)} ({where})")
+    return chain
+
+
+def _ruled(i: int, op: Any, chains: list[Chain], smap: SourceMap,
+           problems: list[Diagnostic]) -> Chain | None:
+    """A node whose descriptor gives its shape: merges, flatten, and the ops to come."""
+    where = _where(smap, i)
+    try:
+        shape = OPS[op.op].shape(tuple(c.shape for c in chains), op)  # type: ignore[misc]
+    except ShapeError as e:
+        met = tuple(f"{shown(c.shape)} from {c.origin}" for c in chains)
+        notes = met if len(chains) > 1 else (f"{shown(chains[0].shape)} from "
+                                             f"{chains[0].origin}",)
+        problems.append(Diagnostic("shape_mismatch", e.reason, smap.call_span(i),
+                                   hint=e.hint or None, notes=(*smap.notes(i), *notes)))
+        return None
+    chain = chains[0] if len(chains) == 1 else Chain()
+    chain.fixed(tuple(shape), f"{op.op} {_dims(tuple(shape))} ({where})", f"{op.op} at {where}")
+    return chain
+
+
+def _flat_only(i: int, op: Any, chain: Chain, smap: SourceMap) -> Diagnostic:
+    return Diagnostic(
+        "shape_mismatch", f"{op.op} takes one vector per row, but receives "
+        f"{shown(chain.shape)} from {chain.origin}", smap.call_span(i),
+        hint=f"insert flatten before {op.op}: ... -> flatten -> {op.op}",
+        notes=(*smap.notes(i), "shapes: " + " -> ".join(chain.steps)))
+
+
+def _repeat_sum(i: int, op: Any, chain: Chain, smap: SourceMap,
+                problems: list[Diagnostic]) -> Chain | None:
+    width, where = chain.width, _where(smap, i)
+    assert width is not None
+    if op.op == "repeat":
+        out = width * op.n
+        if out > MAX_WIDTH:
+            problems.append(Diagnostic(
+                "too_wide", f"repeat({op.n}) turns width {width:,} into {out:,}; a width may be "
+                f"at most {MAX_WIDTH:,} (2**31), as for affine", smap.call_span(i),
+                hint="repeat fewer times, or narrow the layers before it",
+                notes=(*smap.notes(i), "widths: " + " -> ".join(chain.steps))))
+            return None
+    elif width % op.n:
+        problems.append(Diagnostic(
+            "shape_mismatch", f"sum({op.n}) adds {op.n} equal blocks, but its input width "
+            f"{width} is not divisible by {op.n}", smap.call_span(i),
+            notes=(*smap.notes(i), "widths: " + " -> ".join(chain.steps))))
+        return None
+    else:
+        out = width // op.n
+    chain.fixed((out,), f"{op.op} {out} ({where})", f"{op.op} at {where}")
+    return chain
+
+
+def _mismatch(i: int, op: Any, chain: Chain, smap: SourceMap) -> Diagnostic:
+    span = smap.arg_span(i, "n_in")
+    return Diagnostic(
+        "shape_mismatch",
+        f"{op.op} expects {op.n_in} inputs but receives {chain.width} from {chain.origin}",
+        span, hint=f"write {op.op}({chain.width}, {op.n_out}) or {op.op}({op.n_out})",
+        notes=(*smap.notes(i), "widths: " + " -> ".join(chain.steps)))
+
+
+def _where(smap: SourceMap, i: int) -> str:
+    s = smap.call_span(i)
+    return f"{s.line}:{s.column}" if s else f"layer {i}"
+
+
+def _dims(shape: tuple[int, ...]) -> str:
+    """`100` for a vector (as the messages always wrote widths), `1x28x28` for an image."""
+    return "x".join(str(d) for d in shape)
