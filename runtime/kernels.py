@@ -244,6 +244,54 @@ def sum_backward(dy: NDArray, dx: NDArray | None, n: int) -> None:
         dx[:, i * d : (i + 1) * d] = dy
 
 
+def add_forward(xs: tuple[NDArray, ...], y: NDArray) -> None:
+    """y = xs[0] + xs[1] + ..., a merge (the residual block's sum).  Every x and y (n, ...)."""
+    np.add(xs[0], xs[1], out=y)
+    for x in xs[2:]:
+        y += x
+
+
+def add_backward(dy: NDArray, dxs: tuple[NDArray | None, ...]) -> None:
+    """dx = dy for every input (a sum passes its gradient through).  dy, each dx (n, ...);
+    a dx may be dy (nothing to copy) or None (skip)."""
+    for dx in dxs:
+        if dx is not None and dx is not dy:
+            np.copyto(dx, dy)
+
+
+def concat_forward(xs: tuple[NDArray, ...], y: NDArray) -> None:
+    """y = [xs[0], xs[1], ...] side by side on the last axis.  x_i (n, ..., d_i),
+    y (n, ..., sum d_i)."""
+    start = 0
+    for x in xs:
+        stop = start + x.shape[-1]
+        y[..., start:stop] = x
+        start = stop
+
+
+def concat_backward(dy: NDArray, xs: tuple[NDArray, ...], dxs: tuple[NDArray | None, ...]) -> None:
+    """dx_i = the slice of dy that x_i filled.  dy (n, ..., sum d_i), x_i and dx_i (n, ..., d_i);
+    xs give the widths (a dx may be None: skip it)."""
+    start = 0
+    for x, dx in zip(xs, dxs, strict=True):
+        stop = start + x.shape[-1]
+        if dx is not None:
+            np.copyto(dx, dy[..., start:stop])
+        start = stop
+
+
+def flatten_forward(x: NDArray, y: NDArray) -> None:
+    """y = x with each row as one vector.  x (n, c, h, w) or any (n, ...), y (n, c*h*w)."""
+    np.copyto(y, x.reshape(y.shape))
+
+
+def flatten_backward(dy: NDArray, dx: NDArray | None) -> None:
+    """dx = dy in the input's shape.  dy (n, c*h*w), dx (n, c, h, w)."""
+    if dx is None:
+        return
+    np.copyto(dx, dy.reshape(dx.shape))
+
+
 def softmax_ce_forward(x: NDArray, t: NDArray, y: NDArray, rows: NDArray, ones: NDArray) -> float:
     """y = softmax(x); L = mean_n(logsumexp(x) - x[t]).  x, y (n, k); t (n,) ints or (n, k) rows;
     rows = arange(n), ones (k, 1) ones: constants the caller makes once per batch size."""
@@ -343,6 +391,12 @@ KERNELS: dict[str, Callable[..., Any]] = {
         repeat_backward,
         sum_forward,
         sum_backward,
+        add_forward,
+        add_backward,
+        concat_forward,
+        concat_backward,
+        flatten_forward,
+        flatten_backward,
         softmax_ce_forward,
         softmax_ce_backward,
         sigmoid_ce_forward,

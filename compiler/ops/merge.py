@@ -8,17 +8,12 @@ from __future__ import annotations
 from typing import Any
 
 from .. import spec as s
-from ..descriptor import OpDef, Shape, ShapeError
-
-
-def _shown(shape: Shape) -> str:
-    """`(batch, 50)`: a row shape as the messages write it."""
-    return "(" + ", ".join(["batch", *(str(d) for d in shape)]) + ")"
+from ..descriptor import OpDef, Shape, ShapeError, shown
 
 
 def _listed(shapes: tuple[Shape, ...]) -> str:
     """`(batch, 50) and (batch, 30)`, or `a, b and c` for three."""
-    names = [_shown(shape) for shape in shapes]
+    names = [shown(shape) for shape in shapes]
     return ", ".join(names[:-1]) + " and " + names[-1]
 
 
