@@ -2,10 +2,12 @@
 
 The graph computes what `Network.predict` computes, in evaluation mode: dropout is left out,
 batchnorm uses the running statistics, and the loss becomes its output activation (Softmax
-for softmax_ce, Sigmoid for sigmoid_ce, nothing for mse). The input is named "input" with a
-dynamic batch dimension ("batch", width) and the output "output". Weights are stored as
-float32 initializers whatever the network's dtype. `onnx` is an optional extra, imported only
-here and only when an export is asked for.
+for softmax_ce, Sigmoid for sigmoid_ce, nothing for mse). It follows the plan's graph: each
+node reads the ONNX values of the nodes its `LayerPlan.inputs` name, a merge all of them.
+The input is named "input" with a dynamic batch dimension, ("batch", width) or ("batch", 1,
+28, 28) for an image, and the output "output". Weights are stored as float32 initializers
+whatever the network's dtype. `onnx` is an optional extra, imported only here and only when
+an export is asked for.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import numpy as np
 
 from ..atomic import write_atomically
 from ..compiler.ops import OPS
+from ..compiler.plan import INPUT
 from ..errors import DataError, MissingDependencyError
 from ..terminal import shown  # a file name that is not UTF-8 cannot be a protobuf string
 
@@ -37,13 +40,14 @@ def _onnx() -> Any:
 
 
 class _Graph:
-    """Nodes and initializers in the making; `cur` is the name of the running activation."""
+    """Nodes and initializers in the making. `inputs` are the values the next node reads
+    first: the layer's producers, then, in a layer of several nodes, the last one's output."""
 
     def __init__(self, onnx: Any, net: Network) -> None:
         self.onnx, self.net = onnx, net
         self.nodes: list[Any] = []
         self.inits: list[Any] = []
-        self.cur = "input"
+        self.inputs: list[str] = ["input"]
 
     def const(self, name: str, value: Any, dtype: Any = np.float32) -> str:
         array = np.ascontiguousarray(np.asarray(value, dtype=dtype))
@@ -61,10 +65,12 @@ class _Graph:
         return self.const(name, values, np.int64)
 
     def node(self, op_type: str, inputs: list[str], label: str, **attrs: Any) -> None:
+        """One node reading `self.inputs` then `inputs` (weights, constants); its output,
+        `<label>.out`, becomes what the layer's next node reads."""
         out = f"{label}.out"
-        self.nodes.append(self.onnx.helper.make_node(op_type, [self.cur, *inputs], [out],
+        self.nodes.append(self.onnx.helper.make_node(op_type, [*self.inputs, *inputs], [out],
                                                      name=label, **attrs))
-        self.cur = out
+        self.inputs = [out]
 
 
 def _add_layer(g: _Graph, lp: LayerPlan) -> None:
@@ -75,21 +81,36 @@ def _add_layer(g: _Graph, lp: LayerPlan) -> None:
     mapping(g, lp)
 
 
+def _add_nodes(g: _Graph, net: Network) -> str:
+    """Every layer's nodes, in the plan's (topological) order; returns the last one's value."""
+    values = {INPUT: "input"}
+    for lp in net.plan.layers:
+        g.inputs = [values[j] for j in lp.inputs]
+        _add_layer(g, lp)
+        # A layer without a node (dropout, mse) passes its input on under the input's name.
+        values[lp.index] = g.inputs[0]
+    return values[net.plan.loss.index]
+
+
+def _name_output(g: _Graph, final: str) -> None:
+    """Rename the value `final` to "output", or add an Identity where it cannot be renamed."""
+    made = [n for n in g.nodes if n.output[0] == final]
+    if made and not any(final in n.input for n in g.nodes):
+        made[0].output[0] = "output"
+    else:  # the input itself (only identities), or a value other nodes read as well
+        g.nodes.append(g.onnx.helper.make_node("Identity", [final], ["output"], name="output"))
+
+
 def to_model(net: Network) -> Any:
     """The `onnx.ModelProto` of `net`, checked by `onnx.checker`."""
     onnx = _onnx()
     g = _Graph(onnx, net)
-    for lp in net.plan.layers:
-        _add_layer(g, lp)
-    if g.nodes and g.nodes[-1].output[0] == g.cur:
-        g.nodes[-1].output[0] = "output"
-    else:  # nothing computed (only identities): ONNX still needs a node from input to output
-        g.nodes.append(onnx.helper.make_node("Identity", [g.cur], ["output"], name="output"))
-    f32 = onnx.TensorProto.FLOAT
+    _name_output(g, _add_nodes(g, net))
+    f32, plan = onnx.TensorProto.FLOAT, net.plan
     graph = onnx.helper.make_graph(
-        g.nodes, f"netc_{shown(os.path.basename(net.plan.path)) or 'net'}",
-        [onnx.helper.make_tensor_value_info("input", f32, ["batch", net.plan.input_width])],
-        [onnx.helper.make_tensor_value_info("output", f32, ["batch", net.plan.n_outputs])],
+        g.nodes, f"netc_{shown(os.path.basename(plan.path)) or 'net'}",
+        [onnx.helper.make_tensor_value_info("input", f32, ["batch", *plan.input_shape])],
+        [onnx.helper.make_tensor_value_info("output", f32, ["batch", *plan.loss.shape])],
         g.inits)
     # Why ir_version 8: onnxruntime releases lag the onnx package; 8 is read by ort >= 1.14.
     model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", OPSET)],
