@@ -1,33 +1,66 @@
 """Diagrams of a `NetPlan` (stage 5's output) for `netc graph`: terminal text, Mermaid and DOT.
 
 Pure functions from plan to text: no numpy, no files, no subprocesses (the CLI writes files and
-runs Graphviz). Every diagram shows the input, then each layer with its output shape and its
-parameter count, top to bottom, so it reads like the table of `netc check`.
+runs Graphviz). Every diagram shows the input, then each node with its output shape (`(batch,
+50)`, `(batch, 1, 28, 28)`) and its parameter count, top to bottom in topological order, so it
+reads like the table of `netc check`. Mermaid and DOT draw one edge per input of each node.
+
+The text diagram of a graph with branches (a chain draws none of this):
+
+    ┌─────────────────┐
+    │ 1 relu          │
+    │ (batch, 8)      ├─┐     `├─┐`: the value leaves on a lane to a node further down
+    └─────────────────┘ │
+             │          │     the arrow: the next box reads the one above it
+             ▼          │
+    ┌─────────────────┐ │
+    │ 2 affine(8, 8)  │ │     a lane passes a box it does not enter
+    ...
+    ┌─────────────────┐ │
+    │ 4 add ← 3, 1    │◀┘     `◀┘`: the lane enters; `◀┤`: one reader of several (fan-out)
+    │ (batch, 8)      │
+
+A title says `← 3, 1` (the inputs, in the op's argument order; `input` for the network's)
+whenever a node reads anything but the box just above it; no arrow joins two boxes when the
+lower one does not read the upper. Shorter lanes sit nearer the boxes, so nested skips do not
+cross. A repeat's copies are drawn once only where they form a plain chain (no lane enters,
+leaves or passes them).
 """
 
 from __future__ import annotations
 
-from itertools import pairwise
 from typing import TYPE_CHECKING
 
+# Why the private `_describe`: it is the one place that turns an op's catalogue label into the
+# summary's text; plan.py's table and these diagrams must say the same.
+from .compiler.plan import INPUT, _describe
 from .terminal import shown
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from .compiler.plan import LayerPlan, NetPlan
 
 
+def _shape(shape: Iterable[int]) -> str:
+    """`(batch, 50)`, `(batch, 1, 28, 28)`: one row's shape with the batch dimension first."""
+    return f"(batch, {', '.join(str(d) for d in shape)})"
+
+
 def _title(layer: LayerPlan) -> str:
-    """`2 affine(10, 3)`: position, op and its sizes/attributes as in `netc check`."""
-    args = [f"{layer.n_in}, {layer.n_out}"] if layer.op in ("affine", "matmul") else []
-    args += [f"{k}={v}" for k, v in layer.attrs]
-    return f"{layer.index} {layer.op}" + (f"({', '.join(args)})" if args else "")
+    """`2 affine(10, 3)`: position and the op's label as in `netc check`; then `← 3, 1`, its
+    inputs, when it reads anything but the node just before it."""
+    text = f"{layer.index} {_describe(layer)}"
+    if layer.inputs != (layer.index - 1,):
+        text += " ← " + ", ".join("input" if j == INPUT else str(j) for j in layer.inputs)
+    return text
 
 
 def _detail(layer: LayerPlan, later: LayerPlan | None = None) -> str:
     """Output shape, and the parameter count where there are parameters; `later` is the same
     layer in the next copy of a repeat, whose count differs when its input width does."""
     count = sum(p.size for p in layer.params)
-    text = f"(batch, {layer.n_out})"
+    text = _shape(layer.shape)
     if count:
         text += f" · {count:,} params"
         other = sum(p.size for p in later.params) if later is not None else count
@@ -48,7 +81,28 @@ def _key(layer: LayerPlan) -> tuple[object, ...]:
     return (layer.op, layer.attrs, layer.n_out, layer.span)
 
 
-def _repeat_at(keys: list[tuple[object, ...]], i: int) -> tuple[int, int]:
+def _keys(plan: NetPlan) -> list[object]:
+    """`_key` of each layer that is a plain link of a chain: reads only the layer before, is
+    read only by the one after, and no edge passes over it. Any other gets its index, equal to
+    no other key, so no repeat drawn once hides an edge (every layer of a chain is plain)."""
+    layers, readers = plan.layers, plan.consumers()
+    passing = [0] * (len(layers) + 1)
+    for lp in layers:  # Why a difference array: edge j -> i passes over j+1 .. i-1
+        for j in set(lp.inputs):
+            if lp.index - j > 1:
+                passing[j + 1] += 1
+                passing[lp.index] -= 1
+    keys: list[object] = []
+    over = 0
+    for lp in layers:
+        over += passing[lp.index]
+        plain = (not over and lp.inputs == (lp.index - 1,)
+                 and readers[lp.index] in ([lp.index + 1], []))
+        keys.append(_key(lp) if plain else lp.index)
+    return keys
+
+
+def _repeat_at(keys: list[object], i: int) -> tuple[int, int]:
     """(unit length, copies) of the repeat covering most layers from `i`; (1, 1) if none."""
     best = (1, 1)
     for size in range(1, min(MAX_UNIT, (len(keys) - i) // 2) + 1):
@@ -69,8 +123,8 @@ Segment = tuple[int, list[Node]]  # (copies, the nodes of one copy); 1: plain la
 def _segments(plan: NetPlan) -> list[Segment]:
     """The input, then the layers with each run of repeated copies as one segment: the
     first copy's nodes and the number of copies (`hidden * 4` draws its layers once, ×4)."""
-    layers, keys = plan.layers, [_key(lp) for lp in plan.layers]
-    out: list[Segment] = [(1, [("input", "input", f"(batch, {plan.input_width})")])]
+    layers, keys = plan.layers, _keys(plan)
+    out: list[Segment] = [(1, [("input", "input", _shape(plan.input_shape))])]
     i = 0
     while i < len(layers):
         size, copies = _repeat_at(keys, i)
@@ -83,54 +137,135 @@ def _segments(plan: NetPlan) -> list[Segment]:
     return out
 
 
+def _reads(plan: NetPlan, segments: list[Segment]) -> list[list[int]]:
+    """For each drawn box, top to bottom, the boxes it reads (by position, in the op's argument
+    order, each once); a layer in a later copy of a repeat is drawn as its first copy's box."""
+    drawn: dict[int, int] = {INPUT: 0}
+    pos = 0
+    for copies, nodes in segments[1:]:
+        first = int(nodes[0][0][1:])
+        for k in range(copies * len(nodes)):
+            drawn[first + k] = pos + 1 + k % len(nodes)
+        pos += len(nodes)
+    reads: list[list[int]] = [[]]
+    for _, nodes in segments[1:]:
+        for node_id, _, _ in nodes:
+            inputs = plan.layers[int(node_id[1:])].inputs
+            reads.append(list(dict.fromkeys(drawn[j] for j in inputs)))
+    return reads
+
+
+Lane = tuple[int, list[int], int]  # (box whose value it carries, the boxes reading it, column)
+
+
+def _lanes(reads: list[list[int]]) -> list[Lane]:
+    """The edges that skip boxes, one lane per value (its readers tap it), each in the column
+    nearest the boxes that is free from the value's box to its last reader: shorter first, so
+    a skip inside another sits inside it."""
+    far: dict[int, list[int]] = {}
+    for p, sources in enumerate(reads):
+        for src in sources:
+            if src != p - 1:
+                far.setdefault(src, []).append(p)
+    taken: list[list[tuple[int, int]]] = []
+    lanes: list[Lane] = []
+    for src, readers in sorted(far.items(), key=lambda kv: (kv[1][-1] - kv[0], kv[0])):
+        lo, hi = 2 * src + 1, 2 * readers[-1]  # Why 2p+1: it leaves below where one enters
+        col = next((k for k, used in enumerate(taken)
+                    if all(hi < a or lo > b for a, b in used)), len(taken))
+        if col == len(taken):
+            taken.append([])
+        taken[col].append((lo, hi))
+        lanes.append((src, readers, col))
+    return lanes
+
+
 def _group_label(copies: int, nodes: list[Node]) -> str:
     first = int(nodes[0][0][1:])
     last = first + copies * len(nodes) - 1
     return f"× {copies} · layers {first}-{last}"
 
 
-def _nodes(plan: NetPlan) -> list[Node]:
-    """(id, title, detail) of every drawn node, in order (a repeat's first copy only)."""
-    return [node for _, nodes in _segments(plan) for node in nodes]
-
-
 def _footer(plan: NetPlan) -> str:
     return f"{plan.param_count:,} parameters"
 
 
-def _box(title: str, detail: str, inner: int, bar: str) -> list[str]:
-    return [f"{bar}┌" + "─" * inner + "┐", *[f"{bar}│ {t.ljust(inner - 2)} │" for t in
-                                              (title, detail)], f"{bar}└" + "─" * inner + "┘"]
+def _box(title: str, detail: str, inner: int, bar: str, leaves: bool = False) -> list[str]:
+    side = "├" if leaves else "│"  # Why: a lane to a reader further down starts here
+    return [f"{bar}┌" + "─" * inner + "┐", f"{bar}│ {title.ljust(inner - 2)} │",
+            f"{bar}│ {detail.ljust(inner - 2)} {side}", f"{bar}└" + "─" * inner + "┘"]
 
 
 def to_text(plan: NetPlan) -> str:
     """Boxes joined by arrows, one per layer, for the terminal; a repeat's copies are drawn
-    once, inside a bracket labelled with the number of copies and the layers they span."""
+    once, inside a bracket labelled with the number of copies and the layers they span; edges
+    that skip boxes run down lanes on the right (the module's docstring shows one)."""
     segments = _segments(plan)
-    inner = max(max(len(t), len(d)) for _, t, d in _nodes(plan)) + 2
+    reads = _reads(plan, segments)
+    lanes = _lanes(reads)
+    leaving = {src for src, _, _ in lanes}
+    inner = max(max(len(t), len(d)) for _, nodes in segments for _, t, d in nodes) + 2
     mid = " " * (inner // 2 + 1)
+    grouped = any(c > 1 for c, _ in segments)  # Why: a bracket's bar shifts every box
     lines: list[str] = []
+    rows: list[int] = []  # the line of each box's title
     for copies, nodes in segments:
-        bar = "┃ " if copies > 1 else "  " if any(c > 1 for c, _ in segments) else ""
+        bar = "┃ " if copies > 1 else "  " if grouped else ""
         if lines:
-            lines += [f"{'  ' if bar else ''}{mid}│", f"{'  ' if bar else ''}{mid}▼"]
+            joined = len(rows) - 1 in reads[len(rows)]
+            lines += [f"{'  ' if bar else ''}{mid}│", f"{'  ' if bar else ''}{mid}▼"] \
+                if joined else ["", ""]
         if copies > 1:
             lines.append(f"┏━ {_group_label(copies, nodes)} ━━")
         for k, (_, title, detail) in enumerate(nodes):
             if k:
                 lines += [f"{bar}{mid}│", f"{bar}{mid}▼"]
-            lines += _box(title, detail, inner, bar)
+            rows.append(len(lines) + 1)
+            lines += _box(title, detail, inner, bar, len(rows) - 1 in leaving)
         if copies > 1:
             lines.append("┗━━")
+    _draw_lanes(lines, rows, lanes, 2 * grouped + inner + 2)
     lines.append(_footer(plan))
     return "\n".join(lines) + "\n"
 
 
-def _edges(segments: list[Segment]) -> list[tuple[str, str]]:
+_JOINS = {"LR": "─", "DU": "│", "DL": "┐", "LU": "┘", "DLU": "┤", "LRU": "┴", "DLR": "┬"}
+
+
+def _draw_lanes(lines: list[str], rows: list[int], lanes: list[Lane], width: int) -> None:
+    """Draw each lane right of the boxes (`width` columns): out of its box's shape line, down
+    column 1 + 2 * its column, into each reader's title line with `◀`."""
+    cells: dict[tuple[int, int], set[str]] = {}
+
+    def mark(row: int, xs: Iterable[int], dirs: str) -> None:
+        for x in xs:
+            cells.setdefault((row, x), set()).update(dirs)
+
+    for src, readers, col in lanes:
+        x, top, bottom = 1 + 2 * col, rows[src] + 1, rows[readers[-1]]
+        mark(top, range(x), "LR")
+        mark(top, [x], "DL")
+        for row in range(top + 1, bottom):
+            mark(row, [x], "DU")
+        for p in readers:
+            mark(rows[p], [0], "<")
+            mark(rows[p], range(1, x), "LR")
+            mark(rows[p], [x], "LU")
+    ends: dict[int, int] = {}
+    for row, x in cells:
+        ends[row] = max(ends.get(row, 0), x)
+    for row, end in ends.items():
+        lines[row] = lines[row].ljust(width) + "".join(
+            "◀" if "<" in cells.get((row, x), ()) else
+            _JOINS.get("".join(sorted(cells.get((row, x), ()))), "┼") if (row, x) in cells
+            else " " for x in range(end + 1))
+
+
+def _edges(plan: NetPlan, segments: list[Segment]) -> list[tuple[str, str]]:
+    """(from, to) ids: one edge per input of each drawn box (for a chain, box to next box)."""
     ids = [node[0] for _, nodes in segments for node in nodes]
-    return list(pairwise(ids))
-
-
+    return [(ids[src], ids[p]) for p, sources in enumerate(_reads(plan, segments))
+            for src in sources]
 def to_mermaid(plan: NetPlan) -> str:
     """A Mermaid `flowchart TD`: one node per layer labelled with its shape and parameters;
     a repeat's first copy sits in a subgraph labelled `× copies`."""
@@ -145,7 +280,7 @@ def to_mermaid(plan: NetPlan) -> str:
                          f'{_mermaid_text(detail)}"]')
         if copies > 1:
             lines.append("    end")
-    lines += [f"    {a} --> {b}" for a, b in _edges(segments)]
+    lines += [f"    {a} --> {b}" for a, b in _edges(plan, segments)]
     return "\n".join(lines) + "\n"
 
 
@@ -171,7 +306,7 @@ def to_dot(plan: NetPlan) -> str:
             lines.append(f'{indent}{node_id} [label="{_dot_text(title)}\\n{_dot_text(detail)}"];')
         if copies > 1:
             lines.append("    }")
-    lines += [f"    {a} -> {b};" for a, b in _edges(segments)]
+    lines += [f"    {a} -> {b};" for a, b in _edges(plan, segments)]
     lines.append("}")
     return "\n".join(lines) + "\n"
 
