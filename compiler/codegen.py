@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from .dataflow import Flow, flow
 from .descriptor import render
 from .ops import OPS
 from .plan import LayerPlan, NetPlan
@@ -27,38 +28,35 @@ def _names(layer: LayerPlan) -> dict[str, str]:
     return names
 
 
-def _forward(layer: LayerPlan, x: str, y: str) -> str:
-    return render(OPS[layer.op].forward, {**_names(layer), "x": x, "y": y})
+def _forward(layer: LayerPlan, f: Flow) -> str:
+    i = layer.index
+    return render(OPS[layer.op].forward, {**_names(layer), "x": f.xs[i][0],
+                                          "xs": _tuple(f.xs[i]), "y": f.ys[i]})
 
 
-def _backward(layer: LayerPlan, dy: str, dx: str, x: str, y: str) -> str:
-    return render(OPS[layer.op].backward, {**_names(layer), "x": x, "y": y, "dy": dy,
-                                           "dx": dx})
+def _backward(layer: LayerPlan, f: Flow) -> list[str]:
+    """The backward call, then the additions of the shares a fan-out's later readers wrote."""
+    i = layer.index
+    call = render(OPS[layer.op].backward, {
+        **_names(layer), "x": f.xs[i][0], "xs": _tuple(f.xs[i]), "y": f.ys[i], "dy": f.gs[i],
+        "dx": f.dxs[i][0], "dxs": _tuple(f.dxs[i])})
+    return [f"        {call}{_where(layer)}", *(
+        f"        if dx is not None:\n            np.add(dx, {t}, out=dx)" if g == "dx" else
+        f"        np.add({g}, {t}, out={g})  # the gradients of a value read twice add up"
+        for g, t in f.adds[i])]
 
 
-def _outputs(layers: Sequence[LayerPlan]) -> list[str]:
-    """The buffer name of each layer's output; in-place layers reuse their input's buffer."""
-    names: list[str] = []
-    for layer in layers:
-        i = layer.index
-        if OPS[layer.op].in_place and i and not OPS[layers[i - 1].op].needs_output:
-            names.append(names[-1])
-        else:
-            names.append(f"y{i}")
-    return names
-
-
-def _grads(layers: Sequence[LayerPlan]) -> list[str]:
-    """The buffer receiving dL/d(output) of each layer; elementwise layers pass theirs down."""
-    names = [f"g{layer.index}" for layer in layers]
-    for layer in reversed(layers[1:]):
-        if OPS[layer.op].grad_in_place:
-            names[layer.index - 1] = names[layer.index]
-    return names
+def _tuple(names: Sequence[str]) -> str:
+    return f"({', '.join(names)}{',' if len(names) == 1 else ''})"
 
 
 def _where(layer: LayerPlan) -> str:
     return f"  # {layer.label} ({layer.n_in} -> {layer.n_out}) at {layer.where}"
+
+
+def _rows(shape: Sequence[int]) -> str:
+    """The shape of a buffer for batch size n: `(n, 50)`, `(n, 1, 28, 28)`."""
+    return f"(n, {', '.join(str(d) for d in shape)})"
 
 
 # Layers per generated part. Why parts: CPython compiles a closure in time quadratic in its
@@ -77,22 +75,20 @@ def passes_source(plan: NetPlan, *, timed: bool = False, trace: bool = True) -> 
     `PART` layers is split into functions `_part0`, `_part1`, ... that `bind` calls; without
     `trace` its `first_nonfinite` is None (the runtime compiles it only when needed).
     """
-    body = plan.layers[:-1]
-    ys, gs = _outputs(body), _grads(body)
-    ins = ["x", *ys[:-1]]
+    body, f = plan.layers[:-1], flow(plan)
     if len(body) > PART:
-        return "\n".join(_parted(plan, body, ins, ys, gs, timed, trace))
+        return "\n".join(_parted(plan, body, f, timed, trace))
     out = ["def bind(P, G, S, n, dtype, rng):",
            '    """Allocate the buffers for batch size n; return the passes over them."""']
     out += _bindings(plan.layers)
-    out += _allocations(body, ys, gs)
+    out += _allocations(body, f)
     out.append(f"    out = np.empty((n, {plan.loss.n_out}), dtype)  # the loss's prediction")
     out += _constants(plan)
-    out += _forward_fn(body, ins, ys, timed)
-    out += _loss_fn(plan.loss, ys[-1], timed)
-    out += _backward_fn(plan.loss, body, ins, ys, gs, timed)
-    out += _predict_fn(plan.loss, ys[-1])
-    out += _trace_fn(body, ins, ys)
+    out += _forward_fn(body, f, timed)
+    out += _loss_fn(plan.loss, f.last(), timed)
+    out += _backward_fn(plan.loss, body, f, timed)
+    out += _predict_fn(plan.loss, f.last())
+    out += _trace_fn(body, f)
     out += ["", "    return forward, loss, backward, predict, out, first_nonfinite", ""]
     return "\n".join(out)
 
@@ -112,13 +108,12 @@ def _bindings(layers: Sequence[LayerPlan]) -> list[str]:
     return out
 
 
-def _forward_fn(body: Sequence[LayerPlan], ins: list[str], ys: list[str],
-                timed: bool) -> list[str]:
-    out = ["", "    def forward(x, train):"]
-    for i, layer in enumerate(body):
-        out.append(f"        {_forward(layer, ins[i], ys[i])}{_where(layer)}")
+def _forward_fn(body: Sequence[LayerPlan], f: Flow, timed: bool) -> list[str]:
+    out = ["", "    def forward(x, train):", *f.input_view()]
+    for layer in body:
+        out.append(f"        {_forward(layer, f)}{_where(layer)}")
         out += _tick(layer, 0, timed)
-    return out + [f"        return {ys[-1]}"]
+    return out + [f"        return {f.last()}"]
 
 
 # The per-batch constants an op's templates may name (`OpDef.constants`), in emission order.
@@ -152,28 +147,26 @@ def _loss_fn(loss: LayerPlan, last: str, timed: bool) -> list[str]:
     return ["", "    def loss(t):", f"        return {_loss_call(loss, last)}{_where(loss)}"]
 
 
-def _backward_fn(loss: LayerPlan, body: Sequence[LayerPlan], ins: list[str], ys: list[str],
-                 gs: list[str], timed: bool) -> list[str]:
+def _backward_fn(loss: LayerPlan, body: Sequence[LayerPlan], f: Flow,
+                 timed: bool) -> list[str]:
     # `scale` multiplies dL/dy of the loss: 1/n for the mean loss; plain SGD passes lr/n, so
     # every gradient arrives already multiplied by the learning rate (runtime/optim.py).
-    out = ["", "    def backward(x, t, dx=None, scale=inv_n):", *_loss_backward(loss, gs, timed)]
-    return out + _backward_lines(body, ins, ys, gs, ["dx", *gs[:-1]], timed)
+    out = ["", "    def backward(x, t, dx=None, scale=inv_n):", *f.input_view(grads=True),
+           *_loss_backward(loss, f, timed)]
+    return out + _backward_lines(body, f, timed)
 
 
-def _loss_backward(loss: LayerPlan, gs: list[str], timed: bool) -> list[str]:
-    call = render(OPS[loss.op].backward, {**_names(loss), "dx": gs[-1]})
-    return [f"        {call}{_where(loss)}",
-            *_tick(loss, 1, timed)]
+def _loss_backward(loss: LayerPlan, f: Flow, timed: bool) -> list[str]:
+    call = render(OPS[loss.op].backward, {**_names(loss), "dx": f.dxs[-1][0]})
+    return [f"        {call}{_where(loss)}", *_tick(loss, 1, timed)]
 
 
-def _backward_lines(body: Sequence[LayerPlan], ins: list[str], ys: list[str], gs: list[str],
-                    dxs: list[str], timed: bool) -> list[str]:
-    """Each layer's backward call, last layer first; `dxs[i]` receives layer i's dL/dx."""
+def _backward_lines(body: Sequence[LayerPlan], f: Flow, timed: bool) -> list[str]:
+    """Each layer's backward call, last layer first."""
     out = []
-    for i in reversed(range(len(body))):
-        out.append(f"        {_backward(body[i], gs[i], dxs[i], ins[i], ys[i])}"
-                   f"{_where(body[i])}")
-        out += _tick(body[i], 1, timed)
+    for layer in reversed(body):
+        out += _backward(layer, f)
+        out += _tick(layer, 1, timed)
     return out
 
 
@@ -185,85 +178,91 @@ def _predict_fn(loss: LayerPlan, last: str) -> list[str]:
     return out + [f"        return {last}"]
 
 
-def _trace_fn(body: Sequence[LayerPlan], ins: list[str], ys: list[str]) -> list[str]:
+def _trace_fn(body: Sequence[LayerPlan], f: Flow) -> list[str]:
     out = ["", "    def first_nonfinite(x, train):",
-           '        """The first layer whose output is not finite, or None (diagnostics)."""']
-    for i, layer in enumerate(body):
-        out.append(f"        {_forward(layer, ins[i], ys[i])}")
-        out.append(f"        if not np.isfinite({ys[i]}).all():")
+           '        """The first layer whose output is not finite, or None (diagnostics)."""',
+           *f.input_view()]
+    for layer in body:
+        out.append(f"        {_forward(layer, f)}")
+        out.append(f"        if not np.isfinite({f.ys[layer.index]}).all():")
         out.append(f"            return {layer.index}")
     return out + ["        return None"]
 
 
-def _allocations(body: Sequence[LayerPlan], ys: list[str], gs: list[str]) -> list[str]:
+def _allocations(body: Sequence[LayerPlan], f: Flow) -> list[str]:
     lines, seen = [], set()
-    for layer, y, g in zip(body, ys, gs, strict=True):
-        for name in (y, g):
+    for layer in body:
+        for name in (f.ys[layer.index], f.gs[layer.index]):
             if name not in seen:
                 seen.add(name)
-                lines.append(f"    {name} = np.empty((n, {layer.n_out}), dtype)")
+                lines.append(f"    {name} = np.empty({_rows(f.shapes[name])}, dtype)")
         lines += _scratch(layer)
+    for temp in f.temps:
+        lines.append(f"    {temp} = np.empty({_rows(f.shapes[temp])}, dtype)  # a share of "
+                     "a gradient")
     return lines
 
 
-def _activations(body: Sequence[LayerPlan], ys: list[str], gs: list[str]) -> list[tuple[str, int]]:
-    """(name, width) of each distinct activation and gradient buffer, in first-use order."""
-    found: dict[str, int] = {}
-    for layer, y, g in zip(body, ys, gs, strict=True):
-        found.setdefault(y, layer.n_out)
-        found.setdefault(g, layer.n_out)
-    return list(found.items())
+def _size(shape: Sequence[int]) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
 
 
 def bound_bytes(plan: NetPlan, n: int, itemsize: int) -> int:
     """Bytes of the buffers `bind` allocates for batch size `n` (as `passes_source` writes it)."""
-    body = plan.layers[:-1]
-    per_row = sum(w for _, w in _activations(body, _outputs(body), _grads(body)))
+    body, f = plan.layers[:-1], flow(plan)
+    per_row = sum(_size(shape) for shape in f.shapes.values())
     scratch = [(lp, b) for lp in body for b in OPS[lp.op].scratch]
     per_row += sum(lp.n_out for lp, b in scratch if b.per_row)
     per_row += plan.loss.n_out + 1  # `out`, and `ones` (affine) or `rows` (softmax_ce)
-    fixed = sum(lp.n_out for lp, b in scratch if not b.per_row) + plan.loss.n_out
+    fixed = sum(lp.shape[-1] for lp, b in scratch if not b.per_row) + plan.loss.n_out
     # Why 8 per row: `rows` holds int64 indices, whatever the float type.
     return (n * per_row + fixed) * itemsize + 8 * n * ("rows" in OPS[plan.loss.op].constants)
 
 
 def _scratch(layer: LayerPlan) -> list[str]:
     """The buffers a layer keeps for its own backward pass (dropout's mask, batchnorm's)."""
-    w = layer.n_out
-    return [f"    {b.name}{layer.index} = np.empty({f'(n, {w})' if b.per_row else f'({w},)'}, "
-            "dtype)" for b in OPS[layer.op].scratch]
+    return [f"    {b.name}{layer.index} = np.empty("
+            f"{_rows(layer.shape) if b.per_row else f'({layer.shape[-1]},)'}, dtype)"
+            for b in OPS[layer.op].scratch]
 
 
-def _parted(plan: NetPlan, body: Sequence[LayerPlan], ins: list[str], ys: list[str],
-            gs: list[str], timed: bool, trace: bool) -> list[str]:
+def _used(f: Flow, i: int) -> list[str]:
+    """The buffers node i's calls name (not the input `x` nor `dx`), in order."""
+    own = [f.ys[i], f.gs[i]] if i < len(f.ys) else []  # the loss has no buffers of its own
+    names = [*f.xs[i], *own, *f.dxs[i], *(n for pair in f.adds[i] for n in pair)]
+    return [n for n in names if n in f.shapes]
+
+
+def _parted(plan: NetPlan, body: Sequence[LayerPlan], f: Flow, timed: bool,
+            trace: bool) -> list[str]:
     """`_part0`, `_part1`, ... over PART layers each, then a `bind` that calls them in turn.
 
     Each part allocates the activations and gradients first used in it, binds its weights as
     locals, and hands the buffers a later part (or the loss) also uses on through a dict `A`.
     """
-    dxs = ["dx", *gs[:-1]]
-    widths = dict(_activations(body, ys, gs))
     spans: dict[str, list[int]] = {}  # name -> [first part, last part] that use it
-    for i, names in enumerate(zip(ins, ys, gs, dxs, strict=True)):
-        for name in names:
-            spans.setdefault(name, [i // PART, 0])[1] = i // PART
+    for layer in body:
+        for name in _used(f, layer.index):
+            spans.setdefault(name, [layer.index // PART, 0])[1] = layer.index // PART
     parts = range((len(body) + PART - 1) // PART)
-    spans[ys[-1]][1] = spans[gs[-1]][1] = len(parts)  # the loss uses these
+    for name in _used(f, plan.loss.index):
+        spans[name][1] = len(parts)  # the loss uses these
     out: list[str] = []
     for k in parts:
-        a, b = k * PART, (k + 1) * PART
-        used = dict.fromkeys(n for g in (ins[a:b], ys[a:b], gs[a:b], dxs[a:b]) for n in g
-                             if n not in ("x", "dx"))
+        layers = body[k * PART:(k + 1) * PART]
+        used = dict.fromkeys(n for lp in layers for n in _used(f, lp.index))
         buffers = [f"    {n} = A[{n!r}]" if spans[n][0] < k else
                    f"    {n} = {f'A[{n!r}] = ' if spans[n][1] > k else ''}"
-                   f"np.empty((n, {widths[n]}), dtype)" for n in used]
-        out += _part(k, body[a:b], ins[a:b], ys[a:b], gs[a:b], dxs[a:b], buffers, timed,
-                     trace)
-    return [*out, *_parted_bind(plan, body, ys, gs, len(parts), timed, trace)]
+                   f"np.empty({_rows(f.shapes[n])}, dtype)" for n in used]
+        out += _part(k, layers, f, buffers, timed, trace)
+    return [*out, *_parted_bind(plan, body, f, len(parts), timed, trace)]
 
 
-def _part(k: int, layers: Sequence[LayerPlan], ins: list[str], ys: list[str], gs: list[str],
-          dxs: list[str], buffers: list[str], timed: bool, trace: bool) -> list[str]:
+def _part(k: int, layers: Sequence[LayerPlan], f: Flow, buffers: list[str], timed: bool,
+          trace: bool) -> list[str]:
     out = [f"def _part{k}(P, G, S, A, n, dtype, rng):",
            f'    """Layers {layers[0].index}-{layers[-1].index}: bind their arrays; return '
            '(forward, backward, first_nonfinite) over them."""']
@@ -272,9 +271,11 @@ def _part(k: int, layers: Sequence[LayerPlan], ins: list[str], ys: list[str], gs
     if "ones" in _used_constants(layers):
         out.append("    ones = A['ones']")
     out += [line for layer in layers for line in _scratch(layer)]
-    out += _forward_fn(layers, ins, ys, timed)
-    out += ["", "    def backward(x, dx):", *_backward_lines(layers, ins, ys, gs, dxs, timed)]
-    out += _trace_fn(layers, ins, ys) if trace else []
+    out += ["", "    def forward(x, train):"]  # Why no view here: bind's passes made it
+    out += _forward_fn(layers, f, timed)[2 + len(f.input_view()):-1]
+    out += [f"        return {f.ys[layers[-1].index]}"]
+    out += ["", "    def backward(x, dx):", *_backward_lines(layers, f, timed)]
+    out += _trace_fn(layers, f) if trace else []
     last = "first_nonfinite" if trace else "None"
     return out + ["", f"    return forward, backward, {last}", "", ""]
 
@@ -296,8 +297,9 @@ def _unpacked(layers: Sequence[LayerPlan]) -> list[str]:
     return out
 
 
-def _parted_bind(plan: NetPlan, body: Sequence[LayerPlan], ys: list[str], gs: list[str],
-                 parts: int, timed: bool, trace: bool) -> list[str]:
+def _parted_bind(plan: NetPlan, body: Sequence[LayerPlan], f: Flow, parts: int, timed: bool,
+                 trace: bool) -> list[str]:
+    last, grad = f.last(), f.dxs[-1][0]
     out = ["def bind(P, G, S, n, dtype, rng):",
            '    """Allocate the buffers for batch size n; return the passes over them."""',
            "    A = {}  # the buffers that cross from one part to the next"]
@@ -307,20 +309,20 @@ def _parted_bind(plan: NetPlan, body: Sequence[LayerPlan], ys: list[str], gs: li
         out.append("    A['ones'] = ones")
     out += [f"    forward{k}, backward{k}, trace{k} = _part{k}(P, G, S, A, n, dtype, rng)"
             for k in range(parts)]
-    out += [f"    {ys[-1]} = A[{ys[-1]!r}]  # the loss's input", f"    {gs[-1]} = A[{gs[-1]!r}]"]
-    out += ["", "    def forward(x, train):", *[f"        forward{k}(x, train)" for k in
-                                                 range(parts)], f"        return {ys[-1]}"]
-    out += _loss_fn(plan.loss, ys[-1], timed)
-    out += ["", "    def backward(x, t, dx=None, scale=inv_n):",
-            *_loss_backward(plan.loss, gs, timed),
+    out += [f"    {last} = A[{last!r}]  # the loss's input", f"    {grad} = A[{grad!r}]"]
+    out += ["", "    def forward(x, train):", *f.input_view(),
+            *[f"        forward{k}(x, train)" for k in range(parts)], f"        return {last}"]
+    out += _loss_fn(plan.loss, last, timed)
+    out += ["", "    def backward(x, t, dx=None, scale=inv_n):", *f.input_view(grads=True),
+            *_loss_backward(plan.loss, f, timed),
             *[f"        backward{k}(x, dx)" for k in reversed(range(parts))]]
-    out += _predict_fn(plan.loss, ys[-1])
+    out += _predict_fn(plan.loss, last)
     if not trace:
         return out + ["", "    first_nonfinite = None  # compiled on demand (runtime/build.py)",
                       "", "    return forward, loss, backward, predict, out, first_nonfinite", ""]
     out += ["", "    def first_nonfinite(x, train):",
             '        """The first layer whose output is not finite, or None (diagnostics)."""',
-            "        found = trace0(x, train)",
+            *f.input_view(), "        found = trace0(x, train)",
             *[f"        found = found if found is not None else trace{k}(x, train)"
               for k in range(1, parts)], "        return found"]
     return out + ["", "    return forward, loss, backward, predict, out, first_nonfinite", ""]

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..source import Span
+from .descriptor import shown
 
 # Arrays of optimizer state per parameter (runtime/optim.py's `state`; a test keeps them equal).
 OPTIMIZER_SLOTS = {"sgd": 0, "momentum": 1, "nesterov": 1, "adagrad": 1, "rmsprop": 1,
@@ -166,10 +167,10 @@ class NetPlan:
     def summary_rows(self) -> list[tuple[str, str, str, str, str]]:
         """The table's rows, header first: (#, layer, output, params, at), for text and HTML."""
         rows = [("#", "layer", "output", "params", "at")]
-        rows.append(("", "input", f"(batch, {self.input_width})", "0", ""))
+        rows.append(("", "input", shown(self.input_shape), "0", ""))
         for layer in self.layers:
             count = sum(p.size for p in layer.params)
-            rows.append((str(layer.index), _describe(layer), f"(batch, {layer.n_out})",
+            rows.append((str(layer.index), _describe(layer), shown(layer.shape),
                          f"{count:,}", layer.where))
         return rows
 

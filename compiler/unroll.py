@@ -73,7 +73,7 @@ class _Builder:
         raise SpecStructureError(self.problems, self.source)
 
 
-Env = dict[str, Value]
+Env = dict[str, tuple[Value, Span]]  # a block parameter -> its value and where it was given
 
 
 def unroll(pipelines: tuple[Pipeline, ...], defs: dict[str, Definition],
@@ -122,7 +122,7 @@ def _stage(b: _Builder, todo: list, s: Stage, via: Via | None, env: Env, first: 
         b.fail("bad_block_arg", f"'{s.name}' is a parameter of the block, not a layer", s.span,
                hint="parameters stand for values in a layer's arguments, e.g. affine(n)")
     elif isinstance(s, Call) and not s.has_parens and s.name not in b.defs and \
-            s.name not in OPS:
+            s.name not in OPS and s.name not in COMBINATORS:
         _name_ref(b, s, first)
     elif isinstance(s, Call) and s.name in b.defs and (not s.has_parens or
                                                         b.defs[s.name].params):
@@ -244,7 +244,7 @@ def _block_env(b: _Builder, d: Definition, use: Call) -> Env:
                f"{'s' if len(d.params) != 1 else ''}, got {len(positional)}",
                positional[len(d.params)].span, hint=_block_usage(d))
     for p, a in zip(d.params, positional, strict=False):
-        env[p.name] = a.value
+        env[p.name] = (a.value, a.value_span)
     for a in use.args:
         if a.name is None:
             continue
@@ -253,13 +253,13 @@ def _block_env(b: _Builder, d: Definition, use: Call) -> Env:
                    hint=suggest(a.name, params) or _block_usage(d))
         if a.name in env:
             b.fail("duplicate_arg", f"'{a.name}' is given twice", a.span)
-        env[a.name] = a.value
+        env[a.name] = (a.value, a.value_span)
     for p in d.params:
         if p.name not in env:
             if p.default is None:
                 b.fail("block_args", f"block '{d.name}' needs a value for '{p.name}'",
                        use.span, hint=_block_usage(d))
-            env[p.name] = p.default
+            env[p.name] = (p.default, p.span)
     return env
 
 
@@ -269,9 +269,12 @@ def _block_usage(d: Definition) -> str:
 
 
 def _substituted(call: Call, env: Env) -> Call:
-    """`call` with every argument that names a block parameter replaced by its value."""
+    """`call` with every argument that names a block parameter replaced by its value, located
+    where the value was given (the use `cbr(16)`, or the default `p=1`), so a bad value is
+    reported there; the error's notes still name the block use."""
     if not env or not call.args:
         return call
-    args = tuple(replace(a, value=env[a.value.name]) if isinstance(a.value, Call) and
-                 not a.value.has_parens and a.value.name in env else a for a in call.args)
+    args = tuple(replace(a, value=env[a.value.name][0], value_span=env[a.value.name][1])
+                 if isinstance(a.value, Call) and not a.value.has_parens and
+                 a.value.name in env else a for a in call.args)
     return replace(call, args=args)

@@ -1,6 +1,6 @@
 """The v2 forms the parser reads but the compiler does not build yet: one located error each.
 
-(Shapes, named values, combinators and block parameters are built now: tests/compiler/test_graph*.py.)"""
+(Shapes, named values, combinators and block parameters are built now: test_graph_front.py.)"""
 
 from __future__ import annotations
 

@@ -22,7 +22,10 @@ WIDTH = 4  # even, so sum(2) -> sum(2) still divides
 # Sensible arguments per op; weighted layers keep the width so any op may follow.
 CALLS = {"affine": f"affine({WIDTH})", "matmul": f"matmul({WIDTH})", "leaky_relu":
          "leaky_relu(0.1)", "dropout": "dropout(0.3)", "repeat": "repeat(2)", "sum": "sum(2)",
-         "batchnorm": "batchnorm"}
+         "batchnorm": "batchnorm",
+         # Merges keep the width too, so they pair with anything; tanh/sigmoid make the two
+         # branches differ, so a gradient routed to the wrong branch shows.
+         "add": "add(tanh, sigmoid)", "concat": "concat(affine(2), tanh -> affine(2))"}
 LAYER_OPS = [name for name, info in OPS.items() if info.kind != "loss"]
 
 
