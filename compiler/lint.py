@@ -60,11 +60,11 @@ def double_activation(plan: NetPlan, smap: SourceMap) -> list[Diagnostic]:
     squashed twice. It still runs, but the loss cannot fall below log(e + k - 1) - 1 (0.55
     for 3 classes: softmax of a one-hot row), the gradients shrink and learning slows (spiral,
     sgd lr=1, 300 epochs: loss 0.75 and 83 % against 0.10 and 97 %), without a word."""
-    loss, body = plan.loss, plan.layers[:-1]
-    head = _OWN_HEAD.get(loss.op)
-    if not body or body[-1].op != head:
+    loss = plan.loss
+    head, j = _OWN_HEAD.get(loss.op), loss.inputs[0]
+    if j < 0 or plan.layers[j].op != head:  # what the loss reads, in a chain or a graph
         return []
-    layer = body[-1]
+    layer = plan.layers[j]
     if head == "softmax":
         k = loss.n_out
         why = f"the loss cannot fall below {math.log(math.e + k - 1) - 1:.2f} for {k} outputs"
@@ -115,9 +115,12 @@ def output_width_matches_classes(plan: NetPlan, smap: SourceMap) -> list[Diagnos
 def _width_setter(plan: NetPlan) -> LayerPlan:
     """The layer that fixed the output width: the last whose width differs from its input's
     (or the last with weights); the loss when none does."""
-    for layer in reversed(plan.layers[:-1]):
+    j = plan.loss.inputs[0]
+    while j >= 0:  # back along the first input of each node, from the loss
+        layer = plan.layers[j]
         if layer.n_out != layer.n_in or layer.op in ("affine", "matmul"):
             return layer
+        j = layer.inputs[0]
     return plan.loss
 
 
@@ -143,7 +146,7 @@ def input_width_without_data(plan: NetPlan, smap: SourceMap) -> list[Diagnostic]
     """`input: 784` with no `data:` line: netc trains on the 2-feature spiral then, and the
     run stops at once with a width error; `check` says so, and what to add, before it. Only
     MNIST's width: other widths without `data:` are the Python API's own arrays, as a rule."""
-    span = smap.args.get(("run", "input", "width"))
+    span = smap.args.get(("run", "input", "width")) or smap.args.get(("run", "input", "shape"))
     if ("run", "data", "source") in smap.args or plan.run.data != "spiral" \
             or plan.input_width != FEATURES["mnist"]:
         return []

@@ -170,7 +170,7 @@ class NetPlan:
         rows.append(("", "input", shown(self.input_shape), "0", ""))
         for layer in self.layers:
             count = sum(p.size for p in layer.params)
-            rows.append((str(layer.index), _describe(layer), shown(layer.shape),
+            rows.append((str(layer.index), describe_layer(layer), shown(layer.shape),
                          f"{count:,}", layer.where))
         return rows
 
@@ -233,7 +233,7 @@ class Memory:
                                                                        else "")
 
 
-def _describe(layer: LayerPlan) -> str:
+def describe_layer(layer: LayerPlan) -> str:
     """The summary's label: the op's own (`affine(784, 50)`) or its name and attributes."""
     from .ops import OPS  # Why here: the op modules import the spec, which plan must not
 

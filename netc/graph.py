@@ -31,9 +31,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-# Why the private `_describe`: it is the one place that turns an op's catalogue label into the
+# Why `describe_layer`: it is the one place that turns an op's catalogue label into the
 # summary's text; plan.py's table and these diagrams must say the same.
-from .compiler.plan import INPUT, _describe
+from .compiler.plan import INPUT, describe_layer
 from .terminal import shown
 
 if TYPE_CHECKING:
@@ -50,7 +50,7 @@ def _shape(shape: Iterable[int]) -> str:
 def _title(layer: LayerPlan) -> str:
     """`2 affine(10, 3)`: position and the op's label as in `netc check`; then `← 3, 1`, its
     inputs, when it reads anything but the node just before it."""
-    text = f"{layer.index} {_describe(layer)}"
+    text = f"{layer.index} {describe_layer(layer)}"
     if layer.inputs != (layer.index - 1,):
         text += " ← " + ", ".join("input" if j == INPUT else str(j) for j in layer.inputs)
     return text
