@@ -132,3 +132,11 @@ def test_graph_errors_are_located_with_a_fix(text, code, line, col, message, hin
     assert got[:3] == (code, line, col), got
     assert got[3] == message
     assert hint in got[4]
+
+
+def test_lint_follows_what_the_loss_reads_in_a_graph() -> None:
+    text = ("data: mnist\ninput: 784\naffine(10) => h\nh -> softmax => s\n"
+            "concat(h, s) -> affine(10) => o\no -> softmax => p\np -> softmax_ce")
+    found = [(d.code, d.span.line) for d in netc.lint(text)]
+    assert ("double_activation", 6) in found  # `o -> softmax` feeds the loss
+    assert not [c for c, line in found if c == "double_activation" and line == 4]
