@@ -1,5 +1,6 @@
 """ONNX export of graphs (branches, merges, flatten): onnxruntime reproduces a NumPy reference
-of the plan's graph, each node reading the values its `LayerPlan.inputs` name."""
+of a hand-made plan's graph, each node reading the values its `LayerPlan.inputs` name, and
+`Network.predict` of compiled graph specs."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+import netc
 from netc.compiler.plan import INPUT, LayerPlan, NetPlan, ParamPlan
 from netc.runtime.onnx_export import to_model
 
@@ -144,3 +146,34 @@ def test_onnx_dag_output_read_elsewhere_gets_an_identity(tmp_path: Path) -> None
     np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
     last = model.graph.node[-1]
     assert (last.op_type, list(last.input)) == ("Identity", ["0.affine.out"])
+
+
+# Compiled graphs: the exported model against the network's own generated forward pass.
+SPECS = {
+    "residual_concat": "input: 4\naffine(8) -> relu -> residual(affine(8) -> relu) -> "
+                       "concat(affine(3), tanh) -> affine(2) -> softmax_ce",
+    "image_add3": "input: 1x4x4\nflatten -> add(affine(5), affine(5) -> relu, affine(5) -> "
+                  "batchnorm) -> concat(dropout, affine(2)) -> mse",
+    "image_ops": "input: 1x2x2\nresidual(relu) -> concat(tanh, sigmoid) -> flatten -> affine(3) "
+                 "-> softmax_ce",
+    "input_skip": "input: 6\nresidual(affine(6) -> tanh) -> residual(affine(6), skip=affine(6)) "
+                  "-> affine(1) -> sigmoid_ce",
+}
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_onnx_dag_compiled_net_matches_predict(name: str, tmp_path: Path) -> None:
+    net = netc.compile(SPECS[name])
+    rng = np.random.default_rng(1)
+    for key, array in [*net.params.items(), *net.buffers.items()]:
+        # Non-trivial batchnorm statistics and biases, so their export is really tested.
+        array[...] = rng.uniform(0.5, 2.0, array.shape) if key.endswith("running_var") else \
+            rng.normal(0, 0.5, array.shape)
+    net.export_onnx(tmp_path / "net.onnx")
+    onnx.checker.check_model(onnx.load(str(tmp_path / "net.onnx")))
+    session = ort.InferenceSession(str(tmp_path / "net.onnx"), providers=["CPUExecutionProvider"])
+    assert session.get_inputs()[0].shape == ["batch", *net.plan.input_shape]
+    x = np.random.default_rng(0).normal(size=(9, *net.plan.input_shape)).astype(np.float32)
+    got = session.run(["output"], {"input": x})[0]
+    np.testing.assert_allclose(got, net.predict(x), atol=1e-5, rtol=0)
+    assert not net.plan.is_chain
