@@ -22,8 +22,9 @@ def _names(layer: LayerPlan) -> dict[str, str]:
     ...; per-batch constants by their own name; attributes as their `repr`."""
     i, op = layer.index, OPS[layer.op]
     names = {k: repr(v) for k, v in layer.attrs}
-    names.update({p.name: f"{p.name}{i}" for p in layer.params + layer.buffers})
-    names.update({f"d{p.name}": f"d{p.name}{i}" for p in layer.params})
+    names.update({p.name: f"{p.name}{i}" for p in (*layer.params, *layer.buffers,
+                                                      *layer.uses)})
+    names.update({f"d{p.name}": f"d{p.name}{i}" for p in (*layer.params, *layer.uses)})
     names.update({b.name: f"{b.name}{i}" for b in op.scratch})
     return names
 
@@ -43,7 +44,9 @@ def _backward(layer: LayerPlan, f: Flow) -> list[str]:
     return [f"        {call}{_where(layer)}", *(
         f"        if dx is not None:\n            np.add(dx, {t}, out=dx)" if g == "dx" else
         f"        np.add({g}, {t}, out={g})  # the gradients of a value read twice add up"
-        for g, t in f.adds[i])]
+        for g, t in f.adds[i]), *(
+        f"        np.add(sum_d{name}{i}, d{name}{i}, out=sum_d{name}{i})  # a shared weight"
+        for j, name in f.shares if j == i)]
 
 
 def _tuple(names: Sequence[str]) -> str:
@@ -80,7 +83,7 @@ def passes_source(plan: NetPlan, *, timed: bool = False, trace: bool = True) -> 
         return "\n".join(_parted(plan, body, f, timed, trace))
     out = ["def bind(P, G, S, n, dtype, rng):",
            '    """Allocate the buffers for batch size n; return the passes over them."""']
-    out += _bindings(plan.layers)
+    out += _bindings(plan.layers, f)
     out += _allocations(body, f)
     out.append(f"    out = np.empty((n, {plan.loss.n_out}), dtype)  # the loss's prediction")
     out += _constants(plan)
@@ -97,14 +100,33 @@ def _tick(layer: LayerPlan, phase: int, timed: bool) -> list[str]:
     return [f"        _tick({layer.index}, {phase})"] if timed else []
 
 
-def _bindings(layers: Sequence[LayerPlan]) -> list[str]:
+def _bindings(layers: Sequence[LayerPlan], f: Flow) -> list[str]:
     out = []
     for layer in layers:
         for p in layer.params:
             out.append(f"    {p.name}{layer.index} = P[{p.key!r}]")
-            out.append(f"    d{p.name}{layer.index} = G[{p.key!r}]")
+            if (layer.index, p.name) not in f.shares:
+                out.append(f"    d{p.name}{layer.index} = G[{p.key!r}]")
         for b in layer.buffers:
             out.append(f"    {b.name}{layer.index} = S[{b.key!r}]")
+        out += _shared(layer, f)
+    return out
+
+
+def _shared(layer: LayerPlan, f: Flow) -> list[str]:
+    """Arrays of another layer (`@A`, `tied=A`: transposed views), and a temporary for each
+    gradient this layer must add into a shared one rather than write."""
+    out, i = [], layer.index
+    for u in layer.uses:
+        t = ".T" if u.transposed else ""
+        out.append(f"    {u.name}{i} = P[{u.key!r}]{t}  # shared with the layer owning it")
+        if (i, u.name) not in f.shares:
+            out.append(f"    d{u.name}{i} = G[{u.key!r}]{t}")
+    for p in (*layer.params, *layer.uses):
+        if (i, p.name) in f.shares:
+            t = ".T" if getattr(p, "transposed", False) else ""
+            out.append(f"    sum_d{p.name}{i} = G[{p.key!r}]{t}")
+            out.append(f"    d{p.name}{i} = np.empty({tuple(p.shape)!r}, dtype)  # its share")
     return out
 
 
@@ -218,6 +240,7 @@ def bound_bytes(plan: NetPlan, n: int, itemsize: int) -> int:
     per_row += sum(lp.n_out for lp, b in scratch if b.per_row)
     per_row += plan.loss.n_out + 1  # `out`, and `ones` (affine) or `rows` (softmax_ce)
     fixed = sum(lp.shape[-1] for lp, b in scratch if not b.per_row) + plan.loss.n_out
+    fixed += sum(_size(shape) for shape in f.shares.values())
     # Why 8 per row: `rows` holds int64 indices, whatever the float type.
     return (n * per_row + fixed) * itemsize + 8 * n * ("rows" in OPS[plan.loss.op].constants)
 
@@ -266,7 +289,8 @@ def _part(k: int, layers: Sequence[LayerPlan], f: Flow, buffers: list[str], time
     out = [f"def _part{k}(P, G, S, A, n, dtype, rng):",
            f'    """Layers {layers[0].index}-{layers[-1].index}: bind their arrays; return '
            '(forward, backward, first_nonfinite) over them."""']
-    out += _unpacked(layers)
+    out += _unpacked(layers, f)
+    out += [line for layer in layers for line in _shared(layer, f)]
     out += buffers
     if "ones" in _used_constants(layers):
         out.append("    ones = A['ones']")
@@ -280,14 +304,14 @@ def _part(k: int, layers: Sequence[LayerPlan], f: Flow, buffers: list[str], time
     return out + ["", f"    return forward, backward, {last}", "", ""]
 
 
-def _unpacked(layers: Sequence[LayerPlan]) -> list[str]:
+def _unpacked(layers: Sequence[LayerPlan], f: Flow) -> list[str]:
     """`_bindings` as one unpacking per dict: a part binds hundreds of arrays, and one
     statement compiles in less than half the time of one statement per array."""
     out = []
     for source, pairs in (("P", [(f"{p.name}{lp.index}", p.key) for lp in layers
                                  for p in lp.params]),
                           ("G", [(f"d{p.name}{lp.index}", p.key) for lp in layers
-                                 for p in lp.params]),
+                                 for p in lp.params if (lp.index, p.name) not in f.shares]),
                           ("S", [(f"{b.name}{lp.index}", b.key) for lp in layers
                                  for b in lp.buffers])):
         if pairs:

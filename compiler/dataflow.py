@@ -37,6 +37,9 @@ class Flow:
     shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)  # buffer -> row shape
     temps: dict[str, int] = field(default_factory=dict)  # temporary -> the value it is for
     input_shape: tuple[int, ...] = ()
+    # (layer, array name) -> its shape, for every read of a shared array (`@A`, `tied=A`)
+    # whose backward runs after another reader's: it writes this temporary, then adds it in.
+    shares: dict[tuple[int, str], tuple[int, ...]] = field(default_factory=dict)
 
     def input_view(self, grads: bool = False) -> list[str]:
         """Lines that view the flat rows of the data (and of `dx`) as the input's shape, for
@@ -71,7 +74,21 @@ def flow(plan: NetPlan) -> Flow:
     f.xs = [tuple("x" if j == INPUT else f.ys[j] for j in lp.inputs) for lp in layers]
     _gradients(plan, f)
     _shapes(plan, f)
+    f.shares = param_shares(plan)
     return f
+
+
+def param_shares(plan: NetPlan) -> dict[tuple[int, str], tuple[int, ...]]:
+    """The reads of shared arrays that must add their gradient in: every reader of an array
+    but the one whose backward runs first (the last layer that reads it)."""
+    readers: dict[str, list[tuple[int, str, tuple[int, ...]]]] = {}
+    for lp in plan.layers:
+        for p in lp.params:
+            readers.setdefault(p.key, []).append((lp.index, p.name, p.shape))
+        for u in lp.uses:
+            readers.setdefault(u.key, []).append((lp.index, u.name, u.shape))
+    return {(i, name): shape for found in readers.values()
+            for i, name, shape in sorted(found, reverse=True)[1:]}
 
 
 def _gradients(plan: NetPlan, f: Flow) -> None:

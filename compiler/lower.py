@@ -17,6 +17,7 @@ from .descriptor import ParamRule, size
 from .ops import OPS
 from .plan import LayerPlan, NetPlan, ParamPlan, RunPlan
 from .shapes import NodeShape, infer, input_chain
+from .sharing import share
 from .spec import NetSpec
 from .validate import SourceMap
 
@@ -34,7 +35,10 @@ def lower(spec: NetSpec, smap: SourceMap, source: Source | None = None) -> NetPl
         wide = any(d.code == "too_wide" for d in problems)
         raise (SpecLimitError if wide else SpecShapeError)(problems, source)
     inputs = spec.inputs or tuple((i - 1,) for i in range(len(spec.layers)))
-    layers = [_layer(i, op, shapes[i], inputs[i], spec, smap) for i, op in enumerate(spec.layers)]
+    layers = share([_layer(i, op, shapes[i], inputs[i], spec, smap)
+                    for i, op in enumerate(spec.layers)], spec, smap, problems)
+    if problems:
+        raise SpecShapeError(problems, source)
     plan = NetPlan(tuple(layers), size(input_shape), _run(spec), _hash(layers),
                    source.path if source else "<string>", input_shape=input_shape)
     _check_limit(plan, source)
@@ -47,7 +51,8 @@ def _layer(i: int, op: Any, node: NodeShape, inputs: tuple[int, ...], spec: NetS
     n_in, n_out = node.n_in, size(node.shape)
     x, y = (n_in,), node.shape
     attrs = tuple((k, v) for k, v in op.model_dump().items()
-                  if k not in ("op", "n_in", "n_out", "init", "std"))
+                  if k not in ("op", "n_in", "n_out", "init", "std") and
+                  not (k == "tied" and v is None))  # Why: chains keep their plan hash
 
     def arrays(rules: tuple[ParamRule, ...]) -> tuple[ParamPlan, ...]:
         out = []
@@ -90,7 +95,9 @@ def _hash(layers: list[LayerPlan]) -> str:
     shape = [[lp.op, lp.n_in, lp.n_out, [list(a) for a in lp.attrs],
               [[p.key, list(p.shape)] for p in lp.params + lp.buffers],
               *([list(lp.inputs)] if lp.inputs != (lp.index - 1,) else []),
-              *([list(lp.shape)] if lp.shape != (lp.n_out,) else [])] for lp in layers]
+              *([list(lp.shape)] if lp.shape != (lp.n_out,) else []),
+              *([[lp.weight_label, [[u.key, u.transposed] for u in lp.uses]]]
+                if lp.weight_label or lp.uses else [])] for lp in layers]
     return hashlib.sha256(json.dumps(shape, default=str).encode()).hexdigest()
 
 

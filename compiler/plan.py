@@ -44,6 +44,17 @@ INPUT = -1  # `LayerPlan.inputs` names the network's input by this index
 
 
 @dataclass(frozen=True, slots=True)
+class SharedParam:
+    """An array a layer reads but another owns (`affine(8)@A` used twice, `affine(tied=A)`):
+    the owner's `key`, and the shape this layer sees, the owner's transposed when `transposed`."""
+
+    name: str
+    key: str
+    shape: tuple[int, ...]
+    transposed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class LayerPlan:
     """One node of the graph, in topological order: `n_in` -> `n_out` features.
 
@@ -63,6 +74,8 @@ class LayerPlan:
     span: Span | None = None
     inputs: tuple[int, ...] = ()
     shape: tuple[int, ...] = ()
+    uses: tuple[SharedParam, ...] = ()  # arrays owned by another layer (shared weights)
+    weight_label: str | None = None  # `@A`: the label its weights are shared under
 
     def __post_init__(self) -> None:
         if not self.inputs:
@@ -238,10 +251,11 @@ def describe_layer(layer: LayerPlan) -> str:
     from .ops import OPS  # Why here: the op modules import the spec, which plan must not
 
     label = OPS[layer.op].label
+    at = f"@{layer.weight_label}" if layer.weight_label else ""
     if label:
-        return label(layer)
+        return label(layer) + at
     args = layer.shown_attrs()
-    return layer.op + (f"({', '.join(args)})" if args else "")
+    return layer.op + (f"({', '.join(args)})" if args else "") + at
 
 
 def format_bytes(n: float) -> str:

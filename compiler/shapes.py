@@ -15,6 +15,7 @@ from typing import Any
 from ..errors import Diagnostic
 from .descriptor import ShapeError, shown, size
 from .ops import OPS
+from .registry import suggest
 from .spec import MAX_WIDTH, NetSpec
 from .validate import SourceMap
 
@@ -72,6 +73,7 @@ def infer(spec: NetSpec, smap: SourceMap, start: Chain,
             readers[j] = readers.get(j, 0) + 1
     values: dict[int, Chain] = {-1: start}
     out: list[NodeShape] = []
+    tied = _Tied(spec, smap, problems)
     for i, op in enumerate(spec.layers):
         chains = []
         for j in inputs[i]:
@@ -80,11 +82,13 @@ def infer(spec: NetSpec, smap: SourceMap, start: Chain,
             # deep pipeline stays linear.
             chains.append(values[j] if readers[j] == 0 else values[j].copy())
         n_in = sum(size(c.shape) for c in chains)
-        chain = _node(i, op, chains, smap, problems)
+        chain = tied.node(i, op, chains[0]) if getattr(op, "tied", None) else \
+            _node(i, op, chains, smap, problems)
         if chain is None:
             break
         values[i] = chain
         out.append(NodeShape(chain.shape, n_in))
+        tied.seen(i, op, n_in, chain.shape)
     return out
 
 
@@ -118,6 +122,52 @@ def _node(i: int, op: Any, chains: list[Chain], smap: SourceMap,
             notes=smap.notes(i)))
     chain.steps.append(f"{op.op} {_dims(chain.shape)} ({where})")
     return chain
+
+
+class _Tied:
+    """Widths of tied layers (`affine(tied=E)`): the weight of the layer labelled `E`,
+    transposed, so (a, b) turns b inputs into a outputs."""
+
+    def __init__(self, spec: NetSpec, smap: SourceMap, problems: list[Diagnostic]) -> None:
+        self.labels = spec.labels or (None,) * len(spec.layers)
+        self.smap, self.problems = smap, problems
+        self.weights: dict[str, tuple[int, int, int]] = {}  # label -> (layer, rows, columns)
+
+    def seen(self, i: int, op: Any, n_in: int, shape: tuple[int, ...]) -> None:
+        label = self.labels[i]
+        if label and label not in self.weights and op.op in _WEIGHTED and not op.tied:
+            self.weights[label] = (i, n_in, shape[-1])
+
+    def node(self, i: int, op: Any, chain: Chain) -> Chain | None:
+        smap, where = self.smap, _where(self.smap, i)
+        found = self.weights.get(op.tied)
+        if found is None:
+            later = [j for j, label in enumerate(self.labels) if label == op.tied]
+            known = sorted({label for label in self.labels if label})
+            self.problems.append(Diagnostic(
+                "unknown_label", f"tied={op.tied}: " + (
+                    "the layer labelled so must come before the layer tied to it" if later
+                    else f"no layer is labelled '{op.tied}'"), smap.arg_span(i, "tied"),
+                hint=(f"move the tied layer after {_where(smap, later[0])}" if later else
+                      suggest(op.tied, known) or "label a layer's weights with @, e.g. "
+                      f"affine(50)@{op.tied}"), notes=smap.notes(i)))
+            return None
+        j, rows, cols = found
+        given = (i, "n_out") in smap.args and op.n_out != rows
+        if chain.width != cols or (op.n_in is not None and op.n_in != cols) or given:
+            wrong = [f"receives {chain.width} from {chain.origin}"] if chain.width != cols \
+                else []
+            wrong += [f"is written with {op.n_in} inputs"] if op.n_in not in (None, cols) else []
+            wrong += [f"is asked for {op.n_out} outputs"] if given else []
+            self.problems.append(Diagnostic(
+                "shape_mismatch", f"{op.op}(tied={op.tied}) uses the weight of "
+                f"{_where(smap, j)} transposed, ({cols}, {rows}): it takes width {cols} and "
+                f"gives {rows}, but {' and '.join(wrong)}", smap.call_span(i),
+                hint=f"write {op.op}(tied={op.tied}) where the width is {cols}",
+                notes=(*smap.notes(i), "widths: " + " -> ".join(chain.steps))))
+            return None
+        chain.fixed((rows,), f"{op.op} {rows} ({where})", f"{op.op} at {where}")
+        return chain
 
 
 def _ruled(i: int, op: Any, chains: list[Chain], smap: SourceMap,

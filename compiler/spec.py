@@ -36,6 +36,8 @@ class _WeightedSpec(OpSpec):
     n_out: Size = Field(description="output width")
     init: InitName | None = Field(None, description="weight init; default: the `init:` setting")
     std: Positive | None = Field(None, description="std for init=normal (default 0.01)")
+    tied: str | None = Field(None, description="use the weight of the layer labelled so "
+                             "(`@E`), transposed; the width then comes from it")
     kind: ClassVar[str] = "layer"
 
 
@@ -264,3 +266,5 @@ class NetSpec(BaseModel):
     run: RunSpec = RunSpec()
     # The layers each layer reads, by index (-1: the network's input); left out, a chain.
     inputs: tuple[tuple[int, ...], ...] = ()
+    # Each layer's weight label (`affine(8)@E`: "E"), or None; left out, none has one.
+    labels: tuple[str | None, ...] = ()

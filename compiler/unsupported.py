@@ -41,8 +41,6 @@ def _forms(program: Program) -> Iterator[tuple[str, Span]]:
         elif isinstance(node, TensorRef):
             yield _ref(node), node.span
         elif isinstance(node, Call):
-            if node.label is not None:
-                yield f"a weight label ('@{node.label}')", node.label_span or node.span
             for arg in node.args:
                 if node.name in COMBINATORS and isinstance(arg.value, (Pipeline, Repeat)):
                     todo.append(arg.value)  # a branch: built by the graph (unroll.py)

@@ -50,7 +50,9 @@ def validate(program: Program, calls: Sequence[Expanded]) -> tuple[s.NetSpec, So
     if problems:
         raise SpecValidationError(problems, program.source)
     inputs = tuple(ex.inputs or (i - 1,) for i, ex in enumerate(calls))
-    return s.NetSpec.model_construct(layers=tuple(layers), run=run, inputs=inputs), smap
+    labels = tuple(ex.call.label for ex in calls)
+    return s.NetSpec.model_construct(layers=tuple(layers), run=run, inputs=inputs,
+                                     labels=labels), smap
 
 
 def _layer(i: int, ex: Expanded, smap: SourceMap, problems: list[Diagnostic],
@@ -74,6 +76,11 @@ def _layer(i: int, ex: Expanded, smap: SourceMap, problems: list[Diagnostic],
         smap.args[(i, a_name)] = span
     if len(problems) > before:
         return None
+    if fields.get("tied") is not None and "n_out" not in fields and "n_out" in \
+            info.schema.model_fields:
+        # Why a stand-in: a tied layer's width is its label's weight's, which only shape
+        # inference knows; it never reads n_out of a tied layer (shapes.py).
+        fields["n_out"] = 1
     return _check(info, fields, call, lambda f: smap.arg_span(i, f), problems, notes)
 
 
@@ -249,7 +256,9 @@ def _count(n: int) -> str:
 
 def _usage(info: OpInfo) -> str:
     forms = [f"{info.name}({', '.join(f)})" for f in info.positional if f]
-    names = [n for n in info.schema.model_fields if n not in ("op", "name")]
+    # Why not `tied`: usage lines keep to the everyday keywords (and so the messages users
+    # learned); `netc layers` and docs/language.md document every argument.
+    names = [n for n in info.schema.model_fields if n not in ("op", "name", "tied")]
     if not names:
         return f"{info.name} takes no arguments"
     return "usage: " + (" or ".join(forms) + "; " if forms else "") + \

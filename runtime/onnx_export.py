@@ -47,16 +47,28 @@ class _Graph:
         self.onnx, self.net = onnx, net
         self.nodes: list[Any] = []
         self.inits: list[Any] = []
+        self.names: set[str] = set()  # initializers written, so a shared array is written once
         self.inputs: list[str] = ["input"]
 
     def const(self, name: str, value: Any, dtype: Any = np.float32) -> str:
         array = np.ascontiguousarray(np.asarray(value, dtype=dtype))
         self.inits.append(self.onnx.numpy_helper.from_array(array, name))
+        self.names.add(name)
         return name
 
     def param(self, lp: LayerPlan, name: str) -> str:
-        """A layer's parameter or state array as an initializer under its key."""
+        """A layer's parameter or state array as an initializer under its key; an array it
+        shares (`@A`) once under its owner's key, a tied one (`tied=A`) transposed."""
+        shared = next((u for u in lp.uses if u.name == name), None)
+        if shared is not None:
+            name = f"{shared.key}.T" if shared.transposed else shared.key
+            if name not in self.names:
+                array = self.net.params[shared.key]
+                self.const(name, array.T if shared.transposed else array)
+            return name
         key = f"{lp.label}.{name}"
+        if key in self.names:  # Why: a layer sharing it may have written it already
+            return key
         return self.const(key, self.net.params[key] if key in self.net.params else
                           self.net.buffers[key])
 

@@ -11,7 +11,6 @@ from netc.errors import SpecStructureError
 
 CASES = [
     ("input: src: tokens\naffine(2, 3) -> softmax_ce\n", 1, 8, "a named input ('src: ...')"),
-    ("affine(2, 3)@A -> softmax_ce\n", 1, 14, "a weight label ('@A')"),
     ("affine(2, 3) -> h.last -> softmax_ce\n", 1, 17, "a tensor reference ('h.last')"),
     ("affine(2, 3) -> concat(tgt[:-1], relu) -> softmax_ce\n", 1, 24,
      "a tensor reference ('tgt[:-1]')"),
@@ -33,7 +32,7 @@ def test_unsupported_forms_are_all_reported_and_fmt_still_reads_them():
     text = "input: a: tokens\naffine(2, 3)@A => h\nh -> h.last -> softmax_ce\n"
     with pytest.raises(SpecStructureError) as info:
         netc.compile(text)
-    assert len(info.value.diagnostics) == 3
+    assert len(info.value.diagnostics) == 2
     assert netc.parse(text) is not None  # the parser (and so `netc fmt`) accepts them
 
 

@@ -26,6 +26,10 @@ SPECS = {
     "all_layers_mse": f"input: 4\n{ALL_LAYERS} -> mse",
     "dropout": "input: 4\naffine(5) -> dropout(0.3) -> relu -> affine(3) -> softmax_ce",
     "spiral_like": "input: 2\naffine(10) -> sigmoid -> affine(3) -> softmax_ce",
+    # Graphs: merges, a value read twice, an image input, shared and tied weights.
+    "graph": "input: 1x2x2\nflatten -> affine(6)@E => h\nh -> residual(tanh -> affine(6)) "
+             "-> concat(h, affine(tied=E) -> affine(2), tanh) -> affine(6) -> affine(6)@F -> "
+             "add(tanh, affine(6)@F) -> affine(3) -> softmax_ce",
 }
 
 DRIVER = textwrap.dedent("""
