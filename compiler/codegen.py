@@ -22,6 +22,7 @@ def _names(layer: LayerPlan) -> dict[str, str]:
     ...; per-batch constants by their own name; attributes as their `repr`."""
     i, op = layer.index, OPS[layer.op]
     names = {k: repr(v) for k, v in layer.attrs}
+    names.update({c: c for c in op.constants})  # per-batch constants go by their own name
     names.update({p.name: f"{p.name}{i}" for p in (*layer.params, *layer.buffers,
                                                       *layer.uses)})
     names.update({f"d{p.name}": f"d{p.name}{i}" for p in (*layer.params, *layer.uses)})
@@ -31,16 +32,38 @@ def _names(layer: LayerPlan) -> dict[str, str]:
 
 def _forward(layer: LayerPlan, f: Flow) -> str:
     i = layer.index
-    return render(OPS[layer.op].forward, {**_names(layer), "x": f.xs[i][0],
-                                          "xs": _tuple(f.xs[i]), "y": f.ys[i]})
+    return render(OPS[layer.op].forward, {**_names(layer), **_operands(layer, f),
+                                          "xs": _tuple(f.xs[i])})
+
+
+def _operands(layer: LayerPlan, f: Flow, grads: bool = False) -> dict[str, str]:
+    """x, y (and dx, dy) of a node; for a dense op per time step, views of them as rows of
+    (batch * steps, width), which the 2-D kernels take as they are (DLFS-2's TimeAffine)."""
+    i = layer.index
+    found = {"x": f.xs[i][0], "y": f.ys[i]}
+    if grads:
+        found.update(dx=f.dxs[i][0], dy=f.gs[i])
+    if not layer.steps:
+        return found
+    width = {"x": layer.n_in // layer.steps, "dx": layer.n_in // layer.steps}
+    return {k: _rows_of(v, width.get(k, layer.shape[-1])) for k, v in found.items()} | {
+        "ones": f"ones_t{layer.steps}"}
+
+
+def _rows_of(name: str, width: int) -> str:
+    lead = "(None if dx is None else "
+    if name == "dx" or name.startswith(lead):  # the caller's dx may be None
+        base = "dx" if name == "dx" else name[len(lead):-1]
+        return f"{lead}{base}.reshape(-1, {width}))"
+    return f"{name}.reshape(-1, {width})"
 
 
 def _backward(layer: LayerPlan, f: Flow) -> list[str]:
     """The backward call, then the additions of the shares a fan-out's later readers wrote."""
     i = layer.index
     call = render(OPS[layer.op].backward, {
-        **_names(layer), "x": f.xs[i][0], "xs": _tuple(f.xs[i]), "y": f.ys[i], "dy": f.gs[i],
-        "dx": f.dxs[i][0], "dxs": _tuple(f.dxs[i])})
+        **_names(layer), **_operands(layer, f, grads=True), "xs": _tuple(f.xs[i]),
+        "dxs": _tuple(f.dxs[i])})
     return [f"        {call}{_where(layer)}", *(
         f"        if dx is not None:\n            np.add(dx, {t}, out=dx)" if g == "dx" else
         f"        np.add({g}, {t}, out={g})  # the gradients of a value read twice add up"
@@ -88,9 +111,9 @@ def passes_source(plan: NetPlan, *, timed: bool = False, trace: bool = True) -> 
     out.append(f"    out = np.empty((n, {plan.loss.n_out}), dtype)  # the loss's prediction")
     out += _constants(plan)
     out += _forward_fn(body, f, timed)
-    out += _loss_fn(plan.loss, f.last(), timed)
+    out += _loss_fn(plan.loss, f.flat(f.last()), timed)
     out += _backward_fn(plan.loss, body, f, timed)
-    out += _predict_fn(plan.loss, f.last())
+    out += _predict_fn(plan.loss, f.flat(f.last()))
     out += _trace_fn(body, f)
     out += ["", "    return forward, loss, backward, predict, out, first_nonfinite", ""]
     return "\n".join(out)
@@ -154,12 +177,20 @@ def _constants(plan: NetPlan) -> list[str]:
     """Per-batch-size constants the kernels take rather than rebuild on every call."""
     out = ["    inv_n = 1.0 / n  # the mean over the batch: the loss gradient's default scale"]
     used = _used_constants(plan.layers)
-    return out + [line.format(k=plan.loss.n_out) for name, line in _CONSTANTS.items()
-                  if name in used]
+    out += [line.format(k=plan.loss.n_out) for name, line in _CONSTANTS.items() if name in used]
+    return out + [f"    {name} = np.ones(n * {name[6:]}, dtype)  # bias gradients per time step"
+                  for name in _step_ones(plan.layers)]
+
+
+def _step_ones(layers: Sequence[LayerPlan]) -> list[str]:
+    """The `ones` of each sequence length that a per-time-step dense op reads."""
+    return sorted({f"ones_t{lp.steps}" for lp in layers if lp.steps and
+                   "ones" in OPS[lp.op].constants})
 
 
 def _loss_call(loss: LayerPlan, last: str) -> str:
     return render(OPS[loss.op].forward, {**_names(loss), "x": last})
+
 
 
 def _loss_fn(loss: LayerPlan, last: str, timed: bool) -> list[str]:
@@ -179,7 +210,7 @@ def _backward_fn(loss: LayerPlan, body: Sequence[LayerPlan], f: Flow,
 
 
 def _loss_backward(loss: LayerPlan, f: Flow, timed: bool) -> list[str]:
-    call = render(OPS[loss.op].backward, {**_names(loss), "dx": f.dxs[-1][0]})
+    call = render(OPS[loss.op].backward, {**_names(loss), "dx": f.flat(f.dxs[-1][0])})
     return [f"        {call}{_where(loss)}", *_tick(loss, 1, timed)]
 
 
@@ -294,6 +325,7 @@ def _part(k: int, layers: Sequence[LayerPlan], f: Flow, buffers: list[str], time
     out += buffers
     if "ones" in _used_constants(layers):
         out.append("    ones = A['ones']")
+    out += [f"    {name} = A[{name!r}]" for name in _step_ones(layers)]
     out += [line for layer in layers for line in _scratch(layer)]
     out += ["", "    def forward(x, train):"]  # Why no view here: bind's passes made it
     out += _forward_fn(layers, f, timed)[2 + len(f.input_view()):-1]
@@ -331,16 +363,17 @@ def _parted_bind(plan: NetPlan, body: Sequence[LayerPlan], f: Flow, parts: int, 
     out += _constants(plan)
     if "ones" in _used_constants(body):
         out.append("    A['ones'] = ones")
+    out += [f"    A[{name!r}] = {name}" for name in _step_ones(body)]
     out += [f"    forward{k}, backward{k}, trace{k} = _part{k}(P, G, S, A, n, dtype, rng)"
             for k in range(parts)]
     out += [f"    {last} = A[{last!r}]  # the loss's input", f"    {grad} = A[{grad!r}]"]
     out += ["", "    def forward(x, train):", *f.input_view(),
             *[f"        forward{k}(x, train)" for k in range(parts)], f"        return {last}"]
-    out += _loss_fn(plan.loss, last, timed)
+    out += _loss_fn(plan.loss, f.flat(last), timed)
     out += ["", "    def backward(x, t, dx=None, scale=inv_n):", *f.input_view(grads=True),
             *_loss_backward(plan.loss, f, timed),
             *[f"        backward{k}(x, dx)" for k in reversed(range(parts))]]
-    out += _predict_fn(plan.loss, last)
+    out += _predict_fn(plan.loss, f.flat(last))
     if not trace:
         return out + ["", "    first_nonfinite = None  # compiled on demand (runtime/build.py)",
                       "", "    return forward, loss, backward, predict, out, first_nonfinite", ""]

@@ -51,9 +51,16 @@ class Flow:
         return lines + ([f"        dx = None if dx is None else dx.reshape((-1, {dims}))"]
                         if grads else [])
 
+    loss_rank: int = 1  # of the loss's input rows: above 1, the loss sees them flat
+
     def last(self) -> str:
         """The loss's input."""
         return self.xs[-1][0]
+
+    def flat(self, name: str) -> str:
+        """The loss's view of its input (or its gradient): rows of a sequence or an image
+        as flat vectors, as the elementwise losses and their targets take them."""
+        return f"{name}.reshape(n, -1)" if self.loss_rank > 1 else name
 
 
 def flow(plan: NetPlan) -> Flow:
@@ -75,6 +82,8 @@ def flow(plan: NetPlan) -> Flow:
     _gradients(plan, f)
     _shapes(plan, f)
     f.shares = param_shares(plan)
+    j = layers[-1].inputs[0]
+    f.loss_rank = len(plan.input_shape if j == INPUT else layers[j].shape)
     return f
 
 

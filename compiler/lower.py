@@ -49,7 +49,7 @@ def _layer(i: int, op: Any, node: NodeShape, inputs: tuple[int, ...], spec: NetS
            smap: SourceMap) -> LayerPlan:
     label, desc = f"{i}.{op.op}", OPS[op.op]
     n_in, n_out = node.n_in, size(node.shape)
-    x, y = (n_in,), node.shape
+    x, y = node.in_shape or (n_in,), node.shape
     attrs = tuple((k, v) for k, v in op.model_dump().items()
                   if k not in ("op", "n_in", "n_out", "init", "std") and
                   not (k == "tied" and v is None))  # Why: chains keep their plan hash
@@ -64,7 +64,8 @@ def _layer(i: int, op: Any, node: NodeShape, inputs: tuple[int, ...], spec: NetS
         return tuple(out)
 
     return LayerPlan(i, op.op, op.kind, n_in, n_out, attrs, arrays(desc.params),
-                     arrays(desc.state), smap.call_span(i), inputs, node.shape)
+                     arrays(desc.state), smap.call_span(i), inputs, node.shape,
+                     steps=node.steps)
 
 
 def _init(i: int, op: Any, spec: NetSpec) -> tuple[str, float | None]:
@@ -97,7 +98,8 @@ def _hash(layers: list[LayerPlan]) -> str:
               *([list(lp.inputs)] if lp.inputs != (lp.index - 1,) else []),
               *([list(lp.shape)] if lp.shape != (lp.n_out,) else []),
               *([[lp.weight_label, [[u.key, u.transposed] for u in lp.uses]]]
-                if lp.weight_label or lp.uses else [])] for lp in layers]
+                if lp.weight_label or lp.uses else []),
+              *([["steps", lp.steps]] if lp.steps else [])] for lp in layers]
     return hashlib.sha256(json.dumps(shape, default=str).encode()).hexdigest()
 
 

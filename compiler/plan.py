@@ -76,6 +76,7 @@ class LayerPlan:
     shape: tuple[int, ...] = ()
     uses: tuple[SharedParam, ...] = ()  # arrays owned by another layer (shared weights)
     weight_label: str | None = None  # `@A`: the label its weights are shared under
+    steps: int = 0  # a dense op on a sequence: applied per time step over this many steps
 
     def __post_init__(self) -> None:
         if not self.inputs:

@@ -45,6 +45,8 @@ class NodeShape:
 
     shape: tuple[int, ...]
     n_in: int
+    in_shape: tuple[int, ...] = ()  # the (first) input's shape
+    steps: int = 0  # a dense op applied per time step over this many steps, or 0
 
 
 def input_chain(spec: NetSpec) -> Chain:
@@ -81,14 +83,15 @@ def infer(spec: NetSpec, smap: SourceMap, start: Chain,
             # Why a copy only at a fan-out: a chain's explanation then grows in place, so a
             # deep pipeline stays linear.
             chains.append(values[j] if readers[j] == 0 else values[j].copy())
-        n_in = sum(size(c.shape) for c in chains)
+        n_in, in_shape = sum(size(c.shape) for c in chains), chains[0].shape
         chain = tied.node(i, op, chains[0]) if getattr(op, "tied", None) else \
             _node(i, op, chains, smap, problems)
         if chain is None:
             break
         values[i] = chain
-        out.append(NodeShape(chain.shape, n_in))
-        tied.seen(i, op, n_in, chain.shape)
+        steps = in_shape[0] if op.op in _WEIGHTED and len(in_shape) == 2 else 0
+        out.append(NodeShape(chain.shape, n_in, in_shape, steps))
+        tied.seen(i, op, in_shape[-1], chain.shape)
     return out
 
 
@@ -104,14 +107,15 @@ def _node(i: int, op: Any, chains: list[Chain], smap: SourceMap,
     chain = chains[0]
     if desc.variadic or desc.shape:
         return _ruled(i, op, chains, smap, problems)
-    if len(chain.shape) > 1 and (op.op in _WEIGHTED or op.op in ("repeat", "sum") or
-                                 desc.params or op.kind == "loss"):
+    if not _takes(op, chain.shape):
         problems.append(_flat_only(i, op, chain, smap))
         return None
     if op.op in _WEIGHTED:
         if op.n_in is not None and op.n_in != chain.width:
             problems.append(_mismatch(i, op, chain, smap))
-        chain.fixed((op.n_out,), f"{op.op} {op.n_out} ({where})", f"{op.op} at {where}")
+        per_step = " per step" if len(chain.shape) == 2 else ""
+        chain.fixed((*chain.shape[:-1], op.n_out), f"{op.op} {op.n_out}{per_step} ({where})",
+                    f"{op.op} at {where}")
         return chain
     if op.op in ("repeat", "sum"):
         return _repeat_sum(i, op, chain, smap, problems)
@@ -122,6 +126,17 @@ def _node(i: int, op: Any, chains: list[Chain], smap: SourceMap,
             notes=smap.notes(i)))
     chain.steps.append(f"{op.op} {_dims(chain.shape)} ({where})")
     return chain
+
+
+def _takes(op: Any, shape: tuple[int, ...]) -> bool:
+    """Whether an op without a shape rule takes rows of this shape. Vectors always; a
+    sequence `(steps, width)` the dense ops take per time step (DLFS-2's TimeAffine), and
+    elementwise ops and the elementwise losses any shape; the rest only vectors."""
+    if len(shape) < 2 or op.op in ("mse", "sigmoid_ce"):
+        return True
+    if op.op in _WEIGHTED:
+        return len(shape) == 2
+    return not (op.op in ("repeat", "sum") or OPS[op.op].params or op.kind == "loss")
 
 
 class _Tied:
@@ -152,6 +167,9 @@ class _Tied:
                       suggest(op.tied, known) or "label a layer's weights with @, e.g. "
                       f"affine(50)@{op.tied}"), notes=smap.notes(i)))
             return None
+        if not _takes(op, chain.shape):
+            self.problems.append(_flat_only(i, op, chain, smap))
+            return None
         j, rows, cols = found
         given = (i, "n_out") in smap.args and op.n_out != rows
         if chain.width != cols or (op.n_in is not None and op.n_in != cols) or given:
@@ -166,7 +184,8 @@ class _Tied:
                 hint=f"write {op.op}(tied={op.tied}) where the width is {cols}",
                 notes=(*smap.notes(i), "widths: " + " -> ".join(chain.steps))))
             return None
-        chain.fixed((rows,), f"{op.op} {rows} ({where})", f"{op.op} at {where}")
+        chain.fixed((*chain.shape[:-1], rows), f"{op.op} {rows} ({where})",
+                    f"{op.op} at {where}")
         return chain
 
 
@@ -189,8 +208,9 @@ def _ruled(i: int, op: Any, chains: list[Chain], smap: SourceMap,
 
 
 def _flat_only(i: int, op: Any, chain: Chain, smap: SourceMap) -> Diagnostic:
+    what = "one vector or one sequence" if op.op in _WEIGHTED else "one vector"
     return Diagnostic(
-        "shape_mismatch", f"{op.op} takes one vector per row, but receives "
+        "shape_mismatch", f"{op.op} takes {what} per row, but receives "
         f"{shown(chain.shape)} from {chain.origin}", smap.call_span(i),
         hint=f"insert flatten before {op.op}: ... -> flatten -> {op.op}",
         notes=(*smap.notes(i), "shapes: " + " -> ".join(chain.steps)))

@@ -122,7 +122,7 @@ def to_model(net: Network) -> Any:
     graph = onnx.helper.make_graph(
         g.nodes, f"netc_{shown(os.path.basename(plan.path)) or 'net'}",
         [onnx.helper.make_tensor_value_info("input", f32, ["batch", *plan.input_shape])],
-        [onnx.helper.make_tensor_value_info("output", f32, ["batch", *plan.loss.shape])],
+        [onnx.helper.make_tensor_value_info("output", f32, ["batch", plan.n_outputs])],
         g.inits)
     # Why ir_version 8: onnxruntime releases lag the onnx package; 8 is read by ort >= 1.14.
     model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", OPSET)],

@@ -25,11 +25,18 @@ def _fan_in(x: Shape, y: Shape) -> int:
 
 
 def _label(lp: Any) -> str:
-    return f"{lp.op}({', '.join([f'{lp.n_in}, {lp.n_out}', *lp.shown_attrs()])})"
+    """`affine(784, 50)`: the weight's (in, out), whoever owns it (a tied layer reads
+    another's); on a sequence, the per-step sizes."""
+    w = next(p for p in (*lp.params, *lp.uses) if p.name == "W")
+    return f"{lp.op}({', '.join([f'{w.shape[0]}, {w.shape[1]}', *lp.shown_attrs()])})"
 
 
 def _affine_onnx(g: Any, lp: Any) -> None:
-    g.node("Gemm", [g.param(lp, "W"), g.param(lp, "b")], lp.label)
+    if lp.steps:  # Gemm takes matrices only; MatMul broadcasts over the time steps
+        g.node("MatMul", [g.param(lp, "W")], f"{lp.label}.matmul")
+        g.node("Add", [g.param(lp, "b")], lp.label)
+    else:
+        g.node("Gemm", [g.param(lp, "W"), g.param(lp, "b")], lp.label)
 
 
 def _matmul_onnx(g: Any, lp: Any) -> None:
@@ -41,7 +48,7 @@ W = ParamRule("W", _weight, "weight", _fan_in)
 OPS = (
     OpDef("affine", s.AffineSpec, SIZED,
           forward="affine_forward({x}, {W}, {b}, {y})",
-          backward="affine_backward({dy}, {x}, {W}, {dx}, {dW}, {db}, ones)",
+          backward="affine_backward({dy}, {x}, {W}, {dx}, {dW}, {db}, {ones})",
           params=(W, ParamRule("b", _bias, "zeros")), constants=("ones",),
           onnx=_affine_onnx, label=_label),
     OpDef("matmul", s.MatMulSpec, SIZED,

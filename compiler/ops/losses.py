@@ -10,6 +10,8 @@ from ..descriptor import OpDef
 
 def _head_onnx(onnx_name: str | None, **attrs: Any) -> Any:
     def add(g: Any, lp: Any) -> None:
+        if len(lp.shape) > 1:  # a sequence or an image: predictions are flat rows, as predict's
+            g.node("Flatten", [], f"{lp.label}.flat" if onnx_name else lp.label, axis=1)
         if onnx_name:
             g.node(onnx_name, [], lp.label, **attrs)
     return add
