@@ -225,11 +225,22 @@ def _bind_name(b: _Builder, p: Pipeline) -> None:
 
 
 def _check_names_used(b: _Builder) -> None:
+    """Every name and every value must reach the loss: an unread value would get no
+    gradient (and be computed for nothing)."""
     for name, n in b.names.items():
         if not n.used:
             b.problems.append(Diagnostic(
                 "unused_name", f"'{name}' is bound but never used", n.span,
                 hint=f"start a pipeline from it ('{name} -> ...') or remove '=> {name}'"))
+    read = {j for ex in b.out for j in ex.inputs}
+    bound = {n.index for n in b.names.values()}
+    for i, ex in enumerate(b.out[:-1]):
+        if i not in read and i not in bound:
+            at = ex.call.span
+            b.problems.append(Diagnostic(
+                "unused_value", f"the output of {ex.call.name} at {at.line}:{at.column} is "
+                "never used: what comes next starts from named values", at,
+                hint="remove it, or name its value (=> h) and use the name", notes=ex.notes()))
     if b.problems:
         raise SpecStructureError(b.problems, b.source)
 

@@ -86,12 +86,16 @@ def test_image_input_shapes_flow_and_flatten() -> None:
 
 ERRORS = [
     ("input: 1x28x28\naffine(10) -> softmax_ce", "shape_mismatch", 2, 1,
-     "affine takes one vector per row, but receives (batch, 1, 28, 28) from the input",
+     "affine takes one vector or one sequence per row, but receives (batch, 1, 28, 28) "
+     "from the input",
      "insert flatten"),
     ("input: 4\naffine(8) -> residual(affine(5)) -> softmax_ce", "shape_mismatch", 2, 14,
      "add needs inputs of one shape, but receives (batch, 8) and (batch, 5)", "affine(8)"),
     ("input: 4\naffine(8) => h\nhh -> affine(2) -> softmax_ce", "undefined_name", 3, 1,
      "unknown name 'hh'", "did you mean 'h'?"),
+    ("input: 2\naffine(2) => h\naffine(3) -> add(h, h) -> mse", "unused_value", 3, 1,
+     "the output of affine at 3:1 is never used: what comes next starts from named values",
+     "remove it"),
     ("input: 4\naffine(8) -> relu => h\naffine(2) -> softmax_ce", "unused_name", 2, 22,
      "'h' is bound but never used", "remove '=> h'"),
     ("input: 4\nh -> affine(8) => h\nh -> affine(2) -> softmax_ce", "undefined_name", 2, 1,
