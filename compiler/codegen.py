@@ -52,8 +52,8 @@ def _operands(layer: LayerPlan, f: Flow, grads: bool = False) -> dict[str, str]:
 
 def _rows_of(name: str, width: int) -> str:
     lead = "(None if dx is None else "
-    if name == "dx" or name.startswith(lead):  # the caller's dx may be None
-        base = "dx" if name == "dx" else name[len(lead):-1]
+    if name.startswith("dx") or name.startswith(lead):  # the caller's dx may be None
+        base = name if name.startswith("dx") else name[len(lead):-1]
         return f"{lead}{base}.reshape(-1, {width}))"
     return f"{name}.reshape(-1, {width})"
 
@@ -65,7 +65,8 @@ def _backward(layer: LayerPlan, f: Flow) -> list[str]:
         **_names(layer), **_operands(layer, f, grads=True), "xs": _tuple(f.xs[i]),
         "dxs": _tuple(f.dxs[i])})
     return [f"        {call}{_where(layer)}", *(
-        f"        if dx is not None:\n            np.add(dx, {t}, out=dx)" if g == "dx" else
+        f"        if dx is not None:\n            np.add({g}, {t}, out={g})" if g.startswith("dx")
+        else
         f"        np.add({g}, {t}, out={g})  # the gradients of a value read twice add up"
         for g, t in f.adds[i]), *(
         f"        np.add(sum_d{name}{i}, d{name}{i}, out=sum_d{name}{i})  # a shared weight"
@@ -206,7 +207,7 @@ def _backward_fn(loss: LayerPlan, body: Sequence[LayerPlan], f: Flow,
     # every gradient arrives already multiplied by the learning rate (runtime/optim.py).
     out = ["", "    def backward(x, t, dx=None, scale=inv_n):", *f.input_view(grads=True),
            *_loss_backward(loss, f, timed)]
-    return out + _backward_lines(body, f, timed)
+    return out + _backward_lines(body, f, timed) + f.input_writeback()
 
 
 def _loss_backward(loss: LayerPlan, f: Flow, timed: bool) -> list[str]:
@@ -253,6 +254,8 @@ def _allocations(body: Sequence[LayerPlan], f: Flow) -> list[str]:
     for temp in f.temps:
         lines.append(f"    {temp} = np.empty({_rows(f.shapes[temp])}, dtype)  # a share of "
                      "a gradient")
+    for name, shape in f.input_buffers().items():
+        lines.append(f"    {name} = np.empty({_rows(shape)}, dtype)  # an input's gradient")
     return lines
 
 
@@ -266,7 +269,7 @@ def _size(shape: Sequence[int]) -> int:
 def bound_bytes(plan: NetPlan, n: int, itemsize: int) -> int:
     """Bytes of the buffers `bind` allocates for batch size `n` (as `passes_source` writes it)."""
     body, f = plan.layers[:-1], flow(plan)
-    per_row = sum(_size(shape) for shape in f.shapes.values())
+    per_row = sum(_size(shape) for shape in (*f.shapes.values(), *f.input_buffers().values()))
     scratch = [(lp, b) for lp in body for b in OPS[lp.op].scratch]
     per_row += sum(lp.n_out for lp, b in scratch if b.per_row)
     per_row += plan.loss.n_out + 1  # `out`, and `ones` (affine) or `rows` (softmax_ce)
@@ -327,10 +330,10 @@ def _part(k: int, layers: Sequence[LayerPlan], f: Flow, buffers: list[str], time
         out.append("    ones = A['ones']")
     out += [f"    {name} = A[{name!r}]" for name in _step_ones(layers)]
     out += [line for layer in layers for line in _scratch(layer)]
-    out += ["", "    def forward(x, train):"]  # Why no view here: bind's passes made it
-    out += _forward_fn(layers, f, timed)[2 + len(f.input_view()):-1]
-    out += [f"        return {f.ys[layers[-1].index]}"]
-    out += ["", "    def backward(x, dx):", *_backward_lines(layers, f, timed)]
+    out += [f"    {name} = A[{name!r}]" for name in f.input_buffers()]
+    out += _forward_fn(layers, f, timed)[:-1] + [f"        return {f.ys[layers[-1].index]}"]
+    out += ["", "    def backward(x, dx):", *f.input_view(grads=True),
+            *_backward_lines(layers, f, timed)]
     out += _trace_fn(layers, f) if trace else []
     last = "first_nonfinite" if trace else "None"
     return out + ["", f"    return forward, backward, {last}", "", ""]
@@ -364,22 +367,26 @@ def _parted_bind(plan: NetPlan, body: Sequence[LayerPlan], f: Flow, parts: int, 
     if "ones" in _used_constants(body):
         out.append("    A['ones'] = ones")
     out += [f"    A[{name!r}] = {name}" for name in _step_ones(body)]
+    out += [f"    A[{name!r}] = {name} = np.empty({_rows(shape)}, dtype)  # an input's "
+            "gradient" for name, shape in f.input_buffers().items()]
+    # Why the parts view the input themselves: each takes the data rows as they come.
     out += [f"    forward{k}, backward{k}, trace{k} = _part{k}(P, G, S, A, n, dtype, rng)"
             for k in range(parts)]
     out += [f"    {last} = A[{last!r}]  # the loss's input", f"    {grad} = A[{grad!r}]"]
-    out += ["", "    def forward(x, train):", *f.input_view(),
+    out += ["", "    def forward(x, train):",
             *[f"        forward{k}(x, train)" for k in range(parts)], f"        return {last}"]
     out += _loss_fn(plan.loss, f.flat(last), timed)
-    out += ["", "    def backward(x, t, dx=None, scale=inv_n):", *f.input_view(grads=True),
+    out += ["", "    def backward(x, t, dx=None, scale=inv_n):",
             *_loss_backward(plan.loss, f, timed),
-            *[f"        backward{k}(x, dx)" for k in reversed(range(parts))]]
+            *[f"        backward{k}(x, dx)" for k in reversed(range(parts))],
+            *f.input_writeback()]
     out += _predict_fn(plan.loss, f.flat(last))
     if not trace:
         return out + ["", "    first_nonfinite = None  # compiled on demand (runtime/build.py)",
                       "", "    return forward, loss, backward, predict, out, first_nonfinite", ""]
     out += ["", "    def first_nonfinite(x, train):",
             '        """The first layer whose output is not finite, or None (diagnostics)."""',
-            *f.input_view(), "        found = trace0(x, train)",
+            "        found = trace0(x, train)",
             *[f"        found = found if found is not None else trace{k}(x, train)"
               for k in range(1, parts)], "        return found"]
     return out + ["", "    return forward, loss, backward, predict, out, first_nonfinite", ""]

@@ -9,7 +9,7 @@ Pure bookkeeping over a `NetPlan`, read by codegen and by the memory estimate:
   hands its own buffer down when its input has no other reader.
 - Where a value fans out (read by several nodes, or twice by one), backward runs the readers
   last first: the first writes the gradient buffer, each later one writes a temporary
-  (`t{i}`, `t{i}_1`, ...) that is then added in (`np.add(g, t, out=g)`). The network's input
+  (`t{i}`, `t{i}_1`, ...) that is then added in (`np.add(g, t, out=g)`). The network's inputs
   alike, into `dx` when the caller asks for it.
 
 A chain gets exactly the names it always had: no temporaries, no additions.
@@ -21,8 +21,6 @@ from dataclasses import dataclass, field
 
 from .ops import OPS
 from .plan import INPUT, NetPlan
-
-INPUT_TEMP = "tx"  # the temporary for a later reader's share of the input's gradient
 
 
 @dataclass
@@ -36,22 +34,47 @@ class Flow:
     adds: list[list[tuple[str, str]]] = field(default_factory=list)  # (gradient, temporary)
     shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)  # buffer -> row shape
     temps: dict[str, int] = field(default_factory=dict)  # temporary -> the value it is for
-    input_shape: tuple[int, ...] = ()
     # (layer, array name) -> its shape, for every read of a shared array (`@A`, `tied=A`)
     # whose backward runs after another reader's: it writes this temporary, then adds it in.
     shares: dict[tuple[int, str], tuple[int, ...]] = field(default_factory=dict)
 
     def input_view(self, grads: bool = False) -> list[str]:
-        """Lines that view the flat rows of the data (and of `dx`) as the input's shape, for
-        an image input; none for a vector. A view, so nothing is copied."""
-        if len(self.input_shape) < 2:
-            return []
-        dims = ", ".join(str(d) for d in self.input_shape)
-        lines = [f"        x = x.reshape((-1, {dims}))  # flat rows as {self.input_shape}"]
-        return lines + ([f"        dx = None if dx is None else dx.reshape((-1, {dims}))"]
-                        if grads else [])
+        """Lines that view the flat rows of the data (and of `dx`) as each input: an image's
+        or a sequence's shape, the columns of each named input. Views: nothing is copied."""
+        lines = []
+        for name, (start, stop), shape in self.parts.values():
+            if name == "x" and len(shape) < 2:
+                continue  # one vector input: the data rows as they are
+            dims = f".reshape((-1, {', '.join(str(d) for d in shape)}))" if len(shape) > 1 \
+                else ""
+            if name == "x" or len(shape) < 2:  # views: a whole row, or columns of it
+                cols = "" if name == "x" else f"[:, {start}:{stop}]"
+                lines.append(f"        {name} = x{cols}{dims}  # data rows as {shape}")
+                if grads:
+                    lines.append(f"        d{name} = None if dx is None else dx{cols}{dims}")
+                continue
+            # Why a copy: columns of a row cut into steps or channels are no longer one
+            # strided block, so a per-step view of them would silently copy (and lose writes).
+            lines.append(f"        {name} = np.ascontiguousarray(x[:, {start}:{stop}]){dims}")
+            if grads:
+                lines.append(f"        d{name} = None if dx is None else d{name}_rows")
+        return lines
+
+    def input_writeback(self) -> list[str]:
+        """After backward: the gradients of copied inputs, back into their columns of dx."""
+        return [f"        if dx is not None:\n            dx[:, {start}:{stop}] = "
+                f"d{name}_rows.reshape(len(dx), -1)" for name, (start, stop), shape in
+                self.parts.values() if name != "x" and len(shape) > 1]
+
+    def input_buffers(self) -> dict[str, tuple[int, ...]]:
+        """The buffers `input_writeback` copies from, with their row shapes."""
+        return {f"d{name}_rows": shape for name, _, shape in self.parts.values()
+                if name != "x" and len(shape) > 1}
 
     loss_rank: int = 1  # of the loss's input rows: above 1, the loss sees them flat
+    # Input value (-1, -2, ...) -> (its name in the passes, its columns in a data row, shape).
+    parts: dict[int, tuple[str, tuple[int, int], tuple[int, ...]]] = field(
+        default_factory=dict)
 
     def last(self) -> str:
         """The loss's input."""
@@ -65,26 +88,40 @@ class Flow:
 
 def flow(plan: NetPlan) -> Flow:
     """The buffer names of every node of `plan` (see the module docstring)."""
-    layers, f = plan.layers, Flow(input_shape=plan.input_shape)
+    layers, f = plan.layers, Flow()
     readers = plan.consumers()
     for lp in layers[:-1]:
         j = lp.inputs[0]
-        alias = (OPS[lp.op].in_place and len(lp.inputs) == 1 and j != INPUT and
+        alias = (OPS[lp.op].in_place and len(lp.inputs) == 1 and j >= 0 and
                  len(readers[j]) == 1 and not OPS[layers[j].op].needs_output)
         f.ys.append(f.ys[j] if alias else f"y{lp.index}")
         f.gs.append(f"g{lp.index}")
     for lp in reversed(layers[:-1]):
         j = lp.inputs[0]
-        if OPS[lp.op].grad_in_place and len(lp.inputs) == 1 and j != INPUT and \
+        if OPS[lp.op].grad_in_place and len(lp.inputs) == 1 and j >= 0 and \
                 len(readers[j]) == 1:
             f.gs[j] = f.gs[lp.index]
-    f.xs = [tuple("x" if j == INPUT else f.ys[j] for j in lp.inputs) for lp in layers]
+    f.parts = _parts(plan)
+    f.xs = [tuple(f.parts[j][0] if j < 0 else f.ys[j] for j in lp.inputs) for lp in layers]
     _gradients(plan, f)
     _shapes(plan, f)
     f.shares = param_shares(plan)
     j = layers[-1].inputs[0]
-    f.loss_rank = len(plan.input_shape if j == INPUT else layers[j].shape)
+    f.loss_rank = len(f.parts[j][2] if j < 0 else layers[j].shape)
     return f
+
+
+def _parts(plan: NetPlan) -> dict[int, tuple[str, tuple[int, int], tuple[int, ...]]]:
+    if not plan.input_parts:
+        return {INPUT: ("x", (0, plan.input_width), plan.input_shape)}
+    found, start = {}, 0
+    for k, (name, shape) in enumerate(plan.input_parts):
+        width = 1
+        for d in shape:
+            width *= d
+        found[INPUT - k] = (f"x_{name}", (start, start + width), shape)
+        start += width
+    return found
 
 
 def param_shares(plan: NetPlan) -> dict[tuple[int, str], tuple[int, ...]]:
@@ -109,16 +146,16 @@ def _gradients(plan: NetPlan, f: Flow) -> None:
     for lp in reversed(plan.layers):
         names = []
         for j in lp.inputs:
-            target = "dx" if j == INPUT else f.gs[j]
+            target = f"d{f.parts[j][0]}" if j < 0 else f.gs[j]
             if j not in written:
                 written.add(j)
                 names.append(target)
                 continue
-            base = INPUT_TEMP if j == INPUT else f"t{j}"
+            base = f"t{f.parts[j][0]}" if j < 0 else f"t{j}"
             temp = base + (f"_{len(adds[lp.index])}" if adds[lp.index] else "")
             adds[lp.index].append((target, temp))
             f.temps[temp] = j
-            names.append(f"(None if dx is None else {temp})" if j == INPUT else temp)
+            names.append(f"(None if dx is None else {temp})" if j < 0 else temp)
         dxs[lp.index] = tuple(names)
     f.dxs, f.adds = dxs, adds
 
@@ -129,4 +166,4 @@ def _shapes(plan: NetPlan, f: Flow) -> None:
         f.shapes.setdefault(y, lp.shape)
         f.shapes.setdefault(g, lp.shape)
     for temp, j in f.temps.items():
-        f.shapes.setdefault(temp, plan.input_shape if j == INPUT else plan.layers[j].shape)
+        f.shapes.setdefault(temp, f.parts[j][2] if j < 0 else plan.layers[j].shape)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ..dsl.nodes import Call, Definition, Pipeline, Program, Repeat, Stage, TooLarge
 from ..errors import Diagnostic, SpecLimitError, SpecStructureError
+from ..source import Span
 from .expanded import Expanded, Via
 from .registry import OPS
 from .unroll import branches, unroll
@@ -35,7 +36,13 @@ def expand(program: Program) -> tuple[Expanded, ...]:
     _check_repeats_and_depth(program, defs)
     _check_cycles(defs, source)
     _check_size(program.pipelines, defs, source)
-    return unroll(program.pipelines, defs, source)
+    return unroll(program.pipelines, defs, source, _named_inputs(program))
+
+
+def _named_inputs(program: Program) -> tuple[tuple[str, Span], ...]:
+    """`input: a: 784, b: 10`: the input names and where each is declared."""
+    return tuple((a.name, a.span) for d in program.declarations if d.key == "input"
+                 for a in d.args if a.colon and a.name)
 
 
 def _definitions(program: Program) -> dict[str, Definition]:

@@ -16,7 +16,7 @@ from ..source import Source
 from .descriptor import ParamRule, size
 from .ops import OPS
 from .plan import LayerPlan, NetPlan, ParamPlan, RunPlan
-from .shapes import NodeShape, infer, input_chain
+from .shapes import NodeShape, infer, input_chains
 from .sharing import share
 from .spec import NetSpec
 from .validate import SourceMap
@@ -27,9 +27,12 @@ _RELU_LIKE = ("relu", "leaky_relu")
 
 def lower(spec: NetSpec, smap: SourceMap, source: Source | None = None) -> NetPlan:
     """Infer and check every shape, name every parameter, and build the plan."""
-    start, problems = input_chain(spec), []
-    input_shape = start.shape  # Why kept: the first layer's chain grows from this object
-    shapes = infer(spec, smap, start, problems)
+    starts, problems = input_chains(spec), []
+    parts = tuple((name, shape) for name, shape in spec.run.input.parts) \
+        if spec.run.input is not None else ()
+    # Why kept now: the first layer's chain grows from the input's object.
+    input_shape = (sum(size(shape) for _, shape in parts),) if parts else starts[-1].shape
+    shapes = infer(spec, smap, starts, problems)
     if problems:
         # Why two types: a width over the limit is a limit, like too many parameters.
         wide = any(d.code == "too_wide" for d in problems)
@@ -39,8 +42,9 @@ def lower(spec: NetSpec, smap: SourceMap, source: Source | None = None) -> NetPl
                     for i, op in enumerate(spec.layers)], spec, smap, problems)
     if problems:
         raise SpecShapeError(problems, source)
-    plan = NetPlan(tuple(layers), size(input_shape), _run(spec), _hash(layers),
-                   source.path if source else "<string>", input_shape=input_shape)
+    plan = NetPlan(tuple(layers), size(input_shape), _run(spec), _hash(layers, parts),
+                   source.path if source else "<string>", input_shape=input_shape,
+                   input_parts=parts)
     _check_limit(plan, source)
     return plan
 
@@ -89,7 +93,7 @@ def _run(spec: NetSpec) -> RunPlan:
                    fit=tuple((k, getattr(r.train, k)) for k in FIT_SETTINGS))
 
 
-def _hash(layers: list[LayerPlan]) -> str:
+def _hash(layers: list[LayerPlan], parts: tuple = ()) -> str:
     """Architecture fingerprint for checkpoints: ops, widths, attributes, parameter shapes,
     and, where a node is not a link of a flat chain, what it reads and its shape (so every
     chain keeps the fingerprint it had before the graph IR)."""
@@ -100,6 +104,8 @@ def _hash(layers: list[LayerPlan]) -> str:
               *([[lp.weight_label, [[u.key, u.transposed] for u in lp.uses]]]
                 if lp.weight_label or lp.uses else []),
               *([["steps", lp.steps]] if lp.steps else [])] for lp in layers]
+    if parts:
+        shape.append([["inputs", [[name, list(dims)] for name, dims in parts]]])
     return hashlib.sha256(json.dumps(shape, default=str).encode()).hexdigest()
 
 

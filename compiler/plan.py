@@ -128,6 +128,13 @@ class NetPlan:
     spec_hash: str = ""
     path: str = "<string>"
     input_shape: tuple[int, ...] = ()
+    # Several named inputs (`input: a: 784, b: 10`): (name, shape) in the order each data row
+    # holds them side by side; a node reads input k as value -1 - k. Empty for one input.
+    input_parts: tuple[tuple[str, tuple[int, ...]], ...] = ()
+
+    def input_name(self, j: int) -> str:
+        """The name of input value j (-1, -2, ...): "input" when there is one."""
+        return self.input_parts[-1 - j][0] if self.input_parts else "input"
 
     def __post_init__(self) -> None:
         if not self.input_shape:
@@ -140,7 +147,8 @@ class NetPlan:
 
     def consumers(self) -> dict[int, list[int]]:
         """The nodes reading each value (`INPUT` for the input), in topological order."""
-        found: dict[int, list[int]] = {INPUT: []}
+        found: dict[int, list[int]] = {INPUT - k: [] for k in range(max(1, len(
+            self.input_parts)))}
         for lp in self.layers:
             found.setdefault(lp.index, [])
             for j in lp.inputs:
@@ -181,7 +189,8 @@ class NetPlan:
     def summary_rows(self) -> list[tuple[str, str, str, str, str]]:
         """The table's rows, header first: (#, layer, output, params, at), for text and HTML."""
         rows = [("#", "layer", "output", "params", "at")]
-        rows.append(("", "input", shown(self.input_shape), "0", ""))
+        rows += [("", f"input {name}", shown(shape), "0", "") for name, shape in
+                 self.input_parts] or [("", "input", shown(self.input_shape), "0", "")]
         for layer in self.layers:
             count = sum(p.size for p in layer.params)
             rows.append((str(layer.index), describe_layer(layer), shown(layer.shape),

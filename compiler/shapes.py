@@ -65,7 +65,16 @@ def input_chain(spec: NetSpec) -> Chain:
     return Chain()
 
 
-def infer(spec: NetSpec, smap: SourceMap, start: Chain,
+def input_chains(spec: NetSpec) -> dict[int, Chain]:
+    """The network's inputs as values: -1 alone, or -1, -2, ... for `input: a: 784, b: 10`."""
+    parts = spec.run.input.parts if spec.run.input is not None else ()
+    if not parts:
+        return {-1: input_chain(spec)}
+    return {-1 - k: Chain(shape[-1], [f"input {name} {_dims(shape)}"], f"input '{name}'", shape)
+            for k, (name, shape) in enumerate(parts)}
+
+
+def infer(spec: NetSpec, smap: SourceMap, start: Chain | dict[int, Chain],
           problems: list[Diagnostic]) -> list[NodeShape]:
     """The shape of every node, in order; stops early (a shorter list) where it cannot go on."""
     inputs = spec.inputs or tuple((i - 1,) for i in range(len(spec.layers)))
@@ -73,7 +82,7 @@ def infer(spec: NetSpec, smap: SourceMap, start: Chain,
     for ins in inputs:
         for j in ins:
             readers[j] = readers.get(j, 0) + 1
-    values: dict[int, Chain] = {-1: start}
+    values: dict[int, Chain] = dict(start) if isinstance(start, dict) else {-1: start}
     out: list[NodeShape] = []
     tied = _Tied(spec, smap, problems)
     for i, op in enumerate(spec.layers):

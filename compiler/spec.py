@@ -154,7 +154,30 @@ class InputSpec(SettingSpec):
     width: Size = Field(description="number of input features (values per row)")
     shape: tuple[Size, ...] | None = Field(
         None, description="an image's shape, channels first: `1x28x28` or `1, 28, 28`")
+    named: tuple[tuple[str, tuple[Size, ...]], ...] | None = Field(
+        None, description="several inputs by name, `a: 784, b: 1x28x28`; each row of the "
+        "data holds them side by side, in this order")
     description: ClassVar[str] = "input width or shape, so the first layer may leave n_in out"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _width_of_named(cls, data: Any) -> Any:
+        # Why: the data's rows hold the named inputs side by side, so its width is their sum.
+        if isinstance(data, dict) and isinstance(data.get("named"), tuple) and \
+                "width" not in data and "shape" not in data:
+            width = 0
+            for _, shape in data["named"]:
+                part = 1
+                for d in shape if isinstance(shape, tuple) else ():
+                    part *= d if isinstance(d, int) and d >= 1 else 1
+                width += part
+            return {**data, "width": max(width, 1)}
+        return data
+
+    @property
+    def parts(self) -> tuple[tuple[str, tuple[int, ...]], ...]:
+        """The named inputs, (name, shape) in the data's column order; () for one input."""
+        return self.named or ()
 
     @model_validator(mode="before")
     @classmethod

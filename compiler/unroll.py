@@ -58,13 +58,18 @@ class _Builder:
                  later_names: dict[str, Span]) -> None:
         self.defs, self.source, self.later = defs, source, later_names
         self.out: list[Expanded] = []
-        self.cur = INPUT
+        self.cur: int | None = INPUT
         self.names: dict[str, _Name] = {}
         self.binding: set[str] = set()  # names the pipelines being walked will bind
         self.problems: list[Diagnostic] = []
 
-    def emit(self, call: Call, via: Via | None, inputs: tuple[int, ...]) -> None:
-        self.out.append(Expanded(call, via, inputs))
+    def emit(self, call: Call, via: Via | None, inputs: tuple[int | None, ...]) -> None:
+        if None in inputs:
+            shown = ", ".join(n for n, v in self.names.items() if v.index < 0)
+            self.fail("which_input", f"{call.name} reads nothing: with several inputs, a "
+                      "pipeline starts from one of them", call.span,
+                      hint=f"start the pipeline from an input by name: {shown}")
+        self.out.append(Expanded(call, via, inputs))  # type: ignore[arg-type]
         self.cur = len(self.out) - 1
 
     def fail(self, code: str, message: str, span: Span, hint: str | None = None,
@@ -76,13 +81,22 @@ class _Builder:
 Env = dict[str, tuple[Value, Span]]  # a block parameter -> its value and where it was given
 
 
-def unroll(pipelines: tuple[Pipeline, ...], defs: dict[str, Definition],
-           source: Source) -> tuple[Expanded, ...]:
-    """The flat graph of every pipeline, in order; raises `SpecStructureError`."""
+def unroll(pipelines: tuple[Pipeline, ...], defs: dict[str, Definition], source: Source,
+           inputs: tuple[tuple[str, Span], ...] = ()) -> tuple[Expanded, ...]:
+    """The flat graph of every pipeline, in order; raises `SpecStructureError`. Named
+    `inputs` (`input: a: 784, b: 10`) are values -1, -2, ... that pipelines start from."""
     later = {p.bind: p.bind_span or p.span for p in pipelines if p.bind}
     b = _Builder(defs, source, later)
+    for k, (name, span) in enumerate(inputs):
+        if name in b.names:
+            b.fail("duplicate_name", f"input '{name}' is declared twice", span)
+        if name in OPS or name in defs or name in COMBINATORS:
+            b.fail("bad_name", f"input '{name}' has the name of a layer or block", span,
+                   hint="choose another name for the input")
+        b.names[name] = _Name(INPUT - k, span)
     for p in pipelines:
-        b.cur = INPUT
+        # Why None with several inputs: a pipeline must then say which one it starts from.
+        b.cur = INPUT if not inputs else None
         _walk(b, p)
     _check_names_used(b)
     return tuple(b.out)
@@ -218,8 +232,8 @@ def _bind_name(b: _Builder, p: Pipeline) -> None:
         b.fail("duplicate_name", f"'{name}' is bound twice", span,
                notes=(f"first bound at {first.line}:{first.column}",),
                hint="choose another name for one of them")
-    if b.cur == INPUT:
-        b.fail("bad_name", f"'=> {name}' names the input itself", span,
+    if b.cur is None or b.cur < 0:
+        b.fail("bad_name", f"'=> {name}' names an input itself", span,
                hint="name the value after at least one layer")
     b.names[name] = _Name(b.cur, span)
 
@@ -228,7 +242,11 @@ def _check_names_used(b: _Builder) -> None:
     """Every name and every value must reach the loss: an unread value would get no
     gradient (and be computed for nothing)."""
     for name, n in b.names.items():
-        if not n.used:
+        if not n.used and n.index < 0:
+            b.problems.append(Diagnostic(
+                "unused_name", f"input '{name}' is never used", n.span,
+                hint=f"start a pipeline from it ('{name} -> ...') or remove it from `input:`"))
+        elif not n.used:
             b.problems.append(Diagnostic(
                 "unused_name", f"'{name}' is bound but never used", n.span,
                 hint=f"start a pipeline from it ('{name} -> ...') or remove '=> {name}'"))

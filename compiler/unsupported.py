@@ -16,7 +16,7 @@ from ..source import Span
 from .unroll import COMBINATORS
 
 _HINT = ("netc reads this form of the next language version (netc fmt keeps it) but cannot "
-         "compile it yet; today a spec is one pipeline of layers")
+         "compile it yet")
 
 
 def check_supported(program: Program) -> None:
@@ -53,8 +53,8 @@ def _forms(program: Program) -> Iterator[tuple[str, Span]]:
 
 def _arg_forms(arg: Arg, *, declaration: bool) -> Iterator[tuple[str, Span]]:
     value = arg.value
-    if arg.colon:
-        yield f"a named input ('{arg.name}: ...')", arg.span
+    if arg.colon and not isinstance(value, (int, Dims)):
+        yield f"a named input of {_shown(value)} ('{arg.name}: ...')", arg.span
     elif isinstance(value, Dims) and not declaration:
         yield f"a shape ('{value.text}') as an argument", arg.value_span
     elif isinstance(value, TensorRef):
@@ -62,6 +62,10 @@ def _arg_forms(arg: Arg, *, declaration: bool) -> Iterator[tuple[str, Span]]:
     elif isinstance(value, (Pipeline, Repeat)):
         yield ("a pipeline as an argument (residual(...), add(...), concat(...))"
                if not declaration else "a pipeline in a setting"), arg.value_span
+
+
+def _shown(value: object) -> str:
+    return f"'{value.name}'" if isinstance(value, Call) else "this kind"
 
 
 def _ref(ref: TensorRef) -> str:

@@ -207,8 +207,16 @@ def _setting(info: OpInfo, d: Declaration, smap: SourceMap,
 
 
 def _input_shape(d: Declaration) -> list[Arg]:
-    """`input: 1x28x28` and `input: 1, 28, 28` as one `shape` argument; `input: 784` as is."""
+    """`input: 1x28x28` and `input: 1, 28, 28` as one `shape` argument; `input: 784` as is;
+    `input: a: 784, b: 1x28x28` as one `named` argument of (name, shape) pairs."""
     args = list(d.args)
+    if any(a.colon for a in args):
+        named = tuple((a.name, a.value.dims if isinstance(a.value, Dims) else (a.value,))
+                      for a in args if a.colon)
+        span = Span(args[0].span.path, args[0].span.line, args[0].span.column,
+                    args[-1].span.end_line, args[-1].span.end_column, args[0].span.start,
+                    args[-1].span.end)
+        return [Arg("named", named, span, span), *(a for a in args if not a.colon)]
     positional = [a for a in args if a.name is None]
     if len(positional) == 1 and isinstance(positional[0].value, Dims):
         a = positional[0]

@@ -95,7 +95,9 @@ def _add_layer(g: _Graph, lp: LayerPlan) -> None:
 
 def _add_nodes(g: _Graph, net: Network) -> str:
     """Every layer's nodes, in the plan's (topological) order; returns the last one's value."""
-    values = {INPUT: "input"}
+    plan = net.plan
+    values = {INPUT - k: name for k, (name, _) in enumerate(plan.input_parts)} or \
+        {INPUT: "input"}
     for lp in net.plan.layers:
         g.inputs = [values[j] for j in lp.inputs]
         _add_layer(g, lp)
@@ -121,7 +123,8 @@ def to_model(net: Network) -> Any:
     f32, plan = onnx.TensorProto.FLOAT, net.plan
     graph = onnx.helper.make_graph(
         g.nodes, f"netc_{shown(os.path.basename(plan.path)) or 'net'}",
-        [onnx.helper.make_tensor_value_info("input", f32, ["batch", *plan.input_shape])],
+        [onnx.helper.make_tensor_value_info(name, f32, ["batch", *shape]) for name, shape in
+         plan.input_parts or (("input", plan.input_shape),)],
         [onnx.helper.make_tensor_value_info("output", f32, ["batch", plan.n_outputs])],
         g.inits)
     # Why ir_version 8: onnxruntime releases lag the onnx package; 8 is read by ort >= 1.14.

@@ -9,6 +9,7 @@ targets per call, never per step.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -27,6 +28,30 @@ def _prefix(source: str | None) -> str:
     return f"{source}: " if source else ""
 
 
+def _side_by_side(named: Mapping[str, Any], net: Any, source: str | None) -> NDArray:
+    """`{"a": A, "b": B}` for `input: a: ..., b: ...`: each sample's inputs side by side in
+    one row, in the order the spec declares them (the layout the passes read)."""
+    parts = net.plan.input_parts
+    if not parts:
+        raise DataError(f"{_prefix(source)}the network has one input: pass one array, not "
+                        f"inputs by name ({', '.join(map(str, named))})")
+    names = [name for name, _ in parts]
+    if sorted(map(str, named)) != sorted(names):
+        raise DataError(f"{_prefix(source)}the network's inputs are {', '.join(names)}, "
+                        f"but the data names {', '.join(map(str, named)) or 'none'}")
+    arrays = []
+    for name, shape in parts:
+        a = np.asarray(named[name])
+        a = a.reshape(len(a), -1) if a.ndim else a.reshape(1, 1)
+        width = int(np.prod(shape))
+        if a.shape[1] != width or len(a) != len(arrays[0] if arrays else a):
+            raise DataError(f"{_prefix(source)}input '{name}' has shape {a.shape}, but the "
+                            f"network takes {width} values per sample for it, for every "
+                            "sample of the other inputs")
+        arrays.append(a)
+    return np.concatenate(arrays, axis=1)
+
+
 def as_inputs(x: ArrayLike, net: Any, source: str | None = None, *,
               finite: bool = True) -> NDArray:
     """(n, features) in the network's dtype; images (n, 1, 28, 28) are flattened.
@@ -36,6 +61,8 @@ def as_inputs(x: ArrayLike, net: Any, source: str | None = None, *,
     sample. `fit` passes False: the trainer finds them lazily, when they first make the loss
     non-finite.
     """
+    if isinstance(x, Mapping):
+        x = _side_by_side(x, net, source)
     try:
         x = np.asarray(x)
         if x.dtype == np.uint8:
