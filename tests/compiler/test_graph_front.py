@@ -144,3 +144,13 @@ def test_lint_follows_what_the_loss_reads_in_a_graph() -> None:
     found = [(d.code, d.span.line) for d in netc.lint(text)]
     assert ("double_activation", 6) in found  # `o -> softmax` feeds the loss
     assert not [c for c, line in found if c == "double_activation" and line == 4]
+
+
+def test_netc_layers_lists_the_graph_forms() -> None:
+    from netc.commands import layers_table
+    from netc.compiler.unroll import COMBINATORS, FORMS
+
+    table = layers_table()
+    assert table.index("layers:") < table.index("losses") < table.index("graphs:")
+    assert all(form in table for form, _ in FORMS)
+    assert all(any(form.startswith(c + "(") for form, _ in FORMS) for c in COMBINATORS)
