@@ -69,10 +69,16 @@ def _check_single_pipeline(program: Program) -> None:
     does not, it is most likely the rest of that pipeline with its `->` missing."""
     first, *rest = program.pipelines
     if any(prev.bind is None for prev in program.pipelines[:-1]):
+        graph = any(p.bind is not None for p in program.pipelines)
         # Why: each hint names the line that ends the pipeline just before this one.
         raise SpecStructureError([Diagnostic(
             "multiple_pipelines", "a second pipeline starts here; a spec has exactly one",
             p.span, hint=f"missing '->' at the end of line {prev.span.end_line}?")
+            if not graph else Diagnostic(
+                "multiple_pipelines", f"another pipeline starts here, but the one before it "
+                f"(line {prev.span.end_line}) does not name its value, so it would be lost",
+                p.span, hint=f"end line {prev.span.end_line} with '=> name' and use the name, "
+                "or join the lines with '->'; only the last pipeline ends in the loss")
             for prev, p in zip(program.pipelines, rest, strict=False) if prev.bind is None],
             program.source)
 

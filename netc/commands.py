@@ -14,10 +14,15 @@ def plan_json(plan: Any) -> dict[str, Any]:
     """The plan as plain data for `netc check --json`."""
     return {
         "path": plan.path, "input_width": plan.input_width, "params": plan.param_count,
-        "spec_hash": plan.spec_hash,
+        "spec_hash": plan.spec_hash, "input_shape": list(plan.input_shape),
+        "inputs": {name: list(shape) for name, shape in plan.input_parts},
+        # `inputs`: the nodes each reads (-1, -2, ...: the network's inputs); `shape`: one
+        # row of its output; `shares`: arrays it reads that another layer owns.
         "layers": [{"index": lp.index, "op": lp.op, "n_in": lp.n_in, "n_out": lp.n_out,
                     "attrs": dict(lp.attrs), "where": lp.where,
-                    "params": {p.key: list(p.shape) for p in lp.params}}
+                    "params": {p.key: list(p.shape) for p in lp.params},
+                    "inputs": list(lp.inputs), "shape": list(lp.shape),
+                    "shares": {u.key: list(u.shape) for u in lp.uses}}
                    for lp in plan.layers],
         "run": {"data": plan.run.data, "optimizer": plan.run.optimizer,
                 "hyper": dict(plan.run.hyper), "epochs": plan.run.epochs,

@@ -154,3 +154,20 @@ def test_netc_layers_lists_the_graph_forms() -> None:
     assert table.index("layers:") < table.index("losses") < table.index("graphs:")
     assert all(form in table for form, _ in FORMS)
     assert all(any(form.startswith(c + "(") for form, _ in FORMS) for c in COMBINATORS)
+
+
+def test_a_lost_pipeline_value_in_a_graph_spec_says_so() -> None:
+    got = _error("input: 4\naffine(8) => h\nh -> affine(3) -> softmax_ce\n"
+                 "h -> affine(3) -> softmax_ce")
+    assert got[:3] == ("multiple_pipelines", 4, 1)
+    assert "(line 3) does not name its value" in got[3] and "'=> name'" in got[4]
+
+
+def test_check_json_has_the_graph() -> None:
+    from netc.commands import plan_json
+
+    found = plan_json(netc.plan("input: a: 4, b: 1x2x2\na -> affine(4)@A => h\n"
+                                "b -> flatten -> affine(4)@A => g\nadd(h, g) -> mse"))
+    assert found["inputs"] == {"a": [4], "b": [1, 2, 2]}
+    assert [lp["inputs"] for lp in found["layers"]] == [[-1], [-2], [1], [0, 2], [3]]
+    assert found["layers"][2]["shares"] == {"0.affine.W": [4, 4], "0.affine.b": [4]}
