@@ -10,7 +10,8 @@ import netc
 from netc.errors import SpecStructureError
 
 CASES = [
-    ("input: src: tokens\naffine(2, 3) -> softmax_ce\n", 1, 8, "a named input ('src: ...')"),
+    ("input: src: tokens\naffine(2, 3) -> softmax_ce\n", 1, 8,
+     "a named input of 'tokens' ('src: ...')"),
     ("affine(2, 3) -> h.last -> softmax_ce\n", 1, 17, "a tensor reference ('h.last')"),
     ("affine(2, 3) -> concat(tgt[:-1], relu) -> softmax_ce\n", 1, 24,
      "a tensor reference ('tgt[:-1]')"),
