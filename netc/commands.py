@@ -52,7 +52,9 @@ def gradcheck_report(spec: str, *, batch: int, tol: float, seed: int) -> tuple[s
     results = gradcheck(net, x, t, seed=seed)
     width = max(len(r.name) for r in results)
     lines = [f"{r.name:<{width}}  {str(r.shape):<12}  max rel error {r.error:.2e}  "
-             f"{'ok' if r.ok(tol) else 'FAIL'}" for r in results]
+             f"{'ok' if r.ok(tol) else 'FAIL'}" + (f"  ({r.kinks} at a kink of ReLU, not "
+                                                   "checkable, left out)" if r.kinks else "")
+             for r in results]
     bad = sum(not r.ok(tol) for r in results)
     lines.append(f"{len(results) - bad} of {len(results)} within {tol:g}" +
                  (f"; {bad} FAILED" if bad else ""))
