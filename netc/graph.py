@@ -1,9 +1,10 @@
 """Diagrams of a `NetPlan` (stage 5's output) for `netc graph`: terminal text, Mermaid and DOT.
 
 Pure functions from plan to text: no numpy, no files, no subprocesses (the CLI writes files and
-runs Graphviz). Every diagram shows the input, then each node with its output shape (`(batch,
-50)`, `(batch, 1, 28, 28)`) and its parameter count, top to bottom in topological order, so it
-reads like the table of `netc check`. Mermaid and DOT draw one edge per input of each node.
+runs Graphviz). Every diagram shows the input (each named one), then each node with its output
+shape (`(batch, 50)`, `(batch, 1, 28, 28)`) and its parameter count, top to bottom in
+topological order, so it reads like the table of `netc check`. Mermaid and DOT draw one edge
+per input of each node.
 
 The text diagram of a graph with branches (a chain draws none of this):
 
@@ -21,10 +22,12 @@ The text diagram of a graph with branches (a chain draws none of this):
     │ (batch, 8)      │
 
 A title says `← 3, 1` (the inputs, in the op's argument order; `input` for the network's)
-whenever a node reads anything but the box just above it; no arrow joins two boxes when the
-lower one does not read the upper. Shorter lanes sit nearer the boxes, so nested skips do not
-cross. A repeat's copies are drawn once only where they form a plain chain (no lane enters,
-leaves or passes them).
+whenever a node reads anything but the box just above it; a network of several named inputs
+(`input: a: 6, b: 1x2x2`) starts with one box per input, `input a` then `input b`, stacked in
+the order declared, and its readers name them (`← input a`) and tap their lanes; no arrow
+joins two boxes when the lower one does not read the upper. Shorter lanes sit nearer the
+boxes, so nested skips do not cross. A repeat's copies are drawn once only where they form a
+plain chain (no lane enters, leaves or passes them).
 """
 
 from __future__ import annotations
@@ -47,12 +50,39 @@ def _shape(shape: Iterable[int]) -> str:
     return f"(batch, {', '.join(str(d) for d in shape)})"
 
 
-def _title(layer: LayerPlan) -> str:
+def _n_inputs(plan: NetPlan) -> int:
+    """How many input boxes head the diagram: one per named input, else one."""
+    return max(1, len(plan.input_parts))
+
+
+def _above(plan: NetPlan, i: int) -> int:
+    """The value drawn just above layer i: the layer before, or for layer 0 the last input
+    (values -1, -2, ... are the inputs, stacked in that order)."""
+    return i - 1 if i else INPUT - _n_inputs(plan) + 1
+
+
+def _source(plan: NetPlan, j: int) -> str:
+    """How a title names value j: its index, `input`, or `input a` for a named input."""
+    if j >= 0:
+        return str(j)
+    return f"input {plan.input_name(j)}" if plan.input_parts else "input"
+
+
+def _input_nodes(plan: NetPlan) -> list[Node]:
+    """The input boxes: `input` and its shape, or `input a`, `input b`... in declared order.
+    Why `input_a` as an id: names are identifiers, so the ids are distinct and valid in
+    Mermaid and DOT, and none can be a layer's `L3`."""
+    if not plan.input_parts:
+        return [("input", "input", _shape(plan.input_shape))]
+    return [(f"input_{name}", f"input {name}", _shape(shape)) for name, shape in plan.input_parts]
+
+
+def _title(plan: NetPlan, layer: LayerPlan) -> str:
     """`2 affine(10, 3)`: position and the op's label as in `netc check`; then `← 3, 1`, its
-    inputs, when it reads anything but the node just before it."""
+    inputs, when it reads anything but the box just above it."""
     text = f"{layer.index} {describe_layer(layer)}"
-    if layer.inputs != (layer.index - 1,):
-        text += " ← " + ", ".join("input" if j == INPUT else str(j) for j in layer.inputs)
+    if layer.inputs != (_above(plan, layer.index),):
+        text += " ← " + ", ".join(_source(plan, j) for j in layer.inputs)
     return text
 
 
@@ -89,14 +119,14 @@ def _keys(plan: NetPlan) -> list[object]:
     passing = [0] * (len(layers) + 1)
     for lp in layers:  # Why a difference array: edge j -> i passes over j+1 .. i-1
         for j in set(lp.inputs):
-            if lp.index - j > 1:
-                passing[j + 1] += 1
+            if lp.index > max(j + 1, 0):  # Why max: an input (-1, -2...) sits above layer 0
+                passing[max(j + 1, 0)] += 1
                 passing[lp.index] -= 1
     keys: list[object] = []
     over = 0
     for lp in layers:
         over += passing[lp.index]
-        plain = (not over and lp.inputs == (lp.index - 1,)
+        plain = (not over and lp.inputs == (_above(plan, lp.index),)
                  and readers[lp.index] in ([lp.index + 1], []))
         keys.append(_key(lp) if plain else lp.index)
     return keys
@@ -121,17 +151,19 @@ Segment = tuple[int, list[Node]]  # (copies, the nodes of one copy); 1: plain la
 
 
 def _segments(plan: NetPlan) -> list[Segment]:
-    """The input, then the layers with each run of repeated copies as one segment: the
-    first copy's nodes and the number of copies (`hidden * 4` draws its layers once, ×4)."""
+    """The inputs, one segment each, then the layers with each run of repeated copies as one
+    segment: the first copy's nodes and the number of copies (`hidden * 4` draws its layers
+    once, ×4)."""
     layers, keys = plan.layers, _keys(plan)
-    out: list[Segment] = [(1, [("input", "input", _shape(plan.input_shape))])]
+    out: list[Segment] = [(1, [node]) for node in _input_nodes(plan)]
     i = 0
     while i < len(layers):
         size, copies = _repeat_at(keys, i)
         if copies == 1:
-            out.append((1, [(f"L{i}", _title(layers[i]), _detail(layers[i]))]))
+            out.append((1, [(f"L{i}", _title(plan, layers[i]), _detail(layers[i]))]))
         else:
-            out.append((copies, [(f"L{j}", _title(layers[j]), _detail(layers[j], layers[j + size]))
+            out.append((copies, [(f"L{j}", _title(plan, layers[j]),
+                                  _detail(layers[j], layers[j + size]))
                                  for j in range(i, i + size)]))
         i += size * copies
     return out
@@ -140,15 +172,16 @@ def _segments(plan: NetPlan) -> list[Segment]:
 def _reads(plan: NetPlan, segments: list[Segment]) -> list[list[int]]:
     """For each drawn box, top to bottom, the boxes it reads (by position, in the op's argument
     order, each once); a layer in a later copy of a repeat is drawn as its first copy's box."""
-    drawn: dict[int, int] = {INPUT: 0}
-    pos = 0
-    for copies, nodes in segments[1:]:
+    n = _n_inputs(plan)  # the input boxes come first: value -1 - k is box k
+    drawn: dict[int, int] = {INPUT - k: k for k in range(n)}
+    pos = n - 1
+    for copies, nodes in segments[n:]:
         first = int(nodes[0][0][1:])
         for k in range(copies * len(nodes)):
             drawn[first + k] = pos + 1 + k % len(nodes)
         pos += len(nodes)
-    reads: list[list[int]] = [[]]
-    for _, nodes in segments[1:]:
+    reads: list[list[int]] = [[] for _ in range(n)]
+    for _, nodes in segments[n:]:
         for node_id, _, _ in nodes:
             inputs = plan.layers[int(node_id[1:])].inputs
             reads.append(list(dict.fromkeys(drawn[j] for j in inputs)))
@@ -266,6 +299,8 @@ def _edges(plan: NetPlan, segments: list[Segment]) -> list[tuple[str, str]]:
     ids = [node[0] for _, nodes in segments for node in nodes]
     return [(ids[src], ids[p]) for p, sources in enumerate(_reads(plan, segments))
             for src in sources]
+
+
 def to_mermaid(plan: NetPlan) -> str:
     """A Mermaid `flowchart TD`: one node per layer labelled with its shape and parameters;
     a repeat's first copy sits in a subgraph labelled `× copies`."""

@@ -33,7 +33,7 @@ def esc(text: object) -> str:
 
 
 def _kind(plan: NetPlan, node_id: str) -> str:
-    if node_id == "input":
+    if not node_id.startswith("L"):  # `input`, or `input_a` for a named input
         return "input"
     layer = plan.layers[int(node_id[1:])]
     if layer is plan.layers[-1]:

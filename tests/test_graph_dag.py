@@ -48,6 +48,21 @@ def _branches() -> NetPlan:
                     _node(2, "concat", 8, inputs=(0, 1)), _node(3, "mse")), 4)
 
 
+def _two_inputs() -> NetPlan:
+    """`input: a: 6, b: 1x2x2`: 0 affine(a), 1 flatten(b), 2 concat(0, 1, a), 3 mse. Input a
+    is value -1, b is -2 (drawn just above 0, which does not read it)."""
+    return NetPlan((_node(0, "affine", 4, inputs=(INPUT,), n_in=6),
+                    _node(1, "flatten", 4, inputs=(INPUT - 1,), n_in=4),
+                    _node(2, "concat", 14, inputs=(0, 1, INPUT), n_in=8),
+                    _node(3, "mse", 14, n_in=14)), 10,
+                   input_parts=(("a", (6,)), ("b", (1, 2, 2))))
+
+
+MULTI = ("input: a: 6, b: 1x2x2\na -> affine(4) -> tanh => ha\n"
+         "b -> flatten -> affine(4) => hb\n"
+         "concat(ha, hb, a, b -> flatten) -> affine(3) -> softmax_ce\n")
+
+
 def _lines_of(text: str, marker: str) -> list[str]:
     return [line for line in text.splitlines() if marker in line]
 
@@ -106,9 +121,48 @@ def test_a_box_that_does_not_read_the_one_above_gets_no_arrow() -> None:
     assert "(batch, 8)" in text and "(batch, 4)" in text
 
 
-@pytest.mark.parametrize("plan", [_residual(), _nested(), _branches()])
+def test_named_inputs_are_boxes_at_the_top_whose_readers_tap_their_lanes() -> None:
+    text = graph.to_text(_two_inputs())
+    lines = text.splitlines()
+    # One box per input, in declared order, before every layer, each with its own shape.
+    assert lines[1].startswith("│ input a ") and lines[2].startswith("│ (batch, 6) ")
+    assert text.index("│ input b ") < text.index("│ (batch, 1, 2, 2) ") < text.index("│ 0 ")
+    assert "│ input " not in text[text.index("│ 0 "):]
+    # Only 2 and 3 read the box above them: no arrow joins the inputs, b to 0, or 0 to 1.
+    assert text.count("▼") == 2
+    assert "0 affine(6, 4) ← input a" in text and "1 flatten ← input b" in text
+    assert "2 concat ← 0, 1, input a" in text
+    # Each input leaves on its own lane (and 0 on a third): a is tapped by 0, across b's
+    # lane, and ends at 2; b ends at 1.
+    assert [line.split()[1] for line in _lines_of(text, "├")] == ["(batch,"] * 3
+    assert _lines_of(text, "0 affine")[0].endswith("│◀┼───┤")
+    assert _lines_of(text, "1 flatten")[0].endswith("│◀┘ │ │")
+    assert _lines_of(text, "2 concat")[0].endswith("│◀──┴─┘")
+
+
+def test_a_first_layer_reading_the_last_input_takes_the_arrow_below_it() -> None:
+    # b is drawn just above 0: an arrow, no `←`; a's lane passes the repeat, which stays
+    # drawn in full (the edge from input a passes over every layer before the concat).
+    plan = netc.plan("input: a: 3, b: 4\nb -> affine(4) -> (relu -> tanh) * 3 => h\n"
+                     "concat(h, a) -> affine(2) -> softmax_ce\n")
+    text = graph.to_text(plan)
+    assert "│ 0 affine(4, 4) " in text and "0 affine(4, 4) ←" not in text
+    assert text.count("▼") == 10 and "┏━" not in text and "│ 6 tanh " in text
+    assert _lines_of(text, "7 concat ← 6, input a")[0].rstrip().endswith("◀┘")
+    # Now the lane over the repeat comes from input b (value -2, left of layer 0), and a's
+    # from above b into 0: the repeat is still drawn in full.
+    plan = netc.plan("input: a: 3, b: 4\na -> affine(4) -> (relu -> tanh) * 3 => h\n"
+                     "concat(h, b) -> affine(2) -> softmax_ce\n")
+    text = graph.to_text(plan)
+    assert "┏━" not in text and "│ 6 tanh " in text and "7 concat ← 6, input b" in text
+    assert "0 affine(3, 4) ← input a" in text and text.count("▼") == 9
+
+
+@pytest.mark.parametrize("plan", [_residual(), _nested(), _branches(), _two_inputs()])
 def test_mermaid_and_dot_draw_one_edge_per_input(plan: NetPlan) -> None:
-    ids = {INPUT: "input", **{lp.index: f"L{lp.index}" for lp in plan.layers}}
+    names = [name for name, _ in plan.input_parts]
+    inputs = {INPUT - k: f"input_{name}" for k, name in enumerate(names)} or {INPUT: "input"}
+    ids = {**inputs, **{lp.index: f"L{lp.index}" for lp in plan.layers}}
     expected = [(ids[j], f"L{lp.index}") for lp in plan.layers for j in lp.inputs]
     mermaid = re.findall(r"^    (\w+) --> (\w+)$", graph.to_mermaid(plan), re.M)
     dot = re.findall(r"^    (\w+) -> (\w+);$", graph.to_dot(plan), re.M)
@@ -139,6 +193,26 @@ def test_svg_draws_an_arc_per_skipping_edge_and_an_arrow_per_adjacent_read() -> 
     assert wide == html.BOX_W + 4 + 2 * html.LANE  # two lanes widen the picture
 
 
+def test_mermaid_and_dot_give_each_named_input_a_node_with_its_shape() -> None:
+    mermaid, dot = graph.to_mermaid(_two_inputs()), graph.to_dot(_two_inputs())
+    assert '    input_a["input a<br/>(batch, 6)"]\n' in mermaid
+    assert '    input_b["input b<br/>(batch, 1, 2, 2)"]\n' in mermaid
+    assert '    input_b [label="input b\\n(batch, 1, 2, 2)"];\n' in dot
+    assert "input_a --> L0" in mermaid and "input_b --> L1" in mermaid
+    assert '"input"' not in mermaid + dot and not re.search(r"^    input\b[^_]", dot, re.M)
+
+
+def test_svg_draws_a_grey_box_per_named_input_and_arcs_to_their_readers() -> None:
+    svg = html.plan_svg(_two_inputs())
+    ET.fromstring(svg)
+    assert svg.count("<rect") == 6 and svg.count(html._FILLS["input"]) == 2
+    assert "input a" in svg and "(batch, 1, 2, 2)" in svg
+    # Arcs: a -> 0, a -> 2, b -> 1, 0 -> 2; arrows: 1 -> 2 and 2 -> 3 only.
+    assert svg.count('class="netc-skip"') == 4 and svg.count("<line") == 2
+    page = netc.plan(MULTI)._repr_html_()
+    assert page.count("<rect") == 8 + 2 and "input b" in page
+
+
 def _netc(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "netc", *args], capture_output=True,
                           text=True, timeout=120, encoding="utf-8")
@@ -153,3 +227,17 @@ def test_cli_draws_the_residual_spec(tmp_path: Path) -> None:
     for name, edge in (("g.mmd", "    L1 --> L4\n"), ("g.dot", "    L1 -> L4;\n")):
         assert _netc("graph", str(spec), "-o", str(tmp_path / name)).returncode == 0
         assert edge in (tmp_path / name).read_text()
+
+
+def test_cli_draws_a_spec_of_named_inputs(tmp_path: Path) -> None:
+    spec = tmp_path / "multi.net"
+    spec.write_text(MULTI)
+    result = _netc("graph", str(spec))
+    assert result.returncode == 0, result.stderr
+    assert "│ input a " in result.stdout and "│ (batch, 1, 2, 2) " in result.stdout
+    assert "│ 5 concat ← 1, 3, input a, 4 " in result.stdout
+    assert "│ 2 flatten ← input b " in result.stdout and "│ 4 flatten ← input b " in result.stdout
+    for name, edges in (("g.mmd", ("    input_b --> L4\n", "    input_a --> L5\n")),
+                        ("g.dot", ("    input_b -> L2;\n", "    input_a -> L0;\n"))):
+        assert _netc("graph", str(spec), "-o", str(tmp_path / name)).returncode == 0
+        assert all(edge in (tmp_path / name).read_text() for edge in edges)
