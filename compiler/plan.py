@@ -132,6 +132,12 @@ class NetPlan:
     # holds them side by side; a node reads input k as value -1 - k. Empty for one input.
     input_parts: tuple[tuple[str, tuple[int, ...]], ...] = ()
 
+    def value_name(self, j: int) -> str:
+        """How the summary names value j: `3` (node 3), `input`, or `input a`."""
+        if j >= 0:
+            return str(j)
+        return f"input {self.input_name(j)}" if self.input_parts else "input"
+
     def input_name(self, j: int) -> str:
         """The name of input value j (-1, -2, ...): "input" when there is one."""
         return self.input_parts[-1 - j][0] if self.input_parts else "input"
@@ -193,7 +199,10 @@ class NetPlan:
                  self.input_parts] or [("", "input", shown(self.input_shape), "0", "")]
         for layer in self.layers:
             count = sum(p.size for p in layer.params)
-            rows.append((str(layer.index), describe_layer(layer), shown(layer.shape),
+            # Why only off the chain: a node reading the one above it needs no arrow.
+            reads = "" if layer.inputs == (layer.index - 1,) else " ← " + ", ".join(
+                self.value_name(j) for j in layer.inputs)
+            rows.append((str(layer.index), describe_layer(layer) + reads, shown(layer.shape),
                          f"{count:,}", layer.where))
         return rows
 

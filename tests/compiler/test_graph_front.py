@@ -171,3 +171,10 @@ def test_check_json_has_the_graph() -> None:
     assert found["inputs"] == {"a": [4], "b": [1, 2, 2]}
     assert [lp["inputs"] for lp in found["layers"]] == [[-1], [-2], [1], [0, 2], [3]]
     assert found["layers"][2]["shares"] == {"0.affine.W": [4, 4], "0.affine.b": [4]}
+
+
+def test_check_table_says_what_each_merge_reads() -> None:
+    table = netc.plan("input: 4\naffine(8) -> residual(affine(8) -> relu) -> mse").summary()
+    assert "add ← 0, 2" in table
+    chain = netc.plan("input: 4\naffine(8) -> relu -> mse").summary()
+    assert "←" not in chain  # a chain's table is as it always was
