@@ -1,8 +1,8 @@
-"""`python -m benchmarks [--cases mlp,big,tiny] [--rounds N] [--json FILE]`.
+"""`python -m benchmarks [--cases mlp,big,tiny,residual] [--rounds N] [--json FILE]`.
 
-Trains each case with netc, PyTorch (CPU, eager, same threads) and the GEMM-only bound,
-interleaved, and prints medians and ratios; then the startup, compile-time and memory
-measurements. Needs the `bench` extra (`pip install -e '.[bench]'`).
+Trains each case with netc, PyTorch (CPU, eager, same threads), a plain NumPy loop (chains
+only) and the GEMM-only bound, interleaved, and prints medians and ratios; then the startup,
+compile-time and memory measurements. Needs the `bench` extra (`pip install -e '.[bench]'`).
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ def training(names: list[str], rounds: int, threads: int) -> dict:
     results = {}
     for name in names:
         case = CASES[name]
-        runners = {"netc": netc_runner(case), "gemm": gemm_runner(case),
-                   "numpy": numpy_runner(case)}
+        runners = {"netc": netc_runner(case), "gemm": gemm_runner(case)}
+        if not case.blocks:  # the DLFS-style loop has no residual blocks
+            runners["numpy"] = numpy_runner(case)
         try:
             runners["torch"] = torch_runner(case, threads)
         except ImportError:
@@ -32,13 +33,15 @@ def training(names: list[str], rounds: int, threads: int) -> dict:
         times = interleaved(runners, rounds)
         done = case.samples * case.epochs
         row = {"samples_per_s": {k: done / median(v) for k, v in times.items()},
-               "efficiency": 1 / median_ratio(times["netc"], times["gemm"]),
-               "netc_over_numpy": median_ratio(times["numpy"], times["netc"])}
+               "efficiency": 1 / median_ratio(times["netc"], times["gemm"])}
+        if "numpy" in times:
+            row["netc_over_numpy"] = median_ratio(times["numpy"], times["netc"])
         if "torch" in times:
             row["netc_over_torch"] = median_ratio(times["torch"], times["netc"])
             # The ratio netc would reach at 100 % efficiency: what the matrix products alone
             # allow against PyTorch on this machine, whatever the rest of the step costs.
             row["ceiling_over_torch"] = median_ratio(times["torch"], times["gemm"])
+        if "torch" in times and "numpy" in times:
             row["numpy_over_torch"] = median_ratio(times["torch"], times["numpy"])
         results[name] = row
         _print_case(name, row)
@@ -52,7 +55,8 @@ def _print_case(name: str, row: dict) -> None:
         line += (f"  torch {sps['torch']:>10,.0f}  netc/torch {row['netc_over_torch']:5.2f}x"
                  f" (GEMM-only/torch {row['ceiling_over_torch']:.2f}x)")
     line += f"  efficiency {row['efficiency']:.0%}"
-    line += f"  netc/plain-NumPy {row['netc_over_numpy']:.2f}x"
+    if "netc_over_numpy" in row:
+        line += f"  netc/plain-NumPy {row['netc_over_numpy']:.2f}x"
     if "numpy_over_torch" in row:
         line += f" (plain-NumPy/torch {row['numpy_over_torch']:.2f}x)"
     print(line, flush=True)
@@ -60,7 +64,7 @@ def _print_case(name: str, row: dict) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(prog="python -m benchmarks")
-    p.add_argument("--cases", default="mlp,big,tiny")
+    p.add_argument("--cases", default="mlp,big,tiny,residual")
     p.add_argument("--rounds", type=int, default=7)
     p.add_argument("--json", metavar="FILE")
     p.add_argument("--skip-extras", action="store_true")

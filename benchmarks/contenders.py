@@ -1,4 +1,5 @@
-"""The contenders: netc's `net.fit`, PyTorch eager on the CPU, and the GEMM-only bound.
+"""The contenders: netc's `net.fit`, PyTorch eager on the CPU, a plain NumPy loop, and the
+GEMM-only bound.
 
 Each function trains (or, for the bound, multiplies) for `epochs` epochs and returns the
 wall-clock seconds; setup (compiling, building tensors) happens before the clock starts.
@@ -8,12 +9,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 import netc
 
 from .cases import Case
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 def netc_runner(case: Case) -> Callable[[], float]:
@@ -35,11 +40,7 @@ def torch_runner(case: Case, threads: int) -> Callable[[], float]:
     torch.set_num_threads(threads)
     x, t = case.data()
     xs, ts = torch.from_numpy(x), torch.from_numpy(t)
-    act = {"sigmoid": torch.nn.Sigmoid, "relu": torch.nn.ReLU}[case.activation]
-    layers: list[torch.nn.Module] = []
-    for a, b in zip(case.widths[:-1], case.widths[1:], strict=True):
-        layers += [torch.nn.Linear(a, b), act()]
-    model = torch.nn.Sequential(*layers[:-1])
+    model = torch_model(case)
     opt = torch.optim.SGD(model.parameters(), lr=case.lr)
     loss_fn = torch.nn.CrossEntropyLoss()
     orders = [torch.from_numpy(o) for o in case.orders()]
@@ -59,9 +60,36 @@ def torch_runner(case: Case, threads: int) -> Callable[[], float]:
     return run
 
 
+def torch_model(case: Case) -> nn.Module:
+    """The case's network as a PyTorch module: `Linear` and the activation, and for each
+    residual block a module whose forward is `x + f(x)`, followed by the activation."""
+    from torch import nn
+
+    act = {"sigmoid": nn.Sigmoid, "relu": nn.ReLU}[case.activation]
+
+    class Residual(nn.Module):
+        def __init__(self, width: int) -> None:
+            super().__init__()
+            self.f = nn.Sequential(nn.Linear(width, width), act(), nn.Linear(width, width))
+
+        def forward(self, x):
+            return x + self.f(x)
+
+    layers: list[nn.Module] = []
+    for a, b in zip(case.widths[:-2], case.widths[1:-1], strict=True):
+        layers += [nn.Linear(a, b), act()]
+    for _ in range(case.blocks):
+        layers += [Residual(case.widths[-2]), act()]
+    return nn.Sequential(*layers, nn.Linear(*case.widths[-2:]))
+
+
 def numpy_runner(case: Case) -> Callable[[], float]:
     """A plain NumPy training loop, as in the DLFS reference code: the point of comparison
-    the performance issue quotes (new arrays every step, `x[idx]`, `W -= lr * dW`)."""
+    the performance issue quotes (new arrays every step, `x[idx]`, `W -= lr * dW`). Plain
+    chains only: a residual block does not fit DLFS's layer-after-layer loop (`case.blocks`
+    must be 0; `python -m benchmarks` leaves this contender out for the others)."""
+    if case.blocks:
+        raise ValueError(f"case {case.name!r}: the plain NumPy loop has no residual blocks")
     x, t = case.data()
     rng = np.random.default_rng(0)
     shapes = list(zip(case.widths[:-1], case.widths[1:], strict=True))
@@ -106,10 +134,11 @@ def numpy_runner(case: Case) -> Callable[[], float]:
 
 
 def gemm_runner(case: Case) -> Callable[[], float]:
-    """The same steps' matrix products alone: forward x@W, backward x.T@dy and dy@W.T."""
+    """The same steps' matrix products alone: forward x@W, backward x.T@dy and dy@W.T (a
+    residual block's skip adds no product, so its two layers chain like any others)."""
     rng = np.random.default_rng(0)
     ws = [rng.random((a, b), dtype=np.float32) * 0.01
-          for a, b in zip(case.widths[:-1], case.widths[1:], strict=True)]
+          for a, b in zip(case.dims[:-1], case.dims[1:], strict=True)]
     sizes = [min(case.batch, case.samples - s) for s in range(0, case.samples, case.batch)]
     bufs = {n: _buffers(case, n, rng) for n in set(sizes)}
     dws = [np.empty_like(w) for w in ws]
@@ -131,6 +160,6 @@ def gemm_runner(case: Case) -> Callable[[], float]:
 
 
 def _buffers(case: Case, n: int, rng: np.random.Generator) -> tuple[list, list]:
-    acts = [rng.random((n, w), dtype=np.float32) for w in case.widths]
-    grads = [rng.random((n, w), dtype=np.float32) for w in case.widths]
+    acts = [rng.random((n, w), dtype=np.float32) for w in case.dims]
+    grads = [rng.random((n, w), dtype=np.float32) for w in case.dims]
     return acts, grads

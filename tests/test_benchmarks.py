@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pytest
 
 from benchmarks import contenders, measure
 from benchmarks.__main__ import training
@@ -56,3 +57,46 @@ def test_training_reports_samples_per_second_and_efficiency(monkeypatch, capsys)
 
 def test_gemm_bound_multiplies_the_case_shapes():
     assert contenders.gemm_runner(CASES["mlp"])() > 0
+
+
+def test_residual_case_is_a_chain_of_skip_blocks_in_the_dsl():
+    case = CASES["residual"]
+    assert case.spec == (
+        "input: 784\n"
+        "block = residual(affine(256) -> relu -> affine(256)) -> relu\n"
+        "affine(256) -> relu -> block * 2 -> affine(10) -> softmax_ce\n")
+    # Each block's two affine layers are products like any others; the skip adds none.
+    assert case.dims == (784, 256, 256, 256, 256, 256, 10)
+    assert CASES["big"].dims == CASES["big"].widths
+
+
+def test_pytorch_contender_has_the_same_layers_as_netc():
+    pytest.importorskip("torch")
+    import netc
+
+    for case in CASES.values():
+        model = contenders.torch_model(case)
+        net = netc.compile(case.spec, seed=0)
+        torch_shapes = sorted(tuple(p.shape) for p in model.parameters())
+        # torch.nn.Linear stores W as (out, in); netc as (in, out).
+        netc_shapes = sorted(v.shape[::-1] for v in net.params.values())
+        assert torch_shapes == netc_shapes, case.name
+    model = contenders.torch_model(CASES["residual"])
+    import torch
+
+    x = torch.rand(3, 256)
+    block = model[2]
+    # The block's output is its input plus its branch: x + f(x), not f(x).
+    assert torch.allclose(block(x + 1), x + 1 + block.f(x + 1))
+
+
+def test_residual_case_trains_without_the_plain_numpy_loop(monkeypatch, capsys):
+    monkeypatch.setattr(measure, "PAUSE_S", 0.0)
+    short = dataclasses.replace(CASES["residual"], samples=300)
+    monkeypatch.setitem(CASES, "residual", short)
+    with pytest.raises(ValueError, match="residual"):
+        contenders.numpy_runner(short)
+    row = training(["residual"], rounds=1, threads=1)["residual"]
+    assert set(row["samples_per_s"]) >= {"netc", "gemm"} and "numpy" not in row["samples_per_s"]
+    assert "netc_over_numpy" not in row and 0 < row["efficiency"] < 10
+    assert "plain-NumPy" not in capsys.readouterr().out
