@@ -20,20 +20,23 @@ from .plan import LayerPlan, NetPlan
 def _names(layer: LayerPlan) -> dict[str, str]:
     """A layer's names for its op's templates: arrays W0, dW0, gamma3, running_mean3, mask3,
     ...; per-batch constants by their own name; attributes as their `repr`."""
+    # Why plain loops: this runs three times per layer, and most tuples here are empty.
     i, op = layer.index, OPS[layer.op]
-    names = {k: repr(v) for k, v in layer.attrs}
-    names.update({c: c for c in op.constants})  # per-batch constants go by their own name
-    names.update({p.name: f"{p.name}{i}" for p in (*layer.params, *layer.buffers,
-                                                      *layer.uses)})
-    names.update({f"d{p.name}": f"d{p.name}{i}" for p in (*layer.params, *layer.uses)})
-    names.update({b.name: f"{b.name}{i}" for b in op.scratch})
+    names = {k: repr(v) for k, v in layer.attrs} if layer.attrs else {}
+    for c in op.constants:
+        names[c] = c  # per-batch constants go by their own name
+    for arrays in (layer.params, layer.uses):
+        for p in arrays:
+            names[p.name], names[f"d{p.name}"] = f"{p.name}{i}", f"d{p.name}{i}"
+    for b in layer.buffers:
+        names[b.name] = f"{b.name}{i}"
+    for s in op.scratch:
+        names[s.name] = f"{s.name}{i}"
     return names
 
 
 def _forward(layer: LayerPlan, f: Flow) -> str:
-    i = layer.index
-    return render(OPS[layer.op].forward, {**_names(layer), **_operands(layer, f),
-                                          "xs": _tuple(f.xs[i])})
+    return render(OPS[layer.op].forward, {**_names(layer), **_operands(layer, f)})
 
 
 def _operands(layer: LayerPlan, f: Flow, grads: bool = False) -> dict[str, str]:
@@ -43,6 +46,8 @@ def _operands(layer: LayerPlan, f: Flow, grads: bool = False) -> dict[str, str]:
     found = {"x": f.xs[i][0], "y": f.ys[i]}
     if grads:
         found.update(dx=f.dxs[i][0], dy=f.gs[i])
+    if OPS[layer.op].variadic:  # Why only here: joining names for every node costs
+        found.update(xs=_tuple(f.xs[i]), dxs=_tuple(f.dxs[i]))
     if not layer.steps:
         return found
     width = {"x": layer.n_in // layer.steps, "dx": layer.n_in // layer.steps}
@@ -61,16 +66,14 @@ def _rows_of(name: str, width: int) -> str:
 def _backward(layer: LayerPlan, f: Flow) -> list[str]:
     """The backward call, then the additions of the shares a fan-out's later readers wrote."""
     i = layer.index
-    call = render(OPS[layer.op].backward, {
-        **_names(layer), **_operands(layer, f, grads=True), "xs": _tuple(f.xs[i]),
-        "dxs": _tuple(f.dxs[i])})
+    call = render(OPS[layer.op].backward, {**_names(layer), **_operands(layer, f, grads=True)})
     return [f"        {call}{_where(layer)}", *(
         f"        if dx is not None:\n            np.add({g}, {t}, out={g})" if g.startswith("dx")
         else
         f"        np.add({g}, {t}, out={g})  # the gradients of a value read twice add up"
         for g, t in f.adds[i]), *(
         f"        np.add(sum_d{name}{i}, d{name}{i}, out=sum_d{name}{i})  # a shared weight"
-        for j, name in f.shares if j == i)]
+        for j, name in (f.shares if f.shares else ()) if j == i)]
 
 
 def _tuple(names: Sequence[str]) -> str:

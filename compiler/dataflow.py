@@ -86,8 +86,21 @@ class Flow:
         return f"{name}.reshape(n, -1)" if self.loss_rank > 1 else name
 
 
+_LAST: list[tuple[NetPlan, Flow]] = []  # the last plan asked about, by identity
+
+
 def flow(plan: NetPlan) -> Flow:
-    """The buffer names of every node of `plan` (see the module docstring)."""
+    """The buffer names of every node of `plan` (see the module docstring). Remembered for
+    the last plan: codegen and its memory estimates (several batch sizes) all ask, and
+    hashing a large plan for a general cache would cost more than it saves."""
+    if _LAST and _LAST[0][0] is plan:
+        return _LAST[0][1]
+    found = _flow(plan)
+    _LAST[:] = [(plan, found)]
+    return found
+
+
+def _flow(plan: NetPlan) -> Flow:
     layers, f = plan.layers, Flow()
     readers = plan.consumers()
     for lp in layers[:-1]:

@@ -92,7 +92,8 @@ def infer(spec: NetSpec, smap: SourceMap, start: Chain | dict[int, Chain],
             # Why a copy only at a fan-out: a chain's explanation then grows in place, so a
             # deep pipeline stays linear.
             chains.append(values[j] if readers[j] == 0 else values[j].copy())
-        n_in, in_shape = sum(size(c.shape) for c in chains), chains[0].shape
+        in_shape = chains[0].shape
+        n_in = size(in_shape) if len(chains) == 1 else sum(size(c.shape) for c in chains)
         chain = tied.node(i, op, chains[0]) if getattr(op, "tied", None) else \
             _node(i, op, chains, smap, problems)
         if chain is None:
@@ -107,7 +108,7 @@ def infer(spec: NetSpec, smap: SourceMap, start: Chain | dict[int, Chain],
 def _node(i: int, op: Any, chains: list[Chain], smap: SourceMap,
           problems: list[Diagnostic]) -> Chain | None:
     span, where, desc = smap.call_span(i), _where(smap, i), OPS[op.op]
-    if any(c.width is None for c in chains):
+    if chains[0].width is None or len(chains) > 1 and any(c.width is None for c in chains):
         problems.append(Diagnostic(
             "unknown_width", f"cannot tell how wide the input of {op.op} is", span,
             hint="declare the input width (`input: 784`) or give the first layer both sizes, "
@@ -266,4 +267,4 @@ def _where(smap: SourceMap, i: int) -> str:
 
 def _dims(shape: tuple[int, ...]) -> str:
     """`100` for a vector (as the messages always wrote widths), `1x28x28` for an image."""
-    return "x".join(str(d) for d in shape)
+    return str(shape[0]) if len(shape) == 1 else "x".join(map(str, shape))

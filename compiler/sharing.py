@@ -21,6 +21,8 @@ def share(layers: list[LayerPlan], spec: NetSpec, smap: SourceMap,
           problems: list[Diagnostic]) -> list[LayerPlan]:
     """`layers` with labelled and tied layers reading their owners' arrays."""
     labels = spec.labels or (None,) * len(layers)
+    if not any(labels) and not any(getattr(op, "tied", None) for op in spec.layers):
+        return layers  # Why: most specs share nothing, and this runs once per layer
     owners: dict[str, LayerPlan] = {}
     out = []
     for lp, label, op in zip(layers, labels, spec.layers, strict=True):
