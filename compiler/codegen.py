@@ -11,83 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from . import nodecode
 from .dataflow import Flow, flow
 from .descriptor import render
 from .ops import OPS
 from .plan import LayerPlan, NetPlan
-
-
-def _names(layer: LayerPlan) -> dict[str, str]:
-    """A layer's names for its op's templates: arrays W0, dW0, gamma3, running_mean3, mask3,
-    ...; per-batch constants by their own name; attributes as their `repr`."""
-    # Why plain loops: this runs three times per layer, and most tuples here are empty.
-    i, op = layer.index, OPS[layer.op]
-    names = {k: repr(v) for k, v in layer.attrs} if layer.attrs else {}
-    for c in op.constants:
-        names[c] = c  # per-batch constants go by their own name
-    for arrays in (layer.params, layer.uses):
-        for p in arrays:
-            names[p.name], names[f"d{p.name}"] = f"{p.name}{i}", f"d{p.name}{i}"
-    for b in layer.buffers:
-        names[b.name] = f"{b.name}{i}"
-    for s in op.scratch:
-        names[s.name] = f"{s.name}{i}"
-    return names
-
-
-def _forward(layer: LayerPlan, f: Flow) -> str:
-    return render(OPS[layer.op].forward, {**_names(layer), **_operands(layer, f)})
-
-
-def _operands(layer: LayerPlan, f: Flow, grads: bool = False) -> dict[str, str]:
-    """x, y (and dx, dy) of a node; for a dense op per time step, views of them as rows of
-    (batch * steps, width), which the 2-D kernels take as they are (DLFS-2's TimeAffine)."""
-    i = layer.index
-    found = {"x": f.xs[i][0], "y": f.ys[i]}
-    if grads:
-        found.update(dx=f.dxs[i][0], dy=f.gs[i])
-    if OPS[layer.op].variadic:  # Why only here: joining names for every node costs
-        found.update(xs=_tuple(f.xs[i]), dxs=_tuple(f.dxs[i]))
-    if not layer.steps:
-        return found
-    width = {"x": layer.n_in // layer.steps, "dx": layer.n_in // layer.steps}
-    return {k: _rows_of(v, width.get(k, layer.shape[-1])) for k, v in found.items()} | {
-        "ones": f"ones_t{layer.steps}"}
-
-
-def _rows_of(name: str, width: int) -> str:
-    lead = "(None if dx is None else "
-    if name.startswith("dx") or name.startswith(lead):  # the caller's dx may be None
-        base = name if name.startswith("dx") else name[len(lead):-1]
-        return f"{lead}{base}.reshape(-1, {width}))"
-    return f"{name}.reshape(-1, {width})"
-
-
-def _backward(layer: LayerPlan, f: Flow) -> list[str]:
-    """The backward call, then the additions of the shares a fan-out's later readers wrote."""
-    i = layer.index
-    call = render(OPS[layer.op].backward, {**_names(layer), **_operands(layer, f, grads=True)})
-    return [f"        {call}{_where(layer)}", *(
-        f"        if dx is not None:\n            np.add({g}, {t}, out={g})" if g.startswith("dx")
-        else
-        f"        np.add({g}, {t}, out={g})  # the gradients of a value read twice add up"
-        for g, t in f.adds[i]), *(
-        f"        np.add(sum_d{name}{i}, d{name}{i}, out=sum_d{name}{i})  # a shared weight"
-        for j, name in (f.shares if f.shares else ()) if j == i)]
-
-
-def _tuple(names: Sequence[str]) -> str:
-    return f"({', '.join(names)}{',' if len(names) == 1 else ''})"
-
-
-def _where(layer: LayerPlan) -> str:
-    return f"  # {layer.label} ({layer.n_in} -> {layer.n_out}) at {layer.where}"
-
-
-def _rows(shape: Sequence[int]) -> str:
-    """The shape of a buffer for batch size n: `(n, 50)`, `(n, 1, 28, 28)`."""
-    return f"(n, {', '.join(str(d) for d in shape)})"
-
 
 # Layers per generated part. Why parts: CPython compiles a closure in time quadratic in its
 # free variables, and every layer adds a few (its weights and buffers), so one `forward` over
@@ -136,31 +64,14 @@ def _bindings(layers: Sequence[LayerPlan], f: Flow) -> list[str]:
                 out.append(f"    d{p.name}{layer.index} = G[{p.key!r}]")
         for b in layer.buffers:
             out.append(f"    {b.name}{layer.index} = S[{b.key!r}]")
-        out += _shared(layer, f)
-    return out
-
-
-def _shared(layer: LayerPlan, f: Flow) -> list[str]:
-    """Arrays of another layer (`@A`, `tied=A`: transposed views), and a temporary for each
-    gradient this layer must add into a shared one rather than write."""
-    out, i = [], layer.index
-    for u in layer.uses:
-        t = ".T" if u.transposed else ""
-        out.append(f"    {u.name}{i} = P[{u.key!r}]{t}  # shared with the layer owning it")
-        if (i, u.name) not in f.shares:
-            out.append(f"    d{u.name}{i} = G[{u.key!r}]{t}")
-    for p in (*layer.params, *layer.uses):
-        if (i, p.name) in f.shares:
-            t = ".T" if getattr(p, "transposed", False) else ""
-            out.append(f"    sum_d{p.name}{i} = G[{p.key!r}]{t}")
-            out.append(f"    d{p.name}{i} = np.empty({tuple(p.shape)!r}, dtype)  # its share")
+        out += nodecode.shared(layer, f)
     return out
 
 
 def _forward_fn(body: Sequence[LayerPlan], f: Flow, timed: bool) -> list[str]:
     out = ["", "    def forward(x, train):", *f.input_view()]
     for layer in body:
-        out.append(f"        {_forward(layer, f)}{_where(layer)}")
+        out.append(f"        {nodecode.forward(layer, f)}{nodecode.where(layer)}")
         out += _tick(layer, 0, timed)
     return out + [f"        return {f.last()}"]
 
@@ -193,7 +104,7 @@ def _step_ones(layers: Sequence[LayerPlan]) -> list[str]:
 
 
 def _loss_call(loss: LayerPlan, last: str) -> str:
-    return render(OPS[loss.op].forward, {**_names(loss), "x": last})
+    return render(OPS[loss.op].forward, {**nodecode.names(loss), "x": last})
 
 
 
@@ -201,7 +112,8 @@ def _loss_fn(loss: LayerPlan, last: str, timed: bool) -> list[str]:
     if timed:
         return ["", "    def loss(t):", f"        value = {_loss_call(loss, last)}",
                 *_tick(loss, 0, timed), "        return value"]
-    return ["", "    def loss(t):", f"        return {_loss_call(loss, last)}{_where(loss)}"]
+    return ["", "    def loss(t):",
+            f"        return {_loss_call(loss, last)}{nodecode.where(loss)}"]
 
 
 def _backward_fn(loss: LayerPlan, body: Sequence[LayerPlan], f: Flow,
@@ -214,15 +126,15 @@ def _backward_fn(loss: LayerPlan, body: Sequence[LayerPlan], f: Flow,
 
 
 def _loss_backward(loss: LayerPlan, f: Flow, timed: bool) -> list[str]:
-    call = render(OPS[loss.op].backward, {**_names(loss), "dx": f.flat(f.dxs[-1][0])})
-    return [f"        {call}{_where(loss)}", *_tick(loss, 1, timed)]
+    call = render(OPS[loss.op].backward, {**nodecode.names(loss), "dx": f.flat(f.dxs[-1][0])})
+    return [f"        {call}{nodecode.where(loss)}", *_tick(loss, 1, timed)]
 
 
 def _backward_lines(body: Sequence[LayerPlan], f: Flow, timed: bool) -> list[str]:
     """Each layer's backward call, last layer first."""
     out = []
     for layer in reversed(body):
-        out += _backward(layer, f)
+        out += nodecode.backward(layer, f)
         out += _tick(layer, 1, timed)
     return out
 
@@ -240,7 +152,7 @@ def _trace_fn(body: Sequence[LayerPlan], f: Flow) -> list[str]:
            '        """The first layer whose output is not finite, or None (diagnostics)."""',
            *f.input_view()]
     for layer in body:
-        out.append(f"        {_forward(layer, f)}")
+        out.append(f"        {nodecode.forward(layer, f)}")
         out.append(f"        if not np.isfinite({f.ys[layer.index]}).all():")
         out.append(f"            return {layer.index}")
     return out + ["        return None"]
@@ -252,13 +164,13 @@ def _allocations(body: Sequence[LayerPlan], f: Flow) -> list[str]:
         for name in (f.ys[layer.index], f.gs[layer.index]):
             if name not in seen:
                 seen.add(name)
-                lines.append(f"    {name} = np.empty({_rows(f.shapes[name])}, dtype)")
+                lines.append(f"    {name} = np.empty({nodecode.rows(f.shapes[name])}, dtype)")
         lines += _scratch(layer)
     for temp in f.temps:
-        lines.append(f"    {temp} = np.empty({_rows(f.shapes[temp])}, dtype)  # a share of "
+        lines.append(f"    {temp} = np.empty({nodecode.rows(f.shapes[temp])}, dtype)  # a share of "
                      "a gradient")
     for name, shape in f.input_buffers().items():
-        lines.append(f"    {name} = np.empty({_rows(shape)}, dtype)  # an input's gradient")
+        lines.append(f"    {name} = np.empty({nodecode.rows(shape)}, dtype)  # an input's gradient")
     return lines
 
 
@@ -285,7 +197,7 @@ def bound_bytes(plan: NetPlan, n: int, itemsize: int) -> int:
 def _scratch(layer: LayerPlan) -> list[str]:
     """The buffers a layer keeps for its own backward pass (dropout's mask, batchnorm's)."""
     return [f"    {b.name}{layer.index} = np.empty("
-            f"{_rows(layer.shape) if b.per_row else f'({layer.shape[-1]},)'}, dtype)"
+            f"{nodecode.rows(layer.shape) if b.per_row else f'({layer.shape[-1]},)'}, dtype)"
             for b in OPS[layer.op].scratch]
 
 
@@ -316,7 +228,7 @@ def _parted(plan: NetPlan, body: Sequence[LayerPlan], f: Flow, timed: bool,
         used = dict.fromkeys(n for lp in layers for n in _used(f, lp.index))
         buffers = [f"    {n} = A[{n!r}]" if spans[n][0] < k else
                    f"    {n} = {f'A[{n!r}] = ' if spans[n][1] > k else ''}"
-                   f"np.empty({_rows(f.shapes[n])}, dtype)" for n in used]
+                   f"np.empty({nodecode.rows(f.shapes[n])}, dtype)" for n in used]
         out += _part(k, layers, f, buffers, timed, trace)
     return [*out, *_parted_bind(plan, body, f, len(parts), timed, trace)]
 
@@ -327,7 +239,7 @@ def _part(k: int, layers: Sequence[LayerPlan], f: Flow, buffers: list[str], time
            f'    """Layers {layers[0].index}-{layers[-1].index}: bind their arrays; return '
            '(forward, backward, first_nonfinite) over them."""']
     out += _unpacked(layers, f)
-    out += [line for layer in layers for line in _shared(layer, f)]
+    out += [line for layer in layers for line in nodecode.shared(layer, f)]
     out += buffers
     if "ones" in _used_constants(layers):
         out.append("    ones = A['ones']")
@@ -370,7 +282,7 @@ def _parted_bind(plan: NetPlan, body: Sequence[LayerPlan], f: Flow, parts: int, 
     if "ones" in _used_constants(body):
         out.append("    A['ones'] = ones")
     out += [f"    A[{name!r}] = {name}" for name in _step_ones(body)]
-    out += [f"    A[{name!r}] = {name} = np.empty({_rows(shape)}, dtype)  # an input's "
+    out += [f"    A[{name!r}] = {name} = np.empty({nodecode.rows(shape)}, dtype)  # an input's "
             "gradient" for name, shape in f.input_buffers().items()]
     # Why the parts view the input themselves: each takes the data rows as they come.
     out += [f"    forward{k}, backward{k}, trace{k} = _part{k}(P, G, S, A, n, dtype, rng)"

@@ -1,0 +1,105 @@
+"""Stage 6a, generate (one node): the kernel calls of one node, from its op's templates.
+
+`forward`/`backward` render a node's `OpDef` templates over the names `dataflow` gave its
+values: its arrays (W0, dW0), per-batch constants, attributes as `repr`, and, for a dense op
+on a sequence, views of its operands as rows of (batch * steps, width). `shared` binds the
+arrays a node reads from another (`@A`, `tied=A`). codegen.py assembles these into passes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .dataflow import Flow
+from .descriptor import render
+from .ops import OPS
+from .plan import LayerPlan
+
+
+def names(layer: LayerPlan) -> dict[str, str]:
+    """A layer's names for its op's templates: arrays W0, dW0, gamma3, running_mean3, mask3,
+    ...; per-batch constants by their own name; attributes as their `repr`."""
+    # Why plain loops: this runs three times per layer, and most tuples here are empty.
+    i, op = layer.index, OPS[layer.op]
+    names = {k: repr(v) for k, v in layer.attrs} if layer.attrs else {}
+    for c in op.constants:
+        names[c] = c  # per-batch constants go by their own name
+    for arrays in (layer.params, layer.uses):
+        for p in arrays:
+            names[p.name], names[f"d{p.name}"] = f"{p.name}{i}", f"d{p.name}{i}"
+    for b in layer.buffers:
+        names[b.name] = f"{b.name}{i}"
+    for s in op.scratch:
+        names[s.name] = f"{s.name}{i}"
+    return names
+
+
+def forward(layer: LayerPlan, f: Flow) -> str:
+    return render(OPS[layer.op].forward, {**names(layer), **_operands(layer, f)})
+
+
+def _operands(layer: LayerPlan, f: Flow, grads: bool = False) -> dict[str, str]:
+    """x, y (and dx, dy) of a node; for a dense op per time step, views of them as rows of
+    (batch * steps, width), which the 2-D kernels take as they are (DLFS-2's TimeAffine)."""
+    i = layer.index
+    found = {"x": f.xs[i][0], "y": f.ys[i]}
+    if grads:
+        found.update(dx=f.dxs[i][0], dy=f.gs[i])
+    if OPS[layer.op].variadic:  # Why only here: joining names for every node costs
+        found.update(xs=_tuple(f.xs[i]), dxs=_tuple(f.dxs[i]))
+    if not layer.steps:
+        return found
+    width = {"x": layer.n_in // layer.steps, "dx": layer.n_in // layer.steps}
+    return {k: _rows_of(v, width.get(k, layer.shape[-1])) for k, v in found.items()} | {
+        "ones": f"ones_t{layer.steps}"}
+
+
+def _rows_of(name: str, width: int) -> str:
+    lead = "(None if dx is None else "
+    if name.startswith("dx") or name.startswith(lead):  # the caller's dx may be None
+        base = name if name.startswith("dx") else name[len(lead):-1]
+        return f"{lead}{base}.reshape(-1, {width}))"
+    return f"{name}.reshape(-1, {width})"
+
+
+def backward(layer: LayerPlan, f: Flow) -> list[str]:
+    """The backward call, then the additions of the shares a fan-out's later readers wrote."""
+    i = layer.index
+    call = render(OPS[layer.op].backward, {**names(layer), **_operands(layer, f, grads=True)})
+    return [f"        {call}{where(layer)}", *(
+        f"        if dx is not None:\n            np.add({g}, {t}, out={g})" if g.startswith("dx")
+        else
+        f"        np.add({g}, {t}, out={g})  # the gradients of a value read twice add up"
+        for g, t in f.adds[i]), *(
+        f"        np.add(sum_d{name}{i}, d{name}{i}, out=sum_d{name}{i})  # a shared weight"
+        for j, name in (f.shares if f.shares else ()) if j == i)]
+
+
+def _tuple(names: Sequence[str]) -> str:
+    return f"({', '.join(names)}{',' if len(names) == 1 else ''})"
+
+
+def where(layer: LayerPlan) -> str:
+    return f"  # {layer.label} ({layer.n_in} -> {layer.n_out}) at {layer.where}"
+
+
+def rows(shape: Sequence[int]) -> str:
+    """The shape of a buffer for batch size n: `(n, 50)`, `(n, 1, 28, 28)`."""
+    return f"(n, {', '.join(str(d) for d in shape)})"
+
+
+def shared(layer: LayerPlan, f: Flow) -> list[str]:
+    """Arrays of another layer (`@A`, `tied=A`: transposed views), and a temporary for each
+    gradient this layer must add into a shared one rather than write."""
+    out, i = [], layer.index
+    for u in layer.uses:
+        t = ".T" if u.transposed else ""
+        out.append(f"    {u.name}{i} = P[{u.key!r}]{t}  # shared with the layer owning it")
+        if (i, u.name) not in f.shares:
+            out.append(f"    d{u.name}{i} = G[{u.key!r}]{t}")
+    for p in (*layer.params, *layer.uses):
+        if (i, p.name) in f.shares:
+            t = ".T" if getattr(p, "transposed", False) else ""
+            out.append(f"    sum_d{p.name}{i} = G[{p.key!r}]{t}")
+            out.append(f"    d{p.name}{i} = np.empty({tuple(p.shape)!r}, dtype)  # its share")
+    return out
