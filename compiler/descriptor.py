@@ -1,10 +1,10 @@
 """The op descriptor: everything the compiler and its consumers know about one op, in one place.
 
 Each op (`compiler/ops/*.py`) is one `OpDef`: its schema and positional forms (validate), its
-parameters, state and scratch buffers (lower, build, memory), its forward and backward kernel
-calls as small templates over value names (codegen), what may be overwritten in place, its
-ONNX mapping (runtime/onnx_export.py) and its label in the summary. (Shape rules join it with
-the graph IR; today lower infers widths along the chain.)
+shape rule (shapes.py), its parameters, state and scratch buffers (lower, build, memory), its
+forward and backward kernel calls as small templates over value names (codegen), what may be
+overwritten in place, its ONNX mapping (runtime/onnx_export.py) and its label in the summary
+(and so in `netc graph`).
 No consumer switches on an op's name: each reads these fields. Plain data, no numpy, so
 `netc check` stays fast.
 """
@@ -43,12 +43,29 @@ Template = str | Callable[[dict[str, str]], str]
 
 
 class ShapeError(Exception):
-    """A shape rule's refusal: `reason` says what met and why it cannot work, `hint` the fix.
-    Lower turns it into a located diagnostic that adds where each input came from."""
+    """A shape rule's refusal: `reason` says what met and why it cannot work (`{origin}`
+    stands for where the input came from, which only the graph knows), `hint` the fix.
 
-    def __init__(self, reason: str, hint: str = "") -> None:
+    shapes.py makes it a located diagnostic: its `code`, at the argument `at` (else the
+    call), with `notes` explaining the input: "widths" (the widths since the last layer that
+    set one), "shapes" (the same, for shaped data), "met" (each input's shape and origin) or
+    "" (none). With `then`, inference goes on from that shape, so later faults show too.
+    """
+
+    def __init__(self, reason: str, hint: str = "", *, code: str = "shape_mismatch",
+                 at: str | None = None, notes: str = "met", then: Shape | None = None) -> None:
         super().__init__(reason)
-        self.reason, self.hint = reason, hint
+        self.reason, self.hint, self.code, self.at = reason, hint, code, at
+        self.notes, self.then = notes, then
+
+
+def vectors_only(x: Shape, op: str, sequences: bool = False) -> None:
+    """Refuse rows that are not vectors (nor, with `sequences`, sequences of vectors)."""
+    if len(x) > (2 if sequences else 1):
+        what = "one vector or one sequence" if sequences else "one vector"
+        raise ShapeError(f"{op} takes {what} per row, but receives {shown(x)} from {{origin}}",
+                         hint=f"insert flatten before {op}: ... -> flatten -> {op}",
+                         notes="shapes")
 
 
 # (input shapes, one row each, in argument order; the validated op spec) -> output shape.
@@ -89,6 +106,8 @@ class OpDef(SchemaFacts):
     # Output shape from input shapes; None keeps the input's shape (activations). May raise
     # `ShapeError`.
     shape: ShapeRule | None = None
+    sets_width: bool = False  # its output width is its own: width explanations restart at it
+    per_step: bool = False  # on a sequence (steps, width) it acts per time step (TimeAffine)
     # A merge (add, concat): reads two or more values. Its templates see `xs` and `dxs`,
     # tuples of names such as `(y2, y5)`; a `dxs` entry may be None (nobody needs it).
     variadic: bool = False

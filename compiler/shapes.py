@@ -13,13 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import Diagnostic
-from .descriptor import ShapeError, shown, size
+from .descriptor import ShapeError, shown, size, vectors_only
 from .ops import OPS
 from .registry import suggest
-from .spec import MAX_WIDTH, NetSpec
+from .spec import NetSpec
 from .validate import SourceMap
-
-_WEIGHTED = ("affine", "matmul")
 
 
 @dataclass
@@ -56,11 +54,9 @@ def input_chain(spec: NetSpec) -> Chain:
     # Why: without `input:`, the first explicit n_in fixes the input width, as long as only
     # width-keeping layers come before it (`relu -> affine(784, 10)` is still well defined).
     for op in spec.layers:
-        if op.op in _WEIGHTED:
-            if op.n_in is not None:
-                return Chain(op.n_in, [f"input {op.n_in}"], "the input", (op.n_in,))
-            break
-        if op.op in ("repeat", "sum") or OPS[op.op].shape or OPS[op.op].variadic:
+        if getattr(op, "n_in", None) is not None:
+            return Chain(op.n_in, [f"input {op.n_in}"], "the input", (op.n_in,))
+        if OPS[op.op].sets_width:
             break
     return Chain()
 
@@ -99,7 +95,7 @@ def infer(spec: NetSpec, smap: SourceMap, start: Chain | dict[int, Chain],
         if chain is None:
             break
         values[i] = chain
-        steps = in_shape[0] if op.op in _WEIGHTED and len(in_shape) == 2 else 0
+        steps = in_shape[0] if OPS[op.op].per_step and len(in_shape) == 2 else 0
         out.append(NodeShape(chain.shape, n_in, in_shape, steps))
         tied.seen(i, op, in_shape[-1], chain.shape)
     return out
@@ -107,46 +103,41 @@ def infer(spec: NetSpec, smap: SourceMap, start: Chain | dict[int, Chain],
 
 def _node(i: int, op: Any, chains: list[Chain], smap: SourceMap,
           problems: list[Diagnostic]) -> Chain | None:
-    span, where, desc = smap.call_span(i), _where(smap, i), OPS[op.op]
+    """One node's shape from its descriptor's rule (None: it keeps its input's shape)."""
+    where, desc = _where(smap, i), OPS[op.op]
     if chains[0].width is None or len(chains) > 1 and any(c.width is None for c in chains):
         problems.append(Diagnostic(
-            "unknown_width", f"cannot tell how wide the input of {op.op} is", span,
+            "unknown_width", f"cannot tell how wide the input of {op.op} is", smap.call_span(i),
             hint="declare the input width (`input: 784`) or give the first layer both sizes, "
                  "e.g. affine(784, 50)", notes=smap.notes(i)))
         return None
     chain = chains[0]
-    if desc.variadic or desc.shape:
-        return _ruled(i, op, chains, smap, problems)
-    if not _takes(op, chain.shape):
-        problems.append(_flat_only(i, op, chain, smap))
-        return None
-    if op.op in _WEIGHTED:
-        if op.n_in is not None and op.n_in != chain.width:
-            problems.append(_mismatch(i, op, chain, smap))
-        per_step = " per step" if len(chain.shape) == 2 else ""
-        chain.fixed((*chain.shape[:-1], op.n_out), f"{op.op} {op.n_out}{per_step} ({where})",
-                    f"{op.op} at {where}")
-        return chain
-    if op.op in ("repeat", "sum"):
-        return _repeat_sum(i, op, chain, smap, problems)
-    if op.kind == "loss" and op.op == "softmax_ce" and chain.width < 2:
-        problems.append(Diagnostic(
-            "too_few_classes", f"softmax_ce needs at least 2 classes, but receives width "
-            f"{chain.width}", span, hint="use sigmoid_ce for a single output unit",
-            notes=smap.notes(i)))
-    chain.steps.append(f"{op.op} {_dims(chain.shape)} ({where})")
+    shape = chain.shape
+    if desc.shape is not None:
+        try:
+            shape = tuple(desc.shape(tuple(c.shape for c in chains), op))
+        except ShapeError as e:
+            problems.append(_refusal(i, chains, smap, e))
+            if e.then is None:
+                return None
+            shape = tuple(e.then)
+    if desc.sets_width or len(chains) > 1:
+        chain = chain if len(chains) == 1 else Chain()
+        chain.fixed(shape, f"{op.op} {_dims(shape)} ({where})", f"{op.op} at {where}")
+    else:
+        chain.steps.append(f"{op.op} {_dims(shape)} ({where})")
     return chain
 
 
-def _takes(op: Any, shape: tuple[int, ...]) -> bool:
-    """Whether an op without a shape rule takes rows of this shape. Vectors always; a
-    sequence `(steps, width)` the dense ops take per time step (DLFS-2's TimeAffine), and
-    elementwise ops and the elementwise losses any shape; the rest only vectors."""
-    if len(shape) < 2 or op.op in ("mse", "sigmoid_ce"):
-        return True
-    if op.op in _WEIGHTED:
-        return len(shape) == 2
-    return not (op.op in ("repeat", "sum") or OPS[op.op].params or op.kind == "loss")
+def _refusal(i: int, chains: list[Chain], smap: SourceMap, e: ShapeError) -> Diagnostic:
+    """A shape rule's `ShapeError` as a located diagnostic (see its docstring)."""
+    first = chains[0]
+    notes = {"widths": ("widths: " + " -> ".join(first.steps),),
+             "shapes": ("shapes: " + " -> ".join(first.steps),),
+             "met": tuple(f"{shown(c.shape)} from {c.origin}" for c in chains), "": ()}
+    return Diagnostic(e.code, e.reason.replace("{origin}", first.origin),
+                      smap.arg_span(i, e.at) if e.at else smap.call_span(i),
+                      hint=e.hint or None, notes=(*smap.notes(i), *notes[e.notes]))
 
 
 class _Tied:
@@ -160,7 +151,8 @@ class _Tied:
 
     def seen(self, i: int, op: Any, n_in: int, shape: tuple[int, ...]) -> None:
         label = self.labels[i]
-        if label and label not in self.weights and op.op in _WEIGHTED and not op.tied:
+        # Why `tied` as the test: the ops that may tie are the ones whose weight may be tied.
+        if label and label not in self.weights and hasattr(op, "tied") and not op.tied:
             self.weights[label] = (i, n_in, shape[-1])
 
     def node(self, i: int, op: Any, chain: Chain) -> Chain | None:
@@ -177,8 +169,10 @@ class _Tied:
                       suggest(op.tied, known) or "label a layer's weights with @, e.g. "
                       f"affine(50)@{op.tied}"), notes=smap.notes(i)))
             return None
-        if not _takes(op, chain.shape):
-            self.problems.append(_flat_only(i, op, chain, smap))
+        try:
+            vectors_only(chain.shape, op.op, sequences=True)
+        except ShapeError as e:
+            self.problems.append(_refusal(i, [chain], smap, e))
             return None
         j, rows, cols = found
         given = (i, "n_out") in smap.args and op.n_out != rows
@@ -197,67 +191,6 @@ class _Tied:
         chain.fixed((*chain.shape[:-1], rows), f"{op.op} {rows} ({where})",
                     f"{op.op} at {where}")
         return chain
-
-
-def _ruled(i: int, op: Any, chains: list[Chain], smap: SourceMap,
-           problems: list[Diagnostic]) -> Chain | None:
-    """A node whose descriptor gives its shape: merges, flatten, and the ops to come."""
-    where = _where(smap, i)
-    try:
-        shape = OPS[op.op].shape(tuple(c.shape for c in chains), op)  # type: ignore[misc]
-    except ShapeError as e:
-        met = tuple(f"{shown(c.shape)} from {c.origin}" for c in chains)
-        notes = met if len(chains) > 1 else (f"{shown(chains[0].shape)} from "
-                                             f"{chains[0].origin}",)
-        problems.append(Diagnostic("shape_mismatch", e.reason, smap.call_span(i),
-                                   hint=e.hint or None, notes=(*smap.notes(i), *notes)))
-        return None
-    chain = chains[0] if len(chains) == 1 else Chain()
-    chain.fixed(tuple(shape), f"{op.op} {_dims(tuple(shape))} ({where})", f"{op.op} at {where}")
-    return chain
-
-
-def _flat_only(i: int, op: Any, chain: Chain, smap: SourceMap) -> Diagnostic:
-    what = "one vector or one sequence" if op.op in _WEIGHTED else "one vector"
-    return Diagnostic(
-        "shape_mismatch", f"{op.op} takes {what} per row, but receives "
-        f"{shown(chain.shape)} from {chain.origin}", smap.call_span(i),
-        hint=f"insert flatten before {op.op}: ... -> flatten -> {op.op}",
-        notes=(*smap.notes(i), "shapes: " + " -> ".join(chain.steps)))
-
-
-def _repeat_sum(i: int, op: Any, chain: Chain, smap: SourceMap,
-                problems: list[Diagnostic]) -> Chain | None:
-    width, where = chain.width, _where(smap, i)
-    assert width is not None
-    if op.op == "repeat":
-        out = width * op.n
-        if out > MAX_WIDTH:
-            problems.append(Diagnostic(
-                "too_wide", f"repeat({op.n}) turns width {width:,} into {out:,}; a width may be "
-                f"at most {MAX_WIDTH:,} (2**31), as for affine", smap.call_span(i),
-                hint="repeat fewer times, or narrow the layers before it",
-                notes=(*smap.notes(i), "widths: " + " -> ".join(chain.steps))))
-            return None
-    elif width % op.n:
-        problems.append(Diagnostic(
-            "shape_mismatch", f"sum({op.n}) adds {op.n} equal blocks, but its input width "
-            f"{width} is not divisible by {op.n}", smap.call_span(i),
-            notes=(*smap.notes(i), "widths: " + " -> ".join(chain.steps))))
-        return None
-    else:
-        out = width // op.n
-    chain.fixed((out,), f"{op.op} {out} ({where})", f"{op.op} at {where}")
-    return chain
-
-
-def _mismatch(i: int, op: Any, chain: Chain, smap: SourceMap) -> Diagnostic:
-    span = smap.arg_span(i, "n_in")
-    return Diagnostic(
-        "shape_mismatch",
-        f"{op.op} expects {op.n_in} inputs but receives {chain.width} from {chain.origin}",
-        span, hint=f"write {op.op}({chain.width}, {op.n_out}) or {op.op}({op.n_out})",
-        notes=(*smap.notes(i), "widths: " + " -> ".join(chain.steps)))
 
 
 def _where(smap: SourceMap, i: int) -> str:

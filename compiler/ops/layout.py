@@ -22,7 +22,8 @@ def _flatten_onnx(g: Any, lp: Any) -> None:
 
 OPS = (
     # Why no grad_in_place: dx (C, H, W) and dy (C*H*W,) differ in shape.
-    OpDef("flatten", s.FlattenSpec, shape=flatten_shape, forward="flatten_forward({x}, {y})",
-          backward="flatten_backward({dy}, {dx})", grad_in_place=False,
+    OpDef("flatten", s.FlattenSpec, shape=flatten_shape, sets_width=True,
+          forward="flatten_forward({x}, {y})", backward="flatten_backward({dy}, {dx})",
+          grad_in_place=False,
           onnx=_flatten_onnx),
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import spec as s
-from ..descriptor import OpDef
+from ..descriptor import OpDef, Shape, ShapeError, vectors_only
 
 
 def _head_onnx(onnx_name: str | None, **attrs: Any) -> Any:
@@ -17,9 +17,21 @@ def _head_onnx(onnx_name: str | None, **attrs: Any) -> Any:
     return add
 
 
+def _classes(shapes: tuple[Shape, ...], op: Any) -> Shape:
+    """softmax_ce: one vector of scores per row, at least two of them."""
+    (x,) = shapes
+    vectors_only(x, "softmax_ce")
+    if x[0] < 2:
+        raise ShapeError(f"softmax_ce needs at least 2 classes, but receives width {x[0]}",
+                         hint="use sigmoid_ce for a single output unit", code="too_few_classes",
+                         notes="", then=x)
+    return x
+
+
 OPS = (
     # `rows` and `ones_k` are per-batch constants (row indices, a ones column) the passes make.
-    OpDef("softmax_ce", s.SoftmaxCESpec, forward="softmax_ce_forward({x}, t, out, rows, ones_k)",
+    OpDef("softmax_ce", s.SoftmaxCESpec, shape=_classes,
+          forward="softmax_ce_forward({x}, t, out, rows, ones_k)",
           backward="softmax_ce_backward(out, t, {dx}, scale, rows)",
           constants=("rows", "ones_k"), head="softmax", onnx=_head_onnx("Softmax", axis=-1)),
     OpDef("sigmoid_ce", s.SigmoidCESpec, forward="sigmoid_ce_forward({x}, t, out)",

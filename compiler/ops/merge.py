@@ -61,11 +61,11 @@ def _concat_onnx(g: Any, lp: Any) -> None:
 
 
 OPS = (
-    OpDef("add", s.AddSpec, shape=add_shape, variadic=True,
+    OpDef("add", s.AddSpec, shape=add_shape, variadic=True, sets_width=True,
           forward="add_forward({xs}, {y})", backward="add_backward({dy}, {dxs})",
           onnx=_add_onnx),
     # Why xs in the backward: a dx may be None, and the slices of dy need every width.
-    OpDef("concat", s.ConcatSpec, shape=concat_shape, variadic=True,
+    OpDef("concat", s.ConcatSpec, shape=concat_shape, variadic=True, sets_width=True,
           forward="concat_forward({xs}, {y})", backward="concat_backward({dy}, {xs}, {dxs})",
           onnx=_concat_onnx),
 )

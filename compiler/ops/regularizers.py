@@ -5,11 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from .. import spec as s
-from ..descriptor import OpDef, ParamRule, Scratch, Shape
+from ..descriptor import OpDef, ParamRule, Scratch, Shape, vectors_only
 
 
 def _per_feature(x: Shape, y: Shape) -> Shape:
     return (y[-1],)
+
+
+def _vectors(shapes: tuple[Shape, ...], op: Any) -> Shape:
+    # Why: statistics per feature of a vector; per channel of an image comes with conv.
+    vectors_only(shapes[0], op.op)
+    return shapes[0]
 
 
 def _batchnorm_onnx(g: Any, lp: Any) -> None:
@@ -23,7 +29,7 @@ OPS = (
           forward="dropout_forward({x}, {y}, {mask}, {p}, rng, train)",
           backward="dropout_backward({dy}, {mask}, {dx})", scratch=(Scratch("mask"),),
           grad_in_place=True, onnx=lambda g, lp: None),
-    OpDef("batchnorm", s.BatchNormSpec,
+    OpDef("batchnorm", s.BatchNormSpec, shape=_vectors,
           forward="batchnorm_forward({x}, {gamma}, {beta}, {running_mean}, {running_var}, "
                   "{y}, {xhat}, {inv_std}, {momentum}, {eps}, train)",
           backward="batchnorm_backward({dy}, {xhat}, {inv_std}, {gamma}, {dx}, {dgamma}, "

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import spec as s
-from ..descriptor import OpDef
+from ..descriptor import OpDef, Shape, ShapeError, vectors_only
 
 
 def _repeat_onnx(g: Any, lp: Any) -> None:
@@ -20,8 +20,30 @@ def _sum_onnx(g: Any, lp: Any) -> None:
     g.node("ReduceSum", [g.ints(f"{lp.label}.axes", [1])], lp.label, keepdims=0)
 
 
+def _repeat_shape(shapes: tuple[Shape, ...], op: Any) -> Shape:
+    (x,) = shapes
+    vectors_only(x, "repeat")
+    width, out = x[0], x[0] * op.n
+    if out > s.MAX_WIDTH:
+        raise ShapeError(f"repeat({op.n}) turns width {width:,} into {out:,}; a width may be "
+                         f"at most {s.MAX_WIDTH:,} (2**31), as for affine",
+                         hint="repeat fewer times, or narrow the layers before it",
+                         code="too_wide", notes="widths")
+    return (out,)
+
+
+def _sum_shape(shapes: tuple[Shape, ...], op: Any) -> Shape:
+    (x,) = shapes
+    vectors_only(x, "sum")
+    if x[0] % op.n:
+        raise ShapeError(f"sum({op.n}) adds {op.n} equal blocks, but its input width {x[0]} is "
+                         f"not divisible by {op.n}", notes="widths")
+    return (x[0] // op.n,)
+
+
 OPS = tuple(
     OpDef(name, schema, ((), ("n",)), forward=f"{name}_forward({{x}}, {{y}}, {{n}})",
-          backward=f"{name}_backward({{dy}}, {{dx}}, {{n}})", onnx=onnx)
-    for name, schema, onnx in (("repeat", s.RepeatSpec, _repeat_onnx),
-                               ("sum", s.SumSpec, _sum_onnx)))
+          backward=f"{name}_backward({{dy}}, {{dx}}, {{n}})", onnx=onnx, shape=shape,
+          sets_width=True)
+    for name, schema, onnx, shape in (("repeat", s.RepeatSpec, _repeat_onnx, _repeat_shape),
+                                      ("sum", s.SumSpec, _sum_onnx, _sum_shape)))
