@@ -18,6 +18,7 @@ from dataclasses import replace
 from ..errors import Diagnostic
 from ..rules import OPTIMIZERS, USUAL_LR, missing_data_hint
 from ..source import Source, Span
+from .ops import OPS
 from .plan import LayerPlan, NetPlan
 from .validate import SourceMap
 
@@ -118,7 +119,7 @@ def _width_setter(plan: NetPlan) -> LayerPlan:
     j = plan.loss.inputs[0]
     while j >= 0:  # back along the first input of each node, from the loss
         layer = plan.layers[j]
-        if layer.n_out != layer.n_in or layer.op in ("affine", "matmul"):
+        if layer.n_out != layer.n_in or OPS[layer.op].sets_width:
             return layer
         j = layer.inputs[0]
     return plan.loss
