@@ -108,6 +108,10 @@ class OpDef(SchemaFacts):
     shape: ShapeRule | None = None
     sets_width: bool = False  # its output width is its own: width explanations restart at it
     per_step: bool = False  # on a sequence (steps, width) it acts per time step (TimeAffine)
+    # What `init: auto` picks for the weights of the layer just before it: "he" (the ReLU
+    # family, DLFS-1 6.2.2), "pass" (it looks on to the next op: dropout, batchnorm), else
+    # Xavier.
+    init_hint: str | None = None
     # A merge (add, concat): reads two or more values. Its templates see `xs` and `dxs`,
     # tuples of names such as `(y2, y5)`; a `dxs` entry may be None (nobody needs it).
     variadic: bool = False

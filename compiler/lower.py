@@ -22,7 +22,6 @@ from .spec import NetSpec
 from .validate import SourceMap
 
 MAX_PARAMS = 2**31
-_RELU_LIKE = ("relu", "leaky_relu")
 
 
 def lower(spec: NetSpec, smap: SourceMap, source: Source | None = None) -> NetPlan:
@@ -79,9 +78,9 @@ def _init(i: int, op: Any, spec: NetSpec) -> tuple[str, float | None]:
         # Why: He for ReLU-family activations, Xavier otherwise (DLFS-1 6.2).
         # Index, not slice: a slice per layer would make lowering quadratic in depth.
         layers = spec.layers
-        nxt = next((layers[j].op for j in range(i + 1, len(layers))
-                    if layers[j].op not in ("dropout", "batchnorm")), None)
-        scheme = "he" if nxt in _RELU_LIKE else "xavier"
+        hint = next((h for h in (OPS[layers[j].op].init_hint for j in range(i + 1, len(layers)))
+                     if h != "pass"), None)
+        scheme = "he" if hint == "he" else "xavier"
     return scheme, (std if scheme == "normal" else None)
 
 

@@ -32,11 +32,12 @@ _ELEMENTWISE = {"in_place": True, "grad_in_place": True}
 
 OPS = (
     _own_output("sigmoid", s.SigmoidSpec, "Sigmoid", **_ELEMENTWISE),
-    _own_output("relu", s.ReluSpec, "Relu", **_ELEMENTWISE),
+    _own_output("relu", s.ReluSpec, "Relu", init_hint="he", **_ELEMENTWISE),
     _own_output("tanh", s.TanhSpec, "Tanh", **_ELEMENTWISE),
     OpDef("leaky_relu", s.LeakyReluSpec, ((), ("alpha",)),
           forward="leaky_relu_forward({x}, {y}, {alpha})",
           backward="leaky_relu_backward({dy}, {x}, {dx}, {alpha})", grad_in_place=True,
+          init_hint="he",
           onnx=_leaky_onnx),
     _own_output("softmax", s.SoftmaxSpec, "Softmax"),
 )

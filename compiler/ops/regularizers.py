@@ -28,7 +28,7 @@ OPS = (
     OpDef("dropout", s.DropoutSpec, ((), ("p",)),
           forward="dropout_forward({x}, {y}, {mask}, {p}, rng, train)",
           backward="dropout_backward({dy}, {mask}, {dx})", scratch=(Scratch("mask"),),
-          grad_in_place=True, onnx=lambda g, lp: None),
+          grad_in_place=True, onnx=lambda g, lp: None, init_hint="pass"),
     OpDef("batchnorm", s.BatchNormSpec, shape=_vectors,
           forward="batchnorm_forward({x}, {gamma}, {beta}, {running_mean}, {running_var}, "
                   "{y}, {xhat}, {inv_std}, {momentum}, {eps}, train)",
@@ -39,5 +39,6 @@ OPS = (
           state=(ParamRule("running_mean", _per_feature, "zeros"),
                  ParamRule("running_var", _per_feature, "ones")),
           scratch=(Scratch("xhat"), Scratch("inv_std", per_row=False)), grad_in_place=True,
+          init_hint="pass",
           onnx=_batchnorm_onnx),
 )
