@@ -213,9 +213,7 @@ def _input_shape(d: Declaration) -> list[Arg]:
     if any(a.colon for a in args):
         named = tuple((a.name, a.value.dims if isinstance(a.value, Dims) else (a.value,))
                       for a in args if a.colon)
-        span = Span(args[0].span.path, args[0].span.line, args[0].span.column,
-                    args[-1].span.end_line, args[-1].span.end_column, args[0].span.start,
-                    args[-1].span.end)
+        span = args[0].span.through(args[-1].span)
         return [Arg("named", named, span, span), *(a for a in args if not a.colon)]
     positional = [a for a in args if a.name is None]
     if len(positional) == 1 and isinstance(positional[0].value, Dims):
@@ -223,9 +221,7 @@ def _input_shape(d: Declaration) -> list[Arg]:
         return [Arg("shape", a.value.dims, a.span, a.value_span),
                 *(b for b in args if b is not a)]
     if len(positional) > 1 and all(type(a.value) is int for a in positional):
-        first, last = positional[0], positional[-1]
-        span = Span(first.span.path, first.span.line, first.span.column, last.span.end_line,
-                    last.span.end_column, first.span.start, last.span.end)
+        span = positional[0].span.through(positional[-1].span)
         return [Arg("shape", tuple(a.value for a in positional), span, span),
                 *(b for b in args if b.name is not None)]
     return args

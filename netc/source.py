@@ -29,6 +29,11 @@ class Span:
     start: int
     end: int
 
+    def through(self, last: Span) -> Span:
+        """From the start of this span to the end of `last` (several arguments as one)."""
+        return Span(self.path, self.line, self.column, last.end_line, last.end_column,
+                    self.start, last.end)
+
 
 @dataclass(frozen=True)
 class Source:
