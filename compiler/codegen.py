@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from . import nodecode
 from .dataflow import Flow, flow
-from .descriptor import render
+from .descriptor import render, size
 from .ops import OPS
 from .plan import LayerPlan, NetPlan
 
@@ -174,22 +174,15 @@ def _allocations(body: Sequence[LayerPlan], f: Flow) -> list[str]:
     return lines
 
 
-def _size(shape: Sequence[int]) -> int:
-    n = 1
-    for d in shape:
-        n *= d
-    return n
-
-
 def bound_bytes(plan: NetPlan, n: int, itemsize: int) -> int:
     """Bytes of the buffers `bind` allocates for batch size `n` (as `passes_source` writes it)."""
     body, f = plan.layers[:-1], flow(plan)
-    per_row = sum(_size(shape) for shape in (*f.shapes.values(), *f.input_buffers().values()))
+    per_row = sum(size(shape) for shape in (*f.shapes.values(), *f.input_buffers().values()))
     scratch = [(lp, b) for lp in body for b in OPS[lp.op].scratch]
     per_row += sum(lp.n_out for lp, b in scratch if b.per_row)
     per_row += plan.loss.n_out + 1  # `out`, and `ones` (affine) or `rows` (softmax_ce)
     fixed = sum(lp.shape[-1] for lp, b in scratch if not b.per_row) + plan.loss.n_out
-    fixed += sum(_size(shape) for shape in f.shares.values())
+    fixed += sum(size(shape) for shape in f.shares.values())
     # Why 8 per row: `rows` holds int64 indices, whatever the float type.
     return (n * per_row + fixed) * itemsize + 8 * n * ("rows" in OPS[plan.loss.op].constants)
 

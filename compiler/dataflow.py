@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .descriptor import size
 from .ops import OPS
 from .plan import INPUT, NetPlan
 
@@ -80,6 +81,12 @@ class Flow:
         """The loss's input."""
         return self.xs[-1][0]
 
+    def input_grad(self, name: str) -> bool:
+        """Whether `name` receives (a share of) an input's gradient, which the caller may not
+        want (`backward(..., dx=None)`): such a read is guarded, and such an addition too."""
+        return self.temps.get(name, 0) < 0 or any(name == f"d{n}" for n, _, _ in
+                                                  self.parts.values())
+
     def flat(self, name: str) -> str:
         """The loss's view of its input (or its gradient): rows of a sequence or an image
         as flat vectors, as the elementwise losses and their targets take them."""
@@ -129,11 +136,8 @@ def _parts(plan: NetPlan) -> dict[int, tuple[str, tuple[int, int], tuple[int, ..
         return {INPUT: ("x", (0, plan.input_width), plan.input_shape)}
     found, start = {}, 0
     for k, (name, shape) in enumerate(plan.input_parts):
-        width = 1
-        for d in shape:
-            width *= d
-        found[INPUT - k] = (f"x_{name}", (start, start + width), shape)
-        start += width
+        found[INPUT - k] = (f"x_{name}", (start, start + size(shape)), shape)
+        start += size(shape)
     return found
 
 
@@ -168,7 +172,7 @@ def _gradients(plan: NetPlan, f: Flow) -> None:
             temp = base + (f"_{len(adds[lp.index])}" if adds[lp.index] else "")
             adds[lp.index].append((target, temp))
             f.temps[temp] = j
-            names.append(f"(None if dx is None else {temp})" if j < 0 else temp)
+            names.append(temp)
         dxs[lp.index] = tuple(names)
     f.dxs, f.adds = dxs, adds
 

@@ -36,7 +36,7 @@ def lower(spec: NetSpec, smap: SourceMap, source: Source | None = None) -> NetPl
         # Why two types: a width over the limit is a limit, like too many parameters.
         wide = any(d.code == "too_wide" for d in problems)
         raise (SpecLimitError if wide else SpecShapeError)(problems, source)
-    inputs = spec.inputs or tuple((i - 1,) for i in range(len(spec.layers)))
+    inputs = spec.edges()
     layers = share([_layer(i, op, shapes[i], inputs[i], spec, smap)
                     for i, op in enumerate(spec.layers)], spec, smap, problems)
     if problems:

@@ -41,25 +41,30 @@ def forward(layer: LayerPlan, f: Flow) -> str:
 def _operands(layer: LayerPlan, f: Flow, grads: bool = False) -> dict[str, str]:
     """x, y (and dx, dy) of a node; for a dense op per time step, views of them as rows of
     (batch * steps, width), which the 2-D kernels take as they are (DLFS-2's TimeAffine)."""
-    i = layer.index
-    found = {"x": f.xs[i][0], "y": f.ys[i]}
+    i, steps = layer.index, layer.steps
+    width_in = layer.n_in // steps if steps else 0
+    found = {"x": _view(f.xs[i][0], width_in), "y": _view(f.ys[i], steps and layer.shape[-1])}
     if grads:
-        found.update(dx=f.dxs[i][0], dy=f.gs[i])
+        found.update(dx=_grad(f, f.dxs[i][0], width_in),
+                     dy=_view(f.gs[i], steps and layer.shape[-1]))
     if OPS[layer.op].variadic:  # Why only here: joining names for every node costs
-        found.update(xs=_tuple(f.xs[i]), dxs=_tuple(f.dxs[i]))
-    if not layer.steps:
-        return found
-    width = {"x": layer.n_in // layer.steps, "dx": layer.n_in // layer.steps}
-    return {k: _rows_of(v, width.get(k, layer.shape[-1])) for k, v in found.items()} | {
-        "ones": f"ones_t{layer.steps}"}
+        found.update(xs=_tuple(f.xs[i]), dxs=_tuple([_grad(f, n) for n in f.dxs[i]]))
+    if steps:
+        found["ones"] = f"ones_t{steps}"
+    return found
 
 
-def _rows_of(name: str, width: int) -> str:
-    lead = "(None if dx is None else "
-    if name.startswith("dx") or name.startswith(lead):  # the caller's dx may be None
-        base = name if name.startswith("dx") else name[len(lead):-1]
-        return f"{lead}{base}.reshape(-1, {width}))"
-    return f"{name}.reshape(-1, {width})"
+def _view(name: str, width: int) -> str:
+    """`name`, or a view of it as rows of `width` (0: as it is)."""
+    return f"{name}.reshape(-1, {width})" if width else name
+
+
+def _grad(f: Flow, name: str, width: int = 0) -> str:
+    """Where a node writes an input's gradient: guarded where it could not skip a None on its
+    own (a temporary always exists; a view of `dx` cannot be taken of None)."""
+    if f.temps.get(name, 0) < 0 or width and f.input_grad(name):
+        return f"(None if dx is None else {_view(name, width)})"
+    return _view(name, width)
 
 
 def backward(layer: LayerPlan, f: Flow) -> list[str]:
@@ -67,7 +72,7 @@ def backward(layer: LayerPlan, f: Flow) -> list[str]:
     i = layer.index
     call = render(OPS[layer.op].backward, {**names(layer), **_operands(layer, f, grads=True)})
     return [f"        {call}{where(layer)}", *(
-        f"        if dx is not None:\n            np.add({g}, {t}, out={g})" if g.startswith("dx")
+        f"        if dx is not None:\n            np.add({g}, {t}, out={g})" if f.input_grad(g)
         else
         f"        np.add({g}, {t}, out={g})  # the gradients of a value read twice add up"
         for g, t in f.adds[i]), *(

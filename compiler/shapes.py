@@ -73,7 +73,7 @@ def input_chains(spec: NetSpec) -> dict[int, Chain]:
 def infer(spec: NetSpec, smap: SourceMap, start: Chain | dict[int, Chain],
           problems: list[Diagnostic]) -> list[NodeShape]:
     """The shape of every node, in order; stops early (a shorter list) where it cannot go on."""
-    inputs = spec.inputs or tuple((i - 1,) for i in range(len(spec.layers)))
+    inputs = spec.edges()
     readers: dict[int, int] = {}
     for ins in inputs:
         for j in ins:
@@ -145,7 +145,7 @@ class _Tied:
     transposed, so (a, b) turns b inputs into a outputs."""
 
     def __init__(self, spec: NetSpec, smap: SourceMap, problems: list[Diagnostic]) -> None:
-        self.labels = spec.labels or (None,) * len(spec.layers)
+        self.labels = spec.weight_labels()
         self.smap, self.problems = smap, problems
         self.weights: dict[str, tuple[int, int, int]] = {}  # label -> (layer, rows, columns)
 

@@ -20,7 +20,7 @@ from .validate import SourceMap
 def share(layers: list[LayerPlan], spec: NetSpec, smap: SourceMap,
           problems: list[Diagnostic]) -> list[LayerPlan]:
     """`layers` with labelled and tied layers reading their owners' arrays."""
-    labels = spec.labels or (None,) * len(layers)
+    labels = spec.weight_labels()
     if not any(labels) and not any(getattr(op, "tied", None) for op in spec.layers):
         return layers  # Why: most specs share nothing, and this runs once per layer
     owners: dict[str, LayerPlan] = {}

@@ -150,6 +150,17 @@ class SettingSpec(BaseModel):
     description: ClassVar[str] = ""
 
 
+def _values(shape: Any) -> int:
+    """Values in one row of `shape`; 1 where a dimension is not a whole number >= 1, whose
+    own error then says which (so no second error about the width)."""
+    if not isinstance(shape, tuple) or not all(isinstance(d, int) and d >= 1 for d in shape):
+        return 1
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
 class InputSpec(SettingSpec):
     width: Size = Field(description="number of input features (values per row)")
     shape: tuple[Size, ...] | None = Field(
@@ -161,36 +172,21 @@ class InputSpec(SettingSpec):
 
     @model_validator(mode="before")
     @classmethod
-    def _width_of_named(cls, data: Any) -> Any:
-        # Why: the data's rows hold the named inputs side by side, so its width is their sum.
-        if isinstance(data, dict) and isinstance(data.get("named"), tuple) and \
-                "width" not in data and "shape" not in data:
-            width = 0
-            for _, shape in data["named"]:
-                part = 1
-                for d in shape if isinstance(shape, tuple) else ():
-                    part *= d if isinstance(d, int) and d >= 1 else 1
-                width += part
-            return {**data, "width": max(width, 1)}
+    def _width_of_shapes(cls, data: Any) -> Any:
+        # Why: `input: 1x28x28` arrives as a shape alone, and named inputs lie side by side
+        # in a data row, so the width is the values per row: the product, or their sum.
+        if not isinstance(data, dict) or "width" in data:
+            return data
+        if isinstance(data.get("shape"), tuple):
+            return {**data, "width": _values(data["shape"])}
+        if isinstance(data.get("named"), tuple):
+            return {**data, "width": sum(_values(shape) for _, shape in data["named"])}
         return data
 
     @property
     def parts(self) -> tuple[tuple[str, tuple[int, ...]], ...]:
         """The named inputs, (name, shape) in the data's column order; () for one input."""
         return self.named or ()
-
-    @model_validator(mode="before")
-    @classmethod
-    def _width_of_shape(cls, data: Any) -> Any:
-        # Why: `input: 1x28x28` arrives as a shape alone; its width is the values per row.
-        if isinstance(data, dict) and isinstance(data.get("shape"), tuple) and \
-                "width" not in data and all(isinstance(d, int) for d in data["shape"]):
-            width = 1
-            for d in data["shape"]:
-                width *= d
-            # Why 1 for a bad dimension: the shape's own error says which; no second one.
-            return {**data, "width": width if min(data["shape"], default=0) >= 1 else 1}
-        return data
 
     @property
     def dims(self) -> tuple[int, ...]:
@@ -291,3 +287,11 @@ class NetSpec(BaseModel):
     inputs: tuple[tuple[int, ...], ...] = ()
     # Each layer's weight label (`affine(8)@E`: "E"), or None; left out, none has one.
     labels: tuple[str | None, ...] = ()
+
+    def edges(self) -> tuple[tuple[int, ...], ...]:
+        """What each layer reads: `inputs`, or a chain's when left out."""
+        return self.inputs or tuple((i - 1,) for i in range(len(self.layers)))
+
+    def weight_labels(self) -> tuple[str | None, ...]:
+        """Each layer's weight label: `labels`, or none when left out."""
+        return self.labels or (None,) * len(self.layers)

@@ -67,8 +67,6 @@ class _Graph:
                 self.const(name, array.T if shared.transposed else array)
             return name
         key = f"{lp.label}.{name}"
-        if key in self.names:  # Why: a layer sharing it may have written it already
-            return key
         return self.const(key, self.net.params[key] if key in self.net.params else
                           self.net.buffers[key])
 
