@@ -178,10 +178,10 @@ def bound_bytes(plan: NetPlan, n: int, itemsize: int) -> int:
     """Bytes of the buffers `bind` allocates for batch size `n` (as `passes_source` writes it)."""
     body, f = plan.layers[:-1], flow(plan)
     per_row = sum(size(shape) for shape in (*f.shapes.values(), *f.input_buffers().values()))
-    scratch = [(lp, b) for lp in body for b in OPS[lp.op].scratch]
-    per_row += sum(lp.n_out for lp, b in scratch if b.per_row)
+    scratch = [nodecode.scratch_shape(lp, b) for lp in body for b in OPS[lp.op].scratch]
+    per_row += sum(size([d for d in shape if d != "n"]) for shape in scratch if "n" in shape)
     per_row += plan.loss.n_out + 1  # `out`, and `ones` (affine) or `rows` (softmax_ce)
-    fixed = sum(lp.shape[-1] for lp, b in scratch if not b.per_row) + plan.loss.n_out
+    fixed = sum(size(shape) for shape in scratch if "n" not in shape) + plan.loss.n_out
     fixed += sum(size(shape) for shape in f.shares.values())
     # Why 8 per row: `rows` holds int64 indices, whatever the float type.
     return (n * per_row + fixed) * itemsize + 8 * n * ("rows" in OPS[plan.loss.op].constants)
@@ -189,9 +189,12 @@ def bound_bytes(plan: NetPlan, n: int, itemsize: int) -> int:
 
 def _scratch(layer: LayerPlan) -> list[str]:
     """The buffers a layer keeps for its own backward pass (dropout's mask, batchnorm's)."""
-    return [f"    {b.name}{layer.index} = np.empty("
-            f"{nodecode.rows(layer.shape) if b.per_row else f'({layer.shape[-1]},)'}, dtype)"
-            for b in OPS[layer.op].scratch]
+    out = []
+    for b in OPS[layer.op].scratch:
+        dims = ", ".join(str(d) for d in nodecode.scratch_shape(layer, b))
+        out.append(f"    {b.name}{layer.index} = np.empty(({dims}"
+                   f"{',' if dims.count(',') == 0 else ''}), dtype)")
+    return out
 
 
 def _used(f: Flow, i: int) -> list[str]:

@@ -40,37 +40,49 @@ class Flow:
     shares: dict[tuple[int, str], tuple[int, ...]] = field(default_factory=dict)
 
     def input_view(self, grads: bool = False) -> list[str]:
-        """Lines that view the flat rows of the data (and of `dx`) as each input: an image's
-        or a sequence's shape, the columns of each named input. Views: nothing is copied."""
+        """Lines that view the flat rows of the data (and of `dx`) as each input: a
+        sequence's shape, the columns of each named input. Views where that is possible;
+        images are copied channel-major, `(C, n, H, W)`, the layout of every image value."""
         lines = []
         for name, (start, stop), shape in self.parts.values():
             if name == "x" and len(shape) < 2:
                 continue  # one vector input: the data rows as they are
             dims = f".reshape((-1, {', '.join(str(d) for d in shape)}))" if len(shape) > 1 \
                 else ""
-            if name == "x" or len(shape) < 2:  # views: a whole row, or columns of it
-                cols = "" if name == "x" else f"[:, {start}:{stop}]"
+            cols = "" if name == "x" else f"[:, {start}:{stop}]"
+            if not _copied(name, shape):  # views: a whole row, or columns of it
                 lines.append(f"        {name} = x{cols}{dims}  # data rows as {shape}")
                 if grads:
                     lines.append(f"        d{name} = None if dx is None else dx{cols}{dims}")
                 continue
-            # Why a copy: columns of a row cut into steps or channels are no longer one
-            # strided block, so a per-step view of them would silently copy (and lose writes).
-            lines.append(f"        {name} = np.ascontiguousarray(x[:, {start}:{stop}]){dims}")
-            if grads:
+            if len(shape) == 3:
+                lines.append(f"        {name} = np.ascontiguousarray(x{cols}{dims}"
+                             f".transpose(1, 0, 2, 3))  # images as (C, n, H, W)")
+            else:
+                # Why a copy: columns of a row cut into steps are no longer one strided
+                # block, so a per-step view of them would silently copy (and lose writes).
+                lines.append(f"        {name} = np.ascontiguousarray(x[:, {start}:{stop}]){dims}")
+            if grads and name == "x":  # `dx` becomes the copy's gradient: keep the caller's
+                lines.append("        dx_out, dx = dx, (None if dx is None else dx_rows)")
+            elif grads:
                 lines.append(f"        d{name} = None if dx is None else d{name}_rows")
         return lines
 
     def input_writeback(self) -> list[str]:
         """After backward: the gradients of copied inputs, back into their columns of dx."""
-        return [f"        if dx is not None:\n            dx[:, {start}:{stop}] = "
-                f"d{name}_rows.reshape(len(dx), -1)" for name, (start, stop), shape in
-                self.parts.values() if name != "x" and len(shape) > 1]
+        lines = []
+        for name, (start, stop), shape in self.parts.values():
+            if _copied(name, shape):
+                out = "dx_out" if name == "x" else "dx"
+                rows = f"d{name}_rows{'.transpose(1, 0, 2, 3)' if len(shape) == 3 else ''}"
+                lines.append(f"        if {out} is not None:\n            {out}.reshape("
+                             f"len({out}), -1)[:, {start}:{stop}] = {rows}.reshape(len({out}), -1)")
+        return lines
 
     def input_buffers(self) -> dict[str, tuple[int, ...]]:
         """The buffers `input_writeback` copies from, with their row shapes."""
         return {f"d{name}_rows": shape for name, _, shape in self.parts.values()
-                if name != "x" and len(shape) > 1}
+                if _copied(name, shape)}
 
     loss_rank: int = 1  # of the loss's input rows: above 1, the loss sees them flat
     # Input value (-1, -2, ...) -> (its name in the passes, its columns in a data row, shape).
@@ -91,6 +103,12 @@ class Flow:
         """The loss's view of its input (or its gradient): rows of a sequence or an image
         as flat vectors, as the elementwise losses and their targets take them."""
         return f"{name}.reshape(n, -1)" if self.loss_rank > 1 else name
+
+
+def _copied(name: str, shape: tuple[int, ...]) -> bool:
+    """Whether an input is copied rather than viewed: every image (channel-major), and the
+    sequences of named inputs (their columns are no strided block)."""
+    return len(shape) == 3 or (name != "x" and len(shape) > 1)
 
 
 _LAST: list[tuple[NetPlan, Flow]] = []  # the last plan asked about, by identity

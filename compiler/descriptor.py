@@ -21,22 +21,26 @@ Shape = tuple[int, ...]
 @dataclass(frozen=True, slots=True)
 class ParamRule:
     """One array an op owns: `init` is "weight" (the `init:` scheme decides), "zeros" or
-    "ones"; `shape` and `fan_in` are computed from the op's input and output shapes."""
+    "ones"; `shape` and `fan_in` are computed from the op's input and output row shapes and
+    its validated spec (a conv's kernel size)."""
 
     name: str
-    shape: Callable[[Shape, Shape], Shape]
+    shape: Callable[[Shape, Shape, Any], Shape]
     init: str = "weight"
-    fan_in: Callable[[Shape, Shape], int] | None = None
+    fan_in: Callable[[Shape, Shape, Any], int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Scratch:
     """A buffer an op keeps between its forward and backward calls, per batch size:
     `per_row` buffers are shaped like the output (dropout's mask), others like one row's
-    last axis (batchnorm's inverse std)."""
+    last axis (batchnorm's inverse std). `shape`, where given, decides instead: a function
+    of the layer's plan giving the buffer's shape, with "n" where the batch axis goes (a
+    conv's columns `(C*kh*kw, "n", OH*OW)`)."""
 
     name: str
     per_row: bool = True
+    shape: Callable[[Any], tuple[int | str, ...]] | None = None
 
 
 Template = str | Callable[[dict[str, str]], str]

@@ -61,14 +61,14 @@ def _layer(i: int, op: Any, node: NodeShape, inputs: tuple[int, ...], spec: NetS
         out = []
         for r in rules:
             scheme, std = _init(i, op, spec) if r.init == "weight" else (r.init, None)
-            fan_in = r.fan_in(x, y) if r.fan_in else 1
-            out.append(ParamPlan(f"{label}.{r.name}", r.name, r.shape(x, y), scheme, std,
+            fan_in = r.fan_in(x, y, op) if r.fan_in else 1
+            out.append(ParamPlan(f"{label}.{r.name}", r.name, r.shape(x, y, op), scheme, std,
                                  fan_in))
         return tuple(out)
 
     return LayerPlan(i, op.op, op.kind, n_in, n_out, attrs, arrays(desc.params),
                      arrays(desc.state), smap.call_span(i), inputs, node.shape,
-                     steps=node.steps)
+                     steps=node.steps, in_shape=x)
 
 
 def _init(i: int, op: Any, spec: NetSpec) -> tuple[str, float | None]:

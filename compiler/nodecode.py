@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from .dataflow import Flow
-from .descriptor import render
+from .descriptor import Scratch, render
 from .ops import OPS
 from .plan import LayerPlan
 
@@ -89,8 +89,21 @@ def where(layer: LayerPlan) -> str:
 
 
 def rows(shape: Sequence[int]) -> str:
-    """The shape of a buffer for batch size n: `(n, 50)`, `(n, 1, 28, 28)`."""
-    return f"(n, {', '.join(str(d) for d in shape)})"
+    """The shape of a buffer for batch size n: `(n, 50)`, `(n, 5, 8)`; an image channel-major,
+    `(30, n, 24, 24)`: a conv's product then writes it directly, and a channel's values are
+    one block (batchnorm, pooling). Kernels know a 4-D array as this layout."""
+    dims = [str(d) for d in shape]
+    return f"({dims[0]}, n, {', '.join(dims[1:])})" if len(dims) == 3 else f"(n, {', '.join(dims)})"
+
+
+def scratch_shape(layer: LayerPlan, b: Scratch) -> tuple[int | str, ...]:
+    """A scratch buffer's shape, "n" standing for the batch size."""
+    if b.shape:
+        return b.shape(layer)
+    if not b.per_row:
+        return (layer.shape[-1],)
+    shape = layer.shape
+    return (shape[0], "n", *shape[1:]) if len(shape) == 3 else ("n", *shape)
 
 
 def shared(layer: LayerPlan, f: Flow) -> list[str]:

@@ -18,6 +18,7 @@ from .descriptor import shown
 OPTIMIZER_SLOTS = {"sgd": 0, "momentum": 1, "nesterov": 1, "adagrad": 1, "rmsprop": 1,
                    "adam": 2}
 EVAL_ROWS = 2048  # rows evaluated or predicted at a time (runtime/network.py's EVAL_BATCH)
+EVAL_BYTES = 256 * 2**20  # at most what those rows' buffers take (float32): conv nets take fewer
 INIT_CHUNK = 2**20  # values drawn at a time by a random initialiser (float64 temporaries)
 
 
@@ -77,12 +78,15 @@ class LayerPlan:
     uses: tuple[SharedParam, ...] = ()  # arrays owned by another layer (shared weights)
     weight_label: str | None = None  # `@A`: the label its weights are shared under
     steps: int = 0  # a dense op on a sequence: applied per time step over this many steps
+    in_shape: tuple[int, ...] = ()  # one row of its (first) input; left out, `(n_in,)`
 
     def __post_init__(self) -> None:
         if not self.inputs:
             object.__setattr__(self, "inputs", (self.index - 1,))
         if not self.shape:
             object.__setattr__(self, "shape", (self.n_out,))
+        if not self.in_shape:
+            object.__setattr__(self, "in_shape", (self.n_in,))
 
     @property
     def label(self) -> str:
@@ -231,9 +235,19 @@ class NetPlan:
 
         return plan_html(self)
 
+    @property
+    def eval_rows(self) -> int:
+        """Rows evaluated or predicted at a time: EVAL_ROWS, or fewer where a row's buffers
+        are large (a conv's columns take hundreds of values per pixel), within EVAL_BYTES."""
+        from .codegen import bound_bytes  # Why here: codegen imports this module
+
+        per_row = bound_bytes(self, 2, 4) - bound_bytes(self, 1, 4)
+        return max(1, min(EVAL_ROWS, EVAL_BYTES // max(per_row, 1)))
+
     def training_memory(self, batch: int | None = None, optimizer: str | None = None,
-                        dtype: str | None = None, eval_rows: int = EVAL_ROWS) -> Memory:
+                        dtype: str | None = None, eval_rows: int | None = None) -> Memory:
         """What `netc run` allocates: `memory` for a batch size, optimizer and evaluation."""
+        eval_rows = self.eval_rows if eval_rows is None else eval_rows
         batch = batch or self.run.batch_size
         optimizer = optimizer or self.run.optimizer
         size = 8 if (dtype or self.run.dtype) == "float64" else 4

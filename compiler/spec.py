@@ -124,6 +124,55 @@ class FlattenSpec(OpSpec):
     description: ClassVar[str] = "one vector per row: (batch, 1, 28, 28) -> (batch, 784)"
 
 
+def _pair(value: Any) -> Any:
+    """`5` -> (5, 5): a square kernel, stride or padding; `3x5` (height x width) stays a pair.
+    Anything else is left for the type check to refuse."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return (value, value)
+    return value
+
+
+Pair = Annotated[tuple[Size, Size], BeforeValidator(_pair)]
+Padding = Annotated[tuple[Annotated[int, Field(ge=0, le=MAX_WIDTH)],
+                          Annotated[int, Field(ge=0, le=MAX_WIDTH)]], BeforeValidator(_pair)]
+
+
+class ConvSpec(OpSpec):
+    op: Literal["conv"] = "conv"
+    filters: Size = Field(description="output channels (the number of filters)")
+    size: Pair = Field(description="kernel size: `5`, or `3x5` (height x width)")
+    stride: Pair = Field((1, 1), description="step between windows: `2`, or `2x1`")
+    pad: Padding = Field((0, 0), description="zeros added on each side: `1`, or `1x2`")
+    init: InitName | None = Field(None, description="weight init; default: the `init:` setting")
+    std: Positive | None = Field(None, description="std for init=normal (default 0.01)")
+    kind: ClassVar[str] = "layer"
+    takes_shapes: ClassVar[bool] = True
+    description: ClassVar[str] = ("2-D convolution over channel x height x width images, "
+                                  "weights (filters, channels, kh, kw), one bias per filter")
+
+
+class PoolSpec(OpSpec):
+    op: Literal["pool"] = "pool"
+    size: Pair = Field(description="window size: `2`, or `2x3` (height x width)")
+    stride: Pair | None = Field(None, description="step between windows; default: the size")
+    mode: Literal["max", "avg"] = Field("max", description="max or average of each window")
+    kind: ClassVar[str] = "node"
+    takes_shapes: ClassVar[bool] = True
+    description: ClassVar[str] = "max or average pooling of each channel; sizes round down"
+
+    @model_validator(mode="after")
+    def _stride_defaults_to_size(self) -> PoolSpec:
+        if self.stride is None:
+            object.__setattr__(self, "stride", self.size)
+        return self
+
+
+class GlobalAvgPoolSpec(OpSpec):
+    op: Literal["global_avg_pool"] = "global_avg_pool"
+    kind: ClassVar[str] = "reshape"
+    description: ClassVar[str] = "mean of each channel: (batch, C, H, W) -> (batch, C)"
+
+
 class SoftmaxCESpec(OpSpec):
     op: Literal["softmax_ce"] = "softmax_ce"
     kind: ClassVar[str] = "loss"

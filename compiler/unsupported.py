@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from ..dsl.nodes import Arg, Call, Dims, Pipeline, Program, Repeat, TensorRef
 from ..errors import Diagnostic, SpecStructureError
 from ..source import Span
+from .ops import OPS
 from .unroll import COMBINATORS
 
 _HINT = ("netc reads this form of the next language version (netc fmt keeps it) but cannot "
@@ -45,17 +46,23 @@ def _forms(program: Program) -> Iterator[tuple[str, Span]]:
                 if node.name in COMBINATORS and isinstance(arg.value, (Pipeline, Repeat)):
                     todo.append(arg.value)  # a branch: built by the graph (unroll.py)
                     continue
-                found = list(_arg_forms(arg, declaration=False))
+                found = list(_arg_forms(arg, declaration=False, shapes=_takes_shapes(node.name)))
                 yield from found
                 if not found and isinstance(arg.value, Call):
                     todo.append(arg.value)
 
 
-def _arg_forms(arg: Arg, *, declaration: bool) -> Iterator[tuple[str, Span]]:
+def _takes_shapes(name: str) -> bool:
+    """Ops with a size or stride that may be a pair (`conv(16, 3x5)`)."""
+    return name in OPS and getattr(OPS[name].schema, "takes_shapes", False)
+
+
+def _arg_forms(arg: Arg, *, declaration: bool, shapes: bool = False
+               ) -> Iterator[tuple[str, Span]]:
     value = arg.value
     if arg.colon and not isinstance(value, (int, Dims)):
         yield f"a named input of {_shown(value)} ('{arg.name}: ...')", arg.span
-    elif isinstance(value, Dims) and not declaration:
+    elif isinstance(value, Dims) and not declaration and not shapes:
         yield f"a shape ('{value.text}') as an argument", arg.value_span
     elif isinstance(value, TensorRef):
         yield _ref(value), value.span

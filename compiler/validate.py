@@ -120,6 +120,8 @@ def _value(a: Arg, problems: list[Diagnostic], notes: tuple[str, ...], field: st
                                    f"{call.name}", a.value_span, loc=(call.name, field),
                                    notes=notes))
         return None
+    if isinstance(v, Dims):
+        return v.dims  # `3x5`: (height, width), for the ops that take a pair
     if not isinstance(v, Call):
         return v
     if v.has_parens:

@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from .image_kernels import IMAGE_KERNELS
+
 
 def affine_forward(x: NDArray, W: NDArray, b: NDArray, y: NDArray) -> None:
     """y = x @ W + b.  x (n, d_in), W (d_in, d_out), b (d_out,), y (n, d_out)."""
@@ -164,10 +166,13 @@ def batchnorm_forward(
     eps: float,
     train: bool,
 ) -> None:
-    """xhat = (x - mu) / sqrt(var + eps); y = gamma * xhat + beta (DLFS-1 6.3).  x, y, xhat (n, d).
+    """xhat = (x - mu) / sqrt(var + eps); y = gamma * xhat + beta (DLFS-1 6.3).  x, y, xhat (n, d),
+    or channel-major images (d, n, h, w) with statistics per channel d.
 
     train: batch mu and biased var, running stats move by momentum; eval: running stats are used.
     """
+    if x.ndim == 4:  # each channel's values as one column: the same sums, over n*h*w rows
+        x, y, xhat = (a.reshape(a.shape[0], -1).T for a in (x, y, xhat))
     if train:
         mu = x.mean(axis=0)
         np.subtract(x, mu, out=xhat)
@@ -201,7 +206,11 @@ def batchnorm_backward(
     """dx = inv_std/n * (n*dxhat - sum dxhat - xhat*sum(dxhat*xhat)), dxhat = dy*gamma.  (n, d)
 
     dbeta = sum_n dy; dgamma = sum_n dy*xhat (d,). sum dxhat = gamma*dbeta, likewise gamma*dgamma.
+    Channel-major images (d, n, h, w): per channel, over n*h*w rows.
     """
+    if dy.ndim == 4:
+        dy, xhat = (a.reshape(a.shape[0], -1).T for a in (dy, xhat))
+        dx = None if dx is None else dx.reshape(dx.shape[0], -1).T
     np.sum(dy, axis=0, out=dbeta)
     np.einsum("ij,ij->j", dy, xhat, out=dgamma)
     if dx is None:
@@ -281,15 +290,24 @@ def concat_backward(dy: NDArray, xs: tuple[NDArray, ...], dxs: tuple[NDArray | N
 
 
 def flatten_forward(x: NDArray, y: NDArray) -> None:
-    """y = x with each row as one vector.  x (n, c, h, w) or any (n, ...), y (n, c*h*w)."""
-    np.copyto(y, x.reshape(y.shape))
+    """y = x with each row as one vector.  x channel-major images (c, n, h, w) or any (n, ...);
+    y (n, c*h*w), each row in the order (c, h, w)."""
+    if x.ndim == 4:
+        c, n = x.shape[:2]
+        np.copyto(y.reshape(n, c, *x.shape[2:]), x.transpose(1, 0, 2, 3))
+    else:
+        np.copyto(y, x.reshape(y.shape))
 
 
 def flatten_backward(dy: NDArray, dx: NDArray | None) -> None:
-    """dx = dy in the input's shape.  dy (n, c*h*w), dx (n, c, h, w)."""
+    """dx = dy in the input's shape.  dy (n, c*h*w), dx (c, n, h, w) or (n, ...)."""
     if dx is None:
         return
-    np.copyto(dx, dy.reshape(dx.shape))
+    if dx.ndim == 4:
+        c, n = dx.shape[:2]
+        np.copyto(dx, dy.reshape(n, c, *dx.shape[2:]).transpose(1, 0, 2, 3))
+    else:
+        np.copyto(dx, dy.reshape(dx.shape))
 
 
 def softmax_ce_forward(x: NDArray, t: NDArray, y: NDArray, rows: NDArray, ones: NDArray) -> float:
@@ -403,5 +421,6 @@ KERNELS: dict[str, Callable[..., Any]] = {
         sigmoid_ce_backward,
         mse_forward,
         mse_backward,
+        *IMAGE_KERNELS,
     )
 }

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from .trainer import History
 
 _BOUND_SIZES = 4  # Why: a few batch sizes (train, last partial batch, eval) stay bound.
-EVAL_BATCH = 2048
+EVAL_BATCH = 2048  # at most; `plan.eval_rows` takes fewer for large rows
 
 
 class Network:
@@ -65,8 +65,9 @@ class Network:
         (sigmoid_ce) or the raw output (mse). Evaluation mode (no dropout, running stats)."""
         x = as_inputs(x, self)
         out = np.empty((len(x), self.plan.n_outputs), self.dtype)
-        for s in range(0, len(x), EVAL_BATCH):
-            chunk = x[s:s + EVAL_BATCH]
+        rows = self.plan.eval_rows
+        for s in range(0, len(x), rows):
+            chunk = x[s:s + rows]
             out[s:s + len(chunk)] = self.passes(len(chunk))[3](chunk)
         return out
 

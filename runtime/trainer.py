@@ -28,7 +28,7 @@ from .checkpoint import lock_checkpoint
 from .fitsettings import held_out, switch, weights_mask, with_decay
 from .generated import bind_update
 from .metrics import accuracy
-from .network import EVAL_BATCH, Network
+from .network import Network
 from .resume import RunState, interrupt_guard, restore, snapshot
 from .targets import as_inputs, as_targets
 from .watch import check_growth, initial_divergence
@@ -293,8 +293,9 @@ class Trainer:
     def evaluate(self, x: NDArray, t: NDArray) -> tuple[float, float]:
         """Mean loss and accuracy over (x, t) in evaluation mode, in chunks."""
         total, preds = 0.0, []
-        for s in range(0, len(x), EVAL_BATCH):
-            xc, tc = x[s:s + EVAL_BATCH], t[s:s + EVAL_BATCH]
+        rows = self.net.plan.eval_rows
+        for s in range(0, len(x), rows):
+            xc, tc = x[s:s + rows], t[s:s + rows]
             forward, loss, _, _, out, _ = self.net.passes(len(xc))
             forward(xc, False)
             total += float(loss(tc)) * len(xc)

@@ -12,15 +12,15 @@ from ..descriptor import OpDef, ParamRule, Shape, ShapeError, vectors_only
 SIZED = ((), ("n_out",), ("n_in", "n_out"))
 
 
-def _weight(x: Shape, y: Shape) -> Shape:
+def _weight(x: Shape, y: Shape, op: Any) -> Shape:
     return (x[-1], y[-1])
 
 
-def _bias(x: Shape, y: Shape) -> Shape:
+def _bias(x: Shape, y: Shape, op: Any) -> Shape:
     return (y[-1],)
 
 
-def _fan_in(x: Shape, y: Shape) -> int:
+def _fan_in(x: Shape, y: Shape, op: Any) -> int:
     return x[-1]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import spec as s
-from ..descriptor import OpDef, Shape, ShapeError, vectors_only
+from ..descriptor import OpDef, Shape, ShapeError, shown, vectors_only
 
 
 def _head_onnx(onnx_name: str | None, **attrs: Any) -> Any:
@@ -28,16 +28,30 @@ def _classes(shapes: tuple[Shape, ...], op: Any) -> Shape:
     return x
 
 
+def _not_images(shapes: tuple[Shape, ...], op: Any) -> Shape:
+    """mse, sigmoid_ce: vectors, or sequences seen as flat rows. Not images: netc keeps those
+    channel-major, `(C, batch, H, W)`, so their flat rows are no view (and targets would need
+    the same layout); a flatten says which order the targets are in."""
+    (x,) = shapes
+    if len(x) == 3:
+        raise ShapeError(f"{op.op} takes vectors or sequences per row, but receives {shown(x)} "
+                         f"from {{origin}}",
+                         hint=f"insert flatten before {op.op}: ... -> flatten -> {op.op}",
+                         notes="shapes")
+    return x
+
+
 OPS = (
     # `rows` and `ones_k` are per-batch constants (row indices, a ones column) the passes make.
     OpDef("softmax_ce", s.SoftmaxCESpec, shape=_classes,
           forward="softmax_ce_forward({x}, t, out, rows, ones_k)",
           backward="softmax_ce_backward(out, t, {dx}, scale, rows)",
           constants=("rows", "ones_k"), head="softmax", onnx=_head_onnx("Softmax", axis=-1)),
-    OpDef("sigmoid_ce", s.SigmoidCESpec, forward="sigmoid_ce_forward({x}, t, out)",
+    OpDef("sigmoid_ce", s.SigmoidCESpec, shape=_not_images,
+          forward="sigmoid_ce_forward({x}, t, out)",
           backward="sigmoid_ce_backward(out, t, {dx}, scale)", head="sigmoid",
           onnx=_head_onnx("Sigmoid")),
     # mse predicts its input as it is: no head, and the identity in ONNX.
-    OpDef("mse", s.MSESpec, forward="mse_forward({x}, t, out)",
+    OpDef("mse", s.MSESpec, shape=_not_images, forward="mse_forward({x}, t, out)",
           backward="mse_backward(out, t, {dx}, scale)", onnx=_head_onnx(None)),
 )

@@ -62,7 +62,8 @@ def test_per_step_network_trains_and_exports(tmp_path) -> None:
      "affine takes one vector or one sequence per row, but receives (batch, 2, 5, 8) from "
      "the input", "insert flatten"),
     ("input: 5x8\nbatchnorm -> mse",
-     "batchnorm takes one vector per row, but receives (batch, 5, 8) from the input",
+     "batchnorm takes a vector or an image per row, but receives (batch, 5, 8) from the "
+     "input",
      "insert flatten"),
     ("input: 5x8\naffine(3) -> softmax_ce",
      "softmax_ce takes one vector per row, but receives (batch, 5, 3) from affine at 2:1",

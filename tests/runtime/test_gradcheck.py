@@ -26,7 +26,13 @@ CALLS = {"affine": f"affine({WIDTH})", "matmul": f"matmul({WIDTH})", "leaky_relu
          # Merges keep the width too, so they pair with anything; tanh/sigmoid make the two
          # branches differ, so a gradient routed to the wrong branch shows.
          "add": "add(tanh, sigmoid)", "concat": "concat(affine(2), tanh -> affine(2))"}
-LAYER_OPS = [name for name, info in OPS.items() if info.kind != "loss"]
+# Ops over images (DLFS-1 ch. 7) run on a small image input; the rest on vectors.
+IMAGE_CALLS = {"conv": "conv(3, 3, pad=1)", "pool": "pool(2, stride=1)",
+               "global_avg_pool": "global_avg_pool"}
+LAYER_OPS = [name for name, info in OPS.items() if info.kind != "loss" and name not in
+             IMAGE_CALLS]
+# Image ops, and the ops that also take images, each before and after every image op.
+IMAGE_OPS = [*IMAGE_CALLS, "relu", "sigmoid", "tanh", "leaky_relu", "dropout", "batchnorm"]
 
 
 def _call(op: str) -> str:
@@ -47,6 +53,7 @@ def _check(spec: str, seed: int = 0) -> None:
 
 def test_gradcheck_registry_has_the_expected_ops():
     assert set(CALLS) <= set(LAYER_OPS)
+    assert set(IMAGE_CALLS) | set(LAYER_OPS) == {n for n, i in OPS.items() if i.kind != "loss"}
     assert set(LOSSES) == {"softmax_ce", "sigmoid_ce", "mse"}
 
 
@@ -65,6 +72,20 @@ def test_gradcheck_loss_alone_passes(loss):
 def test_gradcheck_adjacent_pair_passes(a, b):
     loss = LOSSES[(LAYER_OPS.index(a) + LAYER_OPS.index(b)) % len(LOSSES)]
     _check(f"input: {WIDTH}\n{_call(a)} -> {_call(b)} -> affine(3) -> {loss}")
+
+
+def _image_call(op: str) -> str:
+    return IMAGE_CALLS.get(op) or _call(op)
+
+
+# global_avg_pool's output is a vector: it comes second, where nothing image-only follows.
+@pytest.mark.parametrize(("a", "b"), [(a, b) for a in IMAGE_OPS for b in IMAGE_OPS
+                                      if (a in IMAGE_CALLS or b in IMAGE_CALLS) and
+                                      a != "global_avg_pool"])
+def test_gradcheck_image_pair_passes(a, b):
+    tail = "" if b == "global_avg_pool" else " -> flatten"
+    loss = LOSSES[(IMAGE_OPS.index(a) + IMAGE_OPS.index(b)) % len(LOSSES)]
+    _check(f"input: 2x5x5\n{_image_call(a)} -> {_image_call(b)}{tail} -> affine(3) -> {loss}")
 
 
 def test_gradcheck_detects_a_broken_kernel(monkeypatch):

@@ -1,0 +1,167 @@
+"""Image ops (DLFS-1 ch. 7): `conv`, `pool` and `global_avg_pool`, over rows that are images
+`(channels, height, width)`.
+
+Sizes follow the book: out = (in + 2 * pad - size) / stride + 1. A conv whose windows do not
+tile its input exactly is an error that shows the formula and the fix (the book asks for
+sizes that divide; a silently dropped edge row is a bug found late); pooling rounds down,
+as DLFS-1's `Pooling` and PyTorch's `MaxPool2d` do. In the generated passes an image is
+channel-major, `(C, n, H, W)` (see `nodecode.rows`), so a conv is one GEMM over im2col
+columns whose product is already its output; parameters keep DLFS-1's and PyTorch's layout.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import spec as s
+from ..descriptor import OpDef, ParamRule, Scratch, Shape, ShapeError, shown
+
+
+def _image(x: Shape, op: str) -> None:
+    if len(x) != 3:
+        raise ShapeError(
+            f"{op} takes an image (channels, height, width) per row, but receives {shown(x)} "
+            f"from {{origin}}",
+            hint=("give the input as an image, e.g. `input: 1x28x28`" if len(x) == 1 else
+                  f"{op} reads images: place it before flatten"), notes="shapes")
+
+
+def _call(op: Any) -> str:
+    """`conv(30, 5)`, `pool(3, stride=2)`: the call as a message shows it."""
+    size = _pair_text(op.size)
+    if op.op == "conv":
+        extra = [f"{k}={_pair_text(getattr(op, k))}" for k, plain in
+                 (("stride", (1, 1)), ("pad", (0, 0))) if getattr(op, k) != plain]
+        return f"conv({', '.join([str(op.filters), size, *extra])})"
+    stride = [] if op.stride == op.size else [f"stride={_pair_text(op.stride)}"]
+    return f"pool({', '.join([size, *stride])})"
+
+
+def _pair_text(pair: tuple[int, int]) -> str:
+    return str(pair[0]) if pair[0] == pair[1] else f"{pair[0]}x{pair[1]}"
+
+
+def _fixes(n: int, k: int, stride: int, pad: int) -> str:
+    """Settings near the given ones that tile `n` exactly: another pad, stride 1, a size."""
+    found = [f"pad={p}" for p in sorted(range(k), key=lambda p: abs(p - pad))
+             if p != pad and n + 2 * p >= k and (n + 2 * p - k) % stride == 0][:1]
+    if stride > 1:
+        found.append("stride=1")
+    found += [f"size={q}" for q in sorted(range(1, n + 2 * pad + 1), key=lambda q: abs(q - k))
+              if q != k and (n + 2 * pad - q) % stride == 0][:1]
+    return " or ".join(found) if len(found) < 3 else f"{found[0]}, {found[1]} or {found[2]}"
+
+
+def _windows(n: int, k: int, stride: int, pad: int, what: str, op: Any, exact: bool) -> int:
+    """Output size along one axis; a refusal where the windows cannot fit (or, with
+    `exact`, do not tile the input)."""
+    if n + 2 * pad < k:
+        grow = -(-(k - n) // 2)
+        raise ShapeError(
+            f"{_call(op)} needs at least {k} {what} but receives {n}"
+            f"{f' (with pad={pad})' if pad else ''} from {{origin}}",
+            hint=f"use a smaller size, or pad={grow} to keep the image's size"
+            if op.op == "conv" else "use a smaller window, or remove an earlier pool",
+            code="kernel_too_large", notes="shapes")
+    if exact and (n + 2 * pad - k) % stride:
+        raise ShapeError(
+            f"{_call(op)} makes ({n} - {k} + {2 * pad}) / {stride} + 1 = "
+            f"{(n + 2 * pad - k) / stride + 1:g} {what}",
+            hint=f"use {_fixes(n, k, stride, pad)}", code="conv_not_exact", notes="shapes")
+    return (n + 2 * pad - k) // stride + 1
+
+
+def conv_shape(shapes: tuple[Shape, ...], op: Any) -> Shape:
+    """(C, H, W) -> (filters, OH, OW)."""
+    (x,) = shapes
+    _image(x, "conv")
+    rows, cols = (_windows(x[1 + a], op.size[a], op.stride[a], op.pad[a],
+                           ("rows", "columns")[a], op, exact=True) for a in (0, 1))
+    return (op.filters, rows, cols)
+
+
+def pool_shape(shapes: tuple[Shape, ...], op: Any) -> Shape:
+    """(C, H, W) -> (C, OH, OW), rounding down."""
+    (x,) = shapes
+    _image(x, "pool")
+    rows, cols = (_windows(x[1 + a], op.size[a], op.stride[a], 0, ("rows", "columns")[a], op,
+                           exact=False) for a in (0, 1))
+    return (x[0], rows, cols)
+
+
+def global_avg_pool_shape(shapes: tuple[Shape, ...], op: Any) -> Shape:
+    """(C, H, W) -> (C,)."""
+    (x,) = shapes
+    _image(x, "global_avg_pool")
+    return (x[0],)
+
+
+def _kernel(x: Shape, y: Shape, op: Any) -> Shape:
+    return (op.filters, x[0], *op.size)
+
+
+def _fan_in(x: Shape, y: Shape, op: Any) -> int:
+    # Why: He/Xavier scale by what one output sums over, channels x kernel (DLFS-1's TODO).
+    return x[0] * op.size[0] * op.size[1]
+
+
+def _columns(lp: Any) -> tuple[int | str, ...]:
+    """im2col columns, (C * kh * kw, n, OH * OW): row (c, i, j) holds, for every output
+    position, the input value its window sees at (i, j) of channel c."""
+    kh, kw = lp.attr("size")
+    return (lp.in_shape[0] * kh * kw, "n", lp.shape[1] * lp.shape[2])
+
+
+def _padded(lp: Any) -> tuple[int | str, ...]:
+    """The input with its zero border, (C, n, H + 2ph, W + 2pw); empty without padding."""
+    (ph, pw), (c, h, w) = lp.attr("pad"), lp.in_shape
+    return (c, "n", h + 2 * ph, w + 2 * pw) if ph or pw else (0,)
+
+
+def _conv_label(lp: Any) -> str:
+    extra = [f"{k}={_pair_text(lp.attr(k))}" for k, plain in (("stride", (1, 1)), ("pad", (0, 0)))
+             if lp.attr(k) != plain]
+    return f"conv({', '.join([str(lp.attr('filters')), _pair_text(lp.attr('size')), *extra])})"
+
+
+def _pool_label(lp: Any) -> str:
+    size, stride = lp.attr("size"), lp.attr("stride")
+    extra = ([] if stride == size else [f"stride={_pair_text(stride)}"]) + \
+        ([] if lp.attr("mode") == "max" else [f"mode={lp.attr('mode')}"])
+    return f"pool({', '.join([_pair_text(size), *extra])})"
+
+
+def _conv_onnx(g: Any, lp: Any) -> None:
+    (ph, pw) = lp.attr("pad")
+    g.node("Conv", [g.param(lp, "W"), g.param(lp, "b")], lp.label,
+           kernel_shape=list(lp.attr("size")), strides=list(lp.attr("stride")),
+           pads=[ph, pw, ph, pw])
+
+
+def _pool_onnx(g: Any, lp: Any) -> None:
+    kind = "MaxPool" if lp.attr("mode") == "max" else "AveragePool"
+    g.node(kind, [], lp.label, kernel_shape=list(lp.attr("size")),
+           strides=list(lp.attr("stride")))
+
+
+OPS = (
+    OpDef("conv", s.ConvSpec, ((), ("filters",), ("filters", "size")), shape=conv_shape,
+          sets_width=True,
+          forward="conv_forward({x}, {W}, {b}, {y}, {col}, {xpad}, {stride}, {pad})",
+          backward="conv_backward({dy}, {col}, {W}, {dx}, {dW}, {db}, {xpad}, {stride}, "
+                   "{pad})",
+          params=(ParamRule("W", _kernel, "weight", _fan_in),
+                  ParamRule("b", lambda x, y, op: (op.filters,), "zeros")),
+          # Why one padded buffer for both passes: backward sums the columns' gradient into
+          # it, as forward reads the input through it (forward zeroes its border again).
+          scratch=(Scratch("col", shape=_columns), Scratch("xpad", shape=_padded)),
+          onnx=_conv_onnx, label=_conv_label),
+    OpDef("pool", s.PoolSpec, ((), ("size",)), shape=pool_shape, sets_width=True,
+          forward="pool_forward({x}, {y}, {size}, {stride}, {mode})",
+          backward="pool_backward({dy}, {x}, {y}, {dx}, {size}, {stride}, {mode})",
+          needs_output=True, onnx=_pool_onnx, label=_pool_label),
+    OpDef("global_avg_pool", s.GlobalAvgPoolSpec, shape=global_avg_pool_shape, sets_width=True,
+          forward="global_avg_pool_forward({x}, {y})",
+          backward="global_avg_pool_backward({dy}, {dx})",
+          onnx=lambda g, lp: g.node("GlobalAveragePool", [], lp.label)),
+)

@@ -1,0 +1,140 @@
+"""Runtime stage: the NumPy kernels of the image ops (DLFS-1 ch. 7), under the rules of
+`kernels.py` (self-contained top-level functions, out arrays written and never rebound).
+
+Images are channel-major, `(C, n, H, W)`, in the generated passes. That is what makes a conv
+one GEMM with nothing around it: the filters `(F, C*kh*kw)` times the im2col columns
+`(C*kh*kw, n*OH*OW)` is the output `(F, n, OH, OW)` itself, and its backward needs no
+transposes either. The columns are written as kh*kw strided slab copies (one per kernel
+position, all channels and images at once) rather than DLFS-1's per-window loop.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+
+def conv_forward(
+    x: NDArray, W: NDArray, b: NDArray, y: NDArray, col: NDArray, xpad: NDArray,
+    stride: tuple[int, int], pad: tuple[int, int],
+) -> None:
+    """y = W (*) x + b, a cross-correlation (DLFS-1 7.4) as one GEMM over im2col columns.
+
+    x (c, n, h, w), y (f, n, oh, ow) channel-major; W (f, c, kh, kw), b (f,). col
+    (c*kh*kw, n, oh*ow) keeps the columns for backward; xpad (c, n, h+2ph, w+2pw) holds the
+    padded input (unused without padding).
+    """
+    f, c, kh, kw = W.shape
+    (sh, sw), (ph, pw) = stride, pad
+    if ph or pw:
+        h, w = x.shape[2:]
+        # The border is zeroed on every call: backward sums the columns' gradient here.
+        xpad[:, :, :ph] = 0
+        xpad[:, :, ph + h:] = 0
+        xpad[:, :, ph:ph + h, :pw] = 0
+        xpad[:, :, ph:ph + h, pw + w:] = 0
+        xpad[:, :, ph:ph + h, pw:pw + w] = x
+        x = xpad
+    n, oh, ow = y.shape[1:]
+    cols = col.reshape(c, kh, kw, n, oh, ow)
+    for i in range(kh):
+        for j in range(kw):
+            cols[:, i, j] = x[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw]
+    np.matmul(W.reshape(f, -1), col.reshape(c * kh * kw, -1), out=y.reshape(f, -1))
+    y += b.reshape(f, 1, 1, 1)
+
+
+def conv_backward(
+    dy: NDArray, col: NDArray, W: NDArray, dx: NDArray | None, dW: NDArray, db: NDArray,
+    xpad: NDArray, stride: tuple[int, int], pad: tuple[int, int],
+) -> None:
+    """dW = dy @ col.T, db = sum dy per filter, dx = col2im(W.T @ dy).
+
+    dy (f, n, oh, ow); col as forward left it, then overwritten by its own gradient (the
+    columns are spent once dW is formed); dx (c, n, h, w) or None (nothing needs it: the
+    GEMM and the col2im are skipped). xpad collects the padded gradient.
+    """
+    f, c, kh, kw = W.shape
+    dy2 = dy.reshape(f, -1)
+    np.sum(dy2, axis=1, out=db)
+    col2 = col.reshape(c * kh * kw, -1)
+    np.matmul(dy2, col2.T, out=dW.reshape(f, -1))
+    if dx is None:
+        return
+    np.matmul(W.reshape(f, -1).T, dy2, out=col2)
+    (sh, sw), (ph, pw) = stride, pad
+    n, oh, ow = dy.shape[1:]
+    cols = col.reshape(c, kh, kw, n, oh, ow)
+    target = xpad if ph or pw else dx
+    target.fill(0)
+    for i in range(kh):
+        for j in range(kw):
+            target[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw] += cols[:, i, j]
+    if ph or pw:
+        np.copyto(dx, xpad[:, :, ph:ph + dx.shape[2], pw:pw + dx.shape[3]])
+
+
+def pool_forward(
+    x: NDArray, y: NDArray, size: tuple[int, int], stride: tuple[int, int], mode: str,
+) -> None:
+    """y = the max (or mean) of each window, per channel and image.  x (c, n, h, w),
+    y (c, n, oh, ow); rows and columns no window reaches are left out (floor)."""
+    (kh, kw), (sh, sw) = size, stride
+    oh, ow = y.shape[2:]
+    for i in range(kh):
+        for j in range(kw):
+            window = x[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw]
+            if i == j == 0:
+                np.copyto(y, window)
+            elif mode == "max":
+                np.maximum(y, window, out=y)
+            else:
+                y += window
+    if mode != "max":
+        y *= 1.0 / (kh * kw)
+
+
+def pool_backward(
+    dy: NDArray, x: NDArray, y: NDArray, dx: NDArray | None, size: tuple[int, int],
+    stride: tuple[int, int], mode: str,
+) -> None:
+    """max: each window's gradient to its first maximum (row-major in the window, as DLFS-1's
+    argmax and PyTorch pick), so ties (zeros after a relu) get it once; avg: shared evenly.
+    Windows that overlap add up."""
+    if dx is None:
+        return
+    (kh, kw), (sh, sw) = size, stride
+    oh, ow = y.shape[2:]
+    dx.fill(0)
+    if mode == "max":
+        free = np.ones(y.shape, dtype=bool)  # windows whose maximum is not found yet
+        hit = np.empty(y.shape, dtype=bool)
+    else:
+        share = dy * (1.0 / (kh * kw))
+    for i in range(kh):
+        for j in range(kw):
+            at = (slice(None), slice(None), slice(i, i + sh * (oh - 1) + 1, sh),
+                  slice(j, j + sw * (ow - 1) + 1, sw))
+            if mode == "max":
+                np.equal(x[at], y, out=hit)
+                hit &= free
+                free ^= hit
+                dx[at] += dy * hit
+            else:
+                dx[at] += share
+
+
+def global_avg_pool_forward(x: NDArray, y: NDArray) -> None:
+    """y = the mean of each channel.  x (c, n, h, w), y (n, c)."""
+    np.mean(x, axis=(2, 3), out=y.T)
+
+
+def global_avg_pool_backward(dy: NDArray, dx: NDArray | None) -> None:
+    """dx = dy spread evenly over each channel's positions.  dy (n, c), dx (c, n, h, w)."""
+    if dx is None:
+        return
+    np.multiply(dy.T[:, :, None, None], 1.0 / (dx.shape[2] * dx.shape[3]), out=dx)
+
+
+IMAGE_KERNELS = (conv_forward, conv_backward, pool_forward, pool_backward,
+                 global_avg_pool_forward, global_avg_pool_backward)
