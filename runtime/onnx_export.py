@@ -4,10 +4,11 @@ The graph computes what `Network.predict` computes, in evaluation mode: dropout 
 batchnorm uses the running statistics, and the loss becomes its output activation (Softmax
 for softmax_ce, Sigmoid for sigmoid_ce, nothing for mse). It follows the plan's graph: each
 node reads the ONNX values of the nodes its `LayerPlan.inputs` name, a merge all of them.
-The input is named "input" with a dynamic batch dimension, ("batch", width) or ("batch", 1,
-28, 28) for an image, and the output "output". Weights are stored as float32 initializers
-whatever the network's dtype. `onnx` is an optional extra, imported only here and only when
-an export is asked for.
+The input is named "input" with a dynamic batch dimension, ("batch", width) or, for an
+image, NCHW ("batch", 1, 28, 28): the (c, h, w) order of predict's flat rows, as its
+(N, C, H, W) arrays are (the channel-major buffers of the generated passes are internal).
+The output is "output". Weights are stored as float32 initializers whatever the network's
+dtype. `onnx` is an optional extra, imported only here and only when an export is asked for.
 """
 
 from __future__ import annotations

@@ -144,6 +144,12 @@ def _pool_onnx(g: Any, lp: Any) -> None:
            strides=list(lp.attr("stride")))
 
 
+def _global_avg_pool_onnx(g: Any, lp: Any) -> None:
+    # GlobalAveragePool keeps (N, C, 1, 1); netc's rows are (C,), as a following Gemm reads.
+    g.node("GlobalAveragePool", [], f"{lp.label}.pool")
+    g.node("Flatten", [], lp.label, axis=1)
+
+
 OPS = (
     OpDef("conv", s.ConvSpec, ((), ("filters",), ("filters", "size")), shape=conv_shape,
           sets_width=True,
@@ -163,5 +169,5 @@ OPS = (
     OpDef("global_avg_pool", s.GlobalAvgPoolSpec, shape=global_avg_pool_shape, sets_width=True,
           forward="global_avg_pool_forward({x}, {y})",
           backward="global_avg_pool_backward({dy}, {dx})",
-          onnx=lambda g, lp: g.node("GlobalAveragePool", [], lp.label)),
+          onnx=_global_avg_pool_onnx),
 )
