@@ -12,10 +12,13 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from netc.runtime import kernels
+from netc.runtime import image_kernels, kernels
 
 H = 1e-6
 TOL = 1e-7
+# Every registered kernel by name, as the generated passes look them up: the image kernels
+# live in image_kernels.py and are reached through the registry, not as `kernels` attributes.
+K = SimpleNamespace(**kernels.KERNELS)
 Arrays = dict[str, NDArray]
 
 
@@ -55,6 +58,7 @@ class Case:
     reference: Callable[[Arrays], NDArray]
     elementwise: bool = False
     extras: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    consts: dict[str, Any] = field(default_factory=dict)  # this case's non-array arguments
 
 
 # Non-array arguments, shared by every case; "rng" is re-seeded on every run so masks repeat.
@@ -65,8 +69,8 @@ def run(case: Case, k: Any, a: Arrays, dy: NDArray | None = None, inplace: bool 
         **overrides: Any) -> dict[str, Any]:
     """Forward (and backward when dy is given) through namespace `k`; returns every buffer."""
     dtype = a["x"].dtype
-    buf = {**CONSTS, **a, "rng": np.random.default_rng(7), "y": np.empty(case.y_shape, dtype),
-           "ones": np.ones(len(a["x"]), dtype),
+    buf = {**CONSTS, **case.consts, **a, "rng": np.random.default_rng(7),
+           "y": np.empty(case.y_shape, dtype), "ones": np.ones(len(a["x"]), dtype),
            "running_mean": np.zeros(4, dtype), "running_var": np.ones(4, dtype)}
     buf.update({name: np.empty(shape, dtype) for name, shape in case.extras.items()}, **overrides)
     op = case.fwd.split()[0]
@@ -87,6 +91,32 @@ def grads(case: Case, buf: dict[str, Any]) -> Arrays:
 def _bn_ref(a: Arrays) -> NDArray:
     x = a["x"]
     return a["gamma"] * (x - x.mean(0)) / np.sqrt(x.var(0) + 1e-5) + a["beta"]
+
+
+def _bn_image_ref(a: Arrays) -> NDArray:
+    # Channel-major (c, n, h, w): statistics per channel over the batch and every position.
+    x, per = a["x"], (slice(None), None, None, None)
+    mu, var = x.mean(axis=(1, 2, 3), keepdims=True), x.var(axis=(1, 2, 3), keepdims=True)
+    return a["gamma"][per] * (x - mu) / np.sqrt(var + 1e-5) + a["beta"][per]
+
+
+def _windows(x: NDArray, size: tuple[int, int], stride: tuple[int, int],
+             pad: tuple[int, int] = (0, 0)) -> NDArray:
+    """Every window of channel-major images (c, n, h, w) as (c, n, oh, ow, kh, kw), by NumPy's
+    sliding_window_view rather than the kernels' slab copies; windows past the edge drop."""
+    xp = np.pad(x, ((0, 0), (0, 0), (pad[0], pad[0]), (pad[1], pad[1])))
+    view = np.lib.stride_tricks.sliding_window_view(xp, size, axis=(2, 3))
+    return view[:, :, ::stride[0], ::stride[1]]
+
+
+def _conv_ref(a: Arrays, stride: tuple[int, int], pad: tuple[int, int]) -> NDArray:
+    cols = _windows(a["x"], a["W"].shape[2:], stride, pad)
+    return np.einsum("cnhwij,fcij->fnhw", cols, a["W"]) + a["b"][:, None, None, None]
+
+
+def _pool_ref(a: Arrays, size: tuple[int, int], stride: tuple[int, int], mode: str) -> NDArray:
+    cols = _windows(a["x"], size, stride)
+    return cols.max(axis=(4, 5)) if mode == "max" else cols.mean(axis=(4, 5))
 
 
 def _dropout_ref(a: Arrays) -> NDArray:
@@ -125,6 +155,39 @@ CASES: dict[str, Case] = {
                    lambda a: np.tile(a["x"], (1, 3))),
     "sum": Case({"x": (2, 12)}, (2, 4), "sum x y n", "dy dx n",
                 lambda a: a["x"][:, :4] + a["x"][:, 4:8] + a["x"][:, 8:]),
+    # Image kernels (image_kernels.py) take channel-major images: x (c, n, h, w).
+    "batchnorm_image": Case({"x": (4, 3, 2, 2), "gamma": (4,), "beta": (4,)}, (4, 3, 2, 2),
+                            "batchnorm x gamma beta running_mean running_var y xhat inv_std "
+                            "momentum eps train", "dy xhat inv_std gamma dx dgamma dbeta",
+                            _bn_image_ref, True, {"xhat": (4, 3, 2, 2), "inv_std": (4,)}),
+    # 2x3 kernels, stride 2x1 and pad 1: 6x6 images -> (6 + 2 - 2) / 2 + 1 = 4 rows, 6 columns.
+    "conv": Case({"x": (2, 3, 6, 6), "W": (4, 2, 2, 3), "b": (4,)}, (4, 3, 4, 6),
+                 "conv x W b y col xpad stride pad", "dy col W dx dW db xpad stride pad",
+                 lambda a: _conv_ref(a, (2, 1), (1, 1)),
+                 extras={"col": (12, 3, 24), "xpad": (2, 3, 8, 8)},
+                 consts={"stride": (2, 1), "pad": (1, 1)}),
+    "conv_unpadded": Case({"x": (3, 2, 5, 5), "W": (2, 3, 3, 3), "b": (2,)}, (2, 2, 3, 3),
+                          "conv x W b y col xpad stride pad", "dy col W dx dW db xpad stride pad",
+                          lambda a: _conv_ref(a, (1, 1), (0, 0)),
+                          extras={"col": (27, 2, 9), "xpad": (0,)},
+                          consts={"stride": (1, 1), "pad": (0, 0)}),
+    # Overlapping windows (3, stride 2); 7x6 images, so the last column is in no window.
+    "pool_max": Case({"x": (2, 3, 7, 6)}, (2, 3, 3, 2), "pool x y size stride mode",
+                     "dy x y dx size stride mode", lambda a: _pool_ref(a, (3, 3), (2, 2), "max"),
+                     consts={"size": (3, 3), "stride": (2, 2), "mode": "max"}),
+    # Windows that tile the input exactly (the kernel may then write dx without zeroing it).
+    "pool_tiled": Case({"x": (2, 3, 4, 6)}, (2, 3, 2, 3), "pool x y size stride mode",
+                       "dy x y dx size stride mode", lambda a: _pool_ref(a, (2, 2), (2, 2), "max"),
+                       consts={"size": (2, 2), "stride": (2, 2), "mode": "max"}),
+    "pool_avg_floor": Case({"x": (2, 2, 5, 5)}, (2, 2, 2, 2), "pool x y size stride mode",
+                           "dy x y dx size stride mode",
+                           lambda a: _pool_ref(a, (2, 2), (2, 2), "avg"),
+                           consts={"size": (2, 2), "stride": (2, 2), "mode": "avg"}),
+    "pool_avg": Case({"x": (2, 2, 4, 5)}, (2, 2, 3, 2), "pool x y size stride mode",
+                     "dy x y dx size stride mode", lambda a: _pool_ref(a, (2, 3), (1, 2), "avg"),
+                     consts={"size": (2, 3), "stride": (1, 2), "mode": "avg"}),
+    "global_avg_pool": Case({"x": (3, 2, 4, 5)}, (2, 3), "global_avg_pool x y", "dy dx",
+                            lambda a: a["x"].mean(axis=(2, 3)).T),
 }
 
 
@@ -143,7 +206,7 @@ def test_numeric_grad_divides_by_two_h() -> None:
 def test_kernels_forward_matches_reference_and_keeps_dtype(name: str, dtype: type) -> None:
     case = CASES[name]
     a = make_inputs(case, dtype)
-    buf = run(case, kernels, a, dy=np.ones(case.y_shape, dtype))
+    buf = run(case, K, a, dy=np.ones(case.y_shape, dtype))
     arrays = [v for v in buf.values() if isinstance(v, np.ndarray)]
     assert all(v.dtype == dtype for v in arrays)
     tol = 1e-12 if dtype == np.float64 else 1e-5
@@ -155,9 +218,9 @@ def test_kernels_backward_matches_numeric_gradient(name: str) -> None:
     case = CASES[name]
     a = make_inputs(case)
     w = np.random.default_rng(1).normal(size=case.y_shape)
-    got = grads(case, run(case, kernels, a, dy=w.copy()))
+    got = grads(case, run(case, K, a, dy=w.copy()))
     for key in case.inputs:
-        want = numeric_grad(lambda: float(np.sum(run(case, kernels, a)["y"] * w)), a[key])
+        want = numeric_grad(lambda: float(np.sum(run(case, K, a)["y"] * w)), a[key])
         assert rel_error(got[key], want) < TOL, key
 
 
@@ -166,9 +229,9 @@ def test_kernels_inplace_backward_matches_separate(name: str) -> None:
     case = CASES[name]
     a = make_inputs(case)
     dy = np.random.default_rng(2).normal(size=case.y_shape)
-    separate = grads(case, run(case, kernels, a, dy=dy.copy()))
+    separate = grads(case, run(case, K, a, dy=dy.copy()))
     dy_buf = dy.copy()
-    inplace = grads(case, run(case, kernels, a, dy=dy_buf, inplace=True))
+    inplace = grads(case, run(case, K, a, dy=dy_buf, inplace=True))
     assert inplace["x"] is dy_buf
     for key in separate:
         np.testing.assert_array_equal(inplace[key], separate[key])
@@ -181,6 +244,37 @@ def test_affine_backward_skips_dx_when_none() -> None:
     kernels.affine_backward(dy, x, W, None, dW, db, np.ones(4))
     np.testing.assert_allclose(dW, x.T @ dy)
     np.testing.assert_allclose(db, dy.sum(axis=0))
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_kernels_backward_writes_every_gradient_element(name: str) -> None:
+    # Gradient buffers are reused across steps: a value a kernel leaves unwritten is stale.
+    case = CASES[name]
+    a = make_inputs(case)
+    buf = run(case, K, a)
+    buf["dy"] = np.random.default_rng(6).normal(size=case.y_shape)
+    buf.update({f"d{n}": np.full_like(v, np.nan) for n, v in a.items()})
+    getattr(K, f"{case.fwd.split()[0]}_backward")(*(buf[arg] for arg in case.bwd.split()))
+    for n in a:
+        assert not np.isnan(buf[f"d{n}"]).any(), n
+
+
+@pytest.mark.parametrize("name", ["conv", "conv_unpadded", "pool_max", "pool_tiled",
+                                  "pool_avg", "pool_avg_floor", "global_avg_pool",
+                                  "batchnorm_image"])
+def test_image_kernels_backward_skips_dx_when_none(name: str) -> None:
+    # The first layer's input gradient is never needed: None skips it, the rest is unchanged.
+    case = CASES[name]
+    a = make_inputs(case)
+    dy = np.random.default_rng(3).normal(size=case.y_shape)
+    full = run(case, K, a, dy=dy.copy())
+    buf = run(case, K, a)
+    buf.update({"dy": dy.copy(), "dx": None},
+               **{f"d{n}": np.empty_like(v) for n, v in a.items() if n != "x"})
+    getattr(K, f"{case.fwd.split()[0]}_backward")(*(buf[arg] for arg in case.bwd.split()))
+    for key in case.inputs:
+        if key != "x":
+            np.testing.assert_array_equal(buf[f"d{key}"], full[f"d{key}"])
 
 
 @pytest.mark.parametrize("train", [True, False])
@@ -210,7 +304,7 @@ def test_batchnorm_train_normalises_batch_and_updates_running_stats() -> None:
     case = CASES["batchnorm"]
     a = make_inputs(case)
     a["gamma"][:], a["beta"][:] = 1.0, 0.0
-    buf = run(case, kernels, a)
+    buf = run(case, K, a)
     np.testing.assert_allclose(buf["y"].mean(axis=0), 0.0, atol=1e-12)
     np.testing.assert_allclose(buf["y"].var(axis=0), 1.0, rtol=1e-4)
     np.testing.assert_allclose(buf["running_mean"], 0.1 * a["x"].mean(axis=0))
@@ -221,12 +315,12 @@ def test_batchnorm_eval_uses_running_stats() -> None:
     case = CASES["batchnorm"]
     a = make_inputs(case)
     stats = {"running_mean": np.full(4, 0.5), "running_var": np.full(4, 4.0)}
-    buf = run(case, kernels, a, train=False, **stats)
+    buf = run(case, K, a, train=False, **stats)
     want = a["gamma"] * (a["x"] - 0.5) / np.sqrt(4.0 + 1e-5) + a["beta"]
     np.testing.assert_allclose(buf["y"], want, rtol=1e-12)
     np.testing.assert_allclose(buf["inv_std"], 1 / np.sqrt(4.0 + 1e-5))
     np.testing.assert_array_equal(buf["running_mean"], 0.5)
-    assert not np.allclose(buf["y"], run(case, kernels, a)["y"])
+    assert not np.allclose(buf["y"], run(case, K, a)["y"])
 
 
 @pytest.mark.parametrize(("fwd", "bwd"), [("sum", "repeat"), ("repeat", "sum")])
@@ -370,7 +464,8 @@ GRAPH_KERNELS = {f"{op}_{d}" for d in ("forward", "backward")
 EXPECTED_KERNELS = {
     f"{op}_{d}" for d in ("forward", "backward")
     for op in ("affine", "matmul", "sigmoid", "tanh", "relu", "leaky_relu", "softmax", "dropout",
-               "batchnorm", "repeat", "sum", "softmax_ce", "sigmoid_ce", "mse")
+               "batchnorm", "repeat", "sum", "softmax_ce", "sigmoid_ce", "mse",
+               "conv", "pool", "global_avg_pool")
 } | GRAPH_KERNELS
 
 
@@ -403,7 +498,7 @@ def test_kernels_source_is_self_contained() -> None:
     for case in CASES.values():
         a = make_inputs(case)
         dy = np.random.default_rng(4).normal(size=case.y_shape)
-        got, want = run(case, k, a, dy=dy.copy()), run(case, kernels, a, dy=dy.copy())
+        got, want = run(case, k, a, dy=dy.copy()), run(case, K, a, dy=dy.copy())
         for key, value in want.items():
             if isinstance(value, np.ndarray):
                 np.testing.assert_array_equal(got[key], value)
@@ -418,7 +513,8 @@ def test_kernels_source_is_self_contained() -> None:
 @pytest.mark.parametrize("name", sorted(EXPECTED_KERNELS))
 def test_kernels_reference_no_module_globals_but_np(name: str) -> None:
     code = kernels.KERNELS[name].__code__
-    module_globals = set(vars(kernels)) - {"np"}
+    # Either module's helpers would be missing from an emitted module that copies the kernel.
+    module_globals = (set(vars(kernels)) | set(vars(image_kernels))) - {"np"}
     assert not set(code.co_names) & module_globals
     assert not code.co_freevars
     assert not any(inspect.iscode(c) for c in code.co_consts)
