@@ -62,7 +62,8 @@ def load_npz(path: str | os.PathLike[str], *, flatten: bool = True,
              dtype: str = "float32") -> Pairs:
     """Arrays `x_train`, `t_train` (and `x_test`, `t_test` if present) of a NumPy archive,
     checked and cast as `data: "file.npz"` reads them: features as `dtype`, class labels
-    as int64 (float targets stay rows of floats)."""
+    as int64 (float targets stay rows of floats). `flatten`: images (N, C, H, W), or
+    (N, H, W) for one channel, as (N, C*H*W) rows in (c, h, w) order (else as stored)."""
     from .runtime.data import load_dataset
 
     return _pairs(load_dataset(_path(path, ".npz"), flatten=flatten, dtype=dtype), dtype)

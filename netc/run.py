@@ -55,7 +55,7 @@ def run(args: Namespace) -> int:
     plot = getattr(args, "plot", None)
     best = _check_outputs(args, plot, cfg)
     data = load_dataset(cfg["data"], data_dir=args.data_dir, seed=cfg["seed"],
-                        progress=not args.quiet, dtype=cfg["dtype"])
+                        progress=not args.quiet, dtype=cfg["dtype"], input_shape=plan.input_shape)
     net = build(plan, seed=cfg["seed"], dtype=cfg["dtype"])
     progress = Progress(cfg["epochs"], quiet=args.quiet,
                         log_every=getattr(args, "log_every", None))

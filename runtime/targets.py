@@ -54,7 +54,7 @@ def _side_by_side(named: Mapping[str, Any], net: Any, source: str | None) -> NDA
 
 def as_inputs(x: ArrayLike, net: Any, source: str | None = None, *,
               finite: bool = True) -> NDArray:
-    """(n, features) in the network's dtype; images (n, 1, 28, 28) are flattened.
+    """(n, features) in the network's dtype; images (n, C, H, W) are flattened (`_rows`).
 
     uint8 inputs are raw pixels: scaled as training on the network's data scales them, or
     refused (`raw_pixels`). With `finite`, a NaN or an infinity is a `DataError` naming the
@@ -78,6 +78,20 @@ def as_inputs(x: ArrayLike, net: Any, source: str | None = None, *,
         if isinstance(e, DataError):
             raise
         raise DataError(f"{_prefix(source)}inputs are not numeric arrays ({e})") from None
+    x = _rows(x, net, source)
+    if finite:
+        _check_finite(x, "inputs", source)
+    return x
+
+
+def _rows(x: NDArray, net: Any, source: str | None) -> NDArray:
+    """`x` as (samples, values): images (N, C, H, W), and (N, H, W) read as one channel,
+    flattened in (c, h, w) order, the order of the passes' rows (and of PyTorch's NCHW)."""
+    image = image_input(net.plan)
+    if image and x.ndim > 2:
+        wrong = image_mismatch(x.shape[1:], image, f"{_prefix(source)}the inputs hold")
+        if wrong:
+            raise DataError(wrong)
     if x.ndim == 1 and (net.plan.input_width == 1 or x.size == 0):
         x = x.reshape(-1, net.plan.input_width)
     elif x.ndim > 2:
@@ -86,13 +100,47 @@ def as_inputs(x: ArrayLike, net: Any, source: str | None = None, *,
         raise DataError(f"{_prefix(source)}inputs must be a 2-D array (samples, features), "
                         f"got shape {x.shape}")
     if x.shape[1] != net.plan.input_width:
+        images = f", images {_dims(image, 'x')}" if image else ""
         raise DataError(
             f"{_prefix(source)}the data has {x.shape[1]} features per sample, but the network "
-            f"takes {net.plan.input_width} (the input of {_where(net, 0)})"
+            f"takes {net.plan.input_width} (the input of {_where(net, 0)}{images})"
             + _spiral_hint(source, net.plan.input_width))
-    if finite:
-        _check_finite(x, "inputs", source)
     return x
+
+
+def image_input(plan: Any) -> tuple[int, int, int] | None:
+    """(C, H, W) when the network's one input is an image (`input: 1x28x28`), else None."""
+    shape = plan.input_shape
+    return (shape[0], shape[1], shape[2]) if len(shape) == 3 and not plan.input_parts else None
+
+
+def image_mismatch(sample: tuple[int, ...], image: tuple[int, int, int],
+                   subject: str) -> str | None:
+    """Why samples of shape `sample` (one sample, no N) are not images of the spec's input
+    `image` (C, H, W), in words that begin with `subject` ("x_train holds"), with the fix;
+    None when they are: (C, H, W), (H, W) for one channel, or C*H*W values in a row."""
+    c, h, w = image
+    if sample in (image, (c * h * w,)) or (c == 1 and sample == (h, w)):
+        return None
+    spec = _dims(image, "x")
+    if len(sample) == 1:
+        return (f"{subject} {sample[0]} values per sample, but the spec's input {spec} "
+                f"takes {c * h * w} (pass (N, {c}, {h}, {w}) images or (N, {c * h * w}) rows)")
+    if sample == (h, w, c):  # Why: TensorFlow/PIL order; flattening it would scramble pixels
+        return (f"{subject} (N, {_dims(sample)}) images with the channels last, but the "
+                f"spec's input {spec} is channels first: transpose them to (N, {c}, {h}, {w}) "
+                "with x.transpose(0, 3, 1, 2)")
+    if len(sample) > 3:
+        return (f"{subject} samples of shape ({_dims(sample)}), but the spec's input is "
+                f"{spec}: pass (N, {c}, {h}, {w}) images or (N, {c * h * w}) rows")
+    held = sample if len(sample) == 3 else (1, *sample)
+    one = " (one channel)" if len(sample) == 2 else ""
+    return (f"{subject} (N, {_dims(sample)}) images{one}, but the spec's input is {spec}: "
+            f"write `input: {_dims(held, 'x')}`")
+
+
+def _dims(shape: tuple[int, ...], sep: str = ", ") -> str:
+    return sep.join(map(str, shape))
 
 
 def raw_pixels(x: NDArray, net: Any, source: str | None) -> NDArray:

@@ -13,9 +13,10 @@ from pathlib import Path
 
 from ...errors import DataError
 from ...terminal import printable
+from ..targets import image_mismatch
 from .dataset import Dataset
 from .files import load_npz
-from .mnist import load_mnist
+from .mnist import COLS, ROWS, load_mnist
 from .spiral import load_spiral
 from .tables import load_csv
 
@@ -26,6 +27,7 @@ __all__ = ["CHOICES", "NAMES", "SUFFIXES", "Dataset", "load_dataset"]
 NAMES = ("spiral", "mnist")
 SUFFIXES = (".npz", ".csv")
 CHOICES = "'spiral', 'mnist', or a path to a .npz or .csv file"
+MNIST_IMAGE = (1, ROWS, COLS)
 
 
 def load_dataset(
@@ -36,22 +38,29 @@ def load_dataset(
     flatten: bool = True,
     progress: bool = True,
     dtype: str = "float64",
+    input_shape: tuple[int, ...] = (),
 ) -> Dataset:
     """Load `name`: "spiral", "mnist", or a `.npz`/`.csv` path.
 
     `data_dir` is where MNIST lives (else `$NETC_DATA_DIR`, else the per-user cache), `seed`
     draws the spiral, `flatten` makes each image sample a vector, `progress` shows a
     download bar on stderr, and `dtype` is the type features are made in (the network's).
+    `input_shape` is the spec's input: when it is an image (C, H, W), image data of another
+    shape is refused here, naming the file and the array, before anything is trained.
     """
+    image = (input_shape[0], input_shape[1], input_shape[2]) if len(input_shape) == 3 else None
     if name == "spiral":
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise DataError(f"spiral: the seed must be a non-negative integer, not {seed!r}")
         return load_spiral(seed)
     if name == "mnist":
+        # Why first: no download for data the network cannot take.
+        if image and (wrong := image_mismatch(MNIST_IMAGE, image, "mnist holds")):
+            raise DataError(wrong)
         return load_mnist(data_dir, flatten=flatten, progress=progress, dtype=dtype)
     suffix = Path(name).suffix.lower()
     if suffix == ".npz":
-        return load_npz(name, flatten=flatten, dtype=dtype)
+        return load_npz(name, flatten=flatten, dtype=dtype, image=image)
     if suffix == ".csv":
         return load_csv(name, dtype=dtype)
     if name and os.path.exists(name):

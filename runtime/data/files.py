@@ -19,7 +19,7 @@ from ...errors import DataError
 from ...reading import refuse_kind
 from ...terminal import printable
 from ..npz import ArchiveError, NpzArchive
-from ..targets import too_large
+from ..targets import image_mismatch, too_large
 from .dataset import Dataset
 
 _INT64_MAX = int(np.iinfo(np.int64).max)
@@ -72,12 +72,14 @@ def archive_error(source: str, e: ArchiveError, what: str) -> DataError:
 
 
 def load_npz(
-    path: str | os.PathLike[str], *, flatten: bool = True, dtype: str = "float64"
+    path: str | os.PathLike[str], *, flatten: bool = True, dtype: str = "float64",
+    image: tuple[int, int, int] | None = None,
 ) -> Dataset:
     """Arrays `x_train`, `t_train` and optionally `x_test`, `t_test` from a NumPy archive.
 
     Features come as `dtype` (the network's), so training makes no second copy; other
-    members of the archive are never read.
+    members of the archive are never read. `image`: the spec's input (C, H, W), when it is
+    an image; samples must then be such images ((H, W) for one channel) or rows of C*H*W.
     """
     p = Path(path)
     check_readable(p)
@@ -90,11 +92,11 @@ def load_npz(
         if ("x_test" in names) != ("t_test" in names):
             have, lack = ("x_test", "t_test") if "x_test" in names else ("t_test", "x_test")
             raise DataError(f"{p}: has '{have}' but no '{lack}'; give both or neither")
-        x_train = _features(p, "x_train", archive.read("x_train"), flatten, dtype)
+        x_train = _features(p, "x_train", archive.read("x_train"), flatten, dtype, image)
         t_train = _targets(p, "t_train", archive.read("t_train"), len(x_train), dtype)
         x_test = t_test = None
         if "x_test" in names:
-            x_test = _features(p, "x_test", archive.read("x_test"), flatten, dtype)
+            x_test = _features(p, "x_test", archive.read("x_test"), flatten, dtype, image)
             t_test = _targets(p, "t_test", archive.read("t_test"), len(x_test), dtype)
             _check_split(p, x_train, t_train, x_test, t_test)
     n_classes = None
@@ -119,11 +121,17 @@ def _check_split(
         )
 
 
-def _features(p: Path, key: str, x: np.ndarray, flatten: bool, dtype: str) -> np.ndarray:
+def _features(p: Path, key: str, x: np.ndarray, flatten: bool, dtype: str,
+              image: tuple[int, int, int] | None) -> np.ndarray:
     if x.dtype.kind not in "biuf":
         raise DataError(f"{p}: array '{key}' must be numeric, not {x.dtype}")
     if x.ndim == 0 or len(x) == 0:
         raise DataError(f"{p}: array '{key}' holds no samples (shape {x.shape})")
+    # Why here, before any cast: the file and the array can be named, and a run that
+    # cannot train stops before the network is built.
+    if image and x.ndim > 1 and (wrong := image_mismatch(x.shape[1:], image,
+                                                         f"{p}: {key} holds")):
+        raise DataError(wrong)
     if x.ndim == 1:
         x = x.reshape(-1, 1)  # one feature per sample
     elif flatten and x.ndim > 2:
