@@ -97,7 +97,8 @@ def cmd_export(args: argparse.Namespace) -> int:
               file=sys.stderr)
     net = load(args.spec, checkpoint=args.checkpoint)
     net.export_onnx(out)
-    print(f"wrote {shown(out)} (ONNX opset 17: input 'input' (batch, {net.plan.input_width}), "
+    dims = ", ".join(str(d) for d in net.plan.input_shape)
+    print(f"wrote {shown(out)} (ONNX opset 17: input 'input' (batch, {dims}), "
           f"output 'output' (batch, {net.plan.n_outputs}))")
     return 0
 

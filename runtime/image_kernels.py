@@ -105,23 +105,34 @@ def pool_backward(
         return
     (kh, kw), (sh, sw) = size, stride
     oh, ow = y.shape[2:]
-    dx.fill(0)
+    # Windows that tile the input exactly write each dx element once: no zeroing, no sums.
+    tiled = (sh, sw) == (kh, kw) and dx.shape[2:] == (oh * kh, ow * kw)
+    if not tiled:
+        dx.fill(0)
     if mode == "max":
         free = np.ones(y.shape, dtype=bool)  # windows whose maximum is not found yet
         hit = np.empty(y.shape, dtype=bool)
+        part = None if tiled else np.empty_like(dy)
     else:
         share = dy * (1.0 / (kh * kw))
     for i in range(kh):
         for j in range(kw):
             at = (slice(None), slice(None), slice(i, i + sh * (oh - 1) + 1, sh),
                   slice(j, j + sw * (ow - 1) + 1, sw))
-            if mode == "max":
-                np.equal(x[at], y, out=hit)
-                hit &= free
-                free ^= hit
-                dx[at] += dy * hit
+            if mode != "max":
+                if tiled:
+                    np.copyto(dx[at], share)
+                else:
+                    dx[at] += share
+                continue
+            np.equal(x[at], y, out=hit)
+            hit &= free
+            free ^= hit
+            if tiled:
+                np.multiply(dy, hit, out=dx[at])
             else:
-                dx[at] += share
+                np.multiply(dy, hit, out=part)
+                dx[at] += part
 
 
 def global_avg_pool_forward(x: NDArray, y: NDArray) -> None:

@@ -116,18 +116,19 @@ def leaky_relu_backward(dy: NDArray, x: NDArray, dx: NDArray | None, alpha: floa
 
 
 def softmax_forward(x: NDArray, y: NDArray) -> None:
-    """y = exp(x - max_k x) / sum_k exp(x - max_k x), row-wise.  x, y (n, k)."""
-    np.subtract(x, x.max(axis=1, keepdims=True), out=y)
+    """y = exp(x - max_k x) / sum_k exp(x - max_k x) over the last axis.  x, y (n, k) or
+    sequences (n, t, k)."""
+    np.subtract(x, x.max(axis=-1, keepdims=True), out=y)
     np.exp(y, out=y)
-    y /= y.sum(axis=1, keepdims=True)
+    y /= y.sum(axis=-1, keepdims=True)
 
 
 def softmax_backward(dy: NDArray, y: NDArray, dx: NDArray | None) -> None:
-    """dx = y * (dy - sum_k(dy * y)).  dy, y, dx (n, k); dx may be dy."""
+    """dx = y * (dy - sum_k(dy * y)).  dy, y, dx (n, k) or (n, t, k); dx may be dy."""
     if dx is None:
         return
     # einsum forms the row dot products without an (n, k) temporary.
-    dot = np.einsum("ij,ij->i", dy, y)[:, None]
+    dot = np.einsum("...k,...k->...", dy, y)[..., None]
     np.subtract(dy, dot, out=dx)
     dx *= y
 
@@ -172,7 +173,8 @@ def batchnorm_forward(
     train: batch mu and biased var, running stats move by momentum; eval: running stats are used.
     """
     if x.ndim == 4:  # each channel's values as one column: the same sums, over n*h*w rows
-        x, y, xhat = (a.reshape(a.shape[0], -1).T for a in (x, y, xhat))
+        c = x.shape[0]
+        x, y, xhat = x.reshape(c, -1).T, y.reshape(c, -1).T, xhat.reshape(c, -1).T
     if train:
         mu = x.mean(axis=0)
         np.subtract(x, mu, out=xhat)
@@ -209,8 +211,9 @@ def batchnorm_backward(
     Channel-major images (d, n, h, w): per channel, over n*h*w rows.
     """
     if dy.ndim == 4:
-        dy, xhat = (a.reshape(a.shape[0], -1).T for a in (dy, xhat))
-        dx = None if dx is None else dx.reshape(dx.shape[0], -1).T
+        c = dy.shape[0]
+        dy, xhat = dy.reshape(c, -1).T, xhat.reshape(c, -1).T
+        dx = None if dx is None else dx.reshape(c, -1).T
     np.sum(dy, axis=0, out=dbeta)
     np.einsum("ij,ij->j", dy, xhat, out=dgamma)
     if dx is None:
@@ -270,9 +273,13 @@ def add_backward(dy: NDArray, dxs: tuple[NDArray | None, ...]) -> None:
 
 def concat_forward(xs: tuple[NDArray, ...], y: NDArray) -> None:
     """y = [xs[0], xs[1], ...] side by side on the last axis.  x_i (n, ..., d_i),
-    y (n, ..., sum d_i)."""
+    y (n, ..., sum d_i); channel-major images (c_i, n, h, w) on the channels, each one block."""
     start = 0
     for x in xs:
+        if y.ndim == 4:
+            y[start:start + x.shape[0]] = x
+            start += x.shape[0]
+            continue
         stop = start + x.shape[-1]
         y[..., start:stop] = x
         start = stop
@@ -280,9 +287,14 @@ def concat_forward(xs: tuple[NDArray, ...], y: NDArray) -> None:
 
 def concat_backward(dy: NDArray, xs: tuple[NDArray, ...], dxs: tuple[NDArray | None, ...]) -> None:
     """dx_i = the slice of dy that x_i filled.  dy (n, ..., sum d_i), x_i and dx_i (n, ..., d_i);
-    xs give the widths (a dx may be None: skip it)."""
+    xs give the widths (a dx may be None: skip it). Images: slices of the channels."""
     start = 0
     for x, dx in zip(xs, dxs, strict=True):
+        if dy.ndim == 4:
+            if dx is not None:
+                np.copyto(dx, dy[start:start + x.shape[0]])
+            start += x.shape[0]
+            continue
         stop = start + x.shape[-1]
         if dx is not None:
             np.copyto(dx, dy[..., start:stop])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import spec as s
-from ..descriptor import OpDef
+from ..descriptor import OpDef, Shape, ShapeError, shown
 
 
 def _unary(onnx_name: str, **attrs: Any) -> Any:
@@ -26,6 +26,17 @@ def _own_output(name: str, schema: type, onnx_name: str, **flags: Any) -> OpDef:
                  **flags)
 
 
+def _softmax_shape(shapes: tuple[Shape, ...], op: Any) -> Shape:
+    """Over the last axis: each vector, or each time step of a sequence. Not an image: its
+    last axis is a row of pixels, and no one means that."""
+    (x,) = shapes
+    if len(x) == 3:
+        raise ShapeError(f"softmax takes vectors or sequences per row, but receives {shown(x)} "
+                         f"from {{origin}}", hint="insert flatten before softmax",
+                         notes="shapes")
+    return x
+
+
 # Why in place: their backward needs only the output, so the output may overwrite the input;
 # and dx may overwrite dy (the kernels promise it). Softmax's backward is not elementwise.
 _ELEMENTWISE = {"in_place": True, "grad_in_place": True}
@@ -39,5 +50,5 @@ OPS = (
           backward="leaky_relu_backward({dy}, {x}, {dx}, {alpha})", grad_in_place=True,
           init_hint="he",
           onnx=_leaky_onnx),
-    _own_output("softmax", s.SoftmaxSpec, "Softmax"),
+    _own_output("softmax", s.SoftmaxSpec, "Softmax", shape=_softmax_shape),
 )

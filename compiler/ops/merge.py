@@ -37,15 +37,22 @@ def add_shape(shapes: tuple[Shape, ...], op: Any) -> Shape:
 
 
 def concat_shape(shapes: tuple[Shape, ...], op: Any) -> Shape:
-    """Inputs equal but for the last axis; the output's last axis is the sum of theirs."""
+    """Inputs equal but for the last axis; the output's last axis is the sum of theirs.
+    Images join on the channels (inception's and DenseNet's concat): equal heights and widths."""
     _two_or_more("concat", shapes)
-    if any(shape[:-1] != shapes[0][:-1] for shape in shapes):
+    axis = 0 if all(len(x) == 3 for x in shapes) else len(shapes[0]) - 1
+    rest = [x[:axis] + x[axis + 1:] for x in shapes]
+    if any(len(x) != len(shapes[0]) for x in shapes) or any(r != rest[0] for r in rest):
+        joined = "channels" if axis == 0 else "last axis"
         raise ShapeError(
-            f"concat joins its inputs on the last axis, so the others must agree, but receives "
+            f"concat joins its inputs on the {joined}, so the others must agree, but receives "
             f"{_listed(shapes)}",
-            hint="make the branches end in shapes that differ only in the last axis, e.g. "
-                 "insert flatten at the end of each")
-    return (*shapes[0][:-1], sum(shape[-1] for shape in shapes))
+            hint="make the branches end in shapes that differ only in the "
+                 f"{'channels' if axis == 0 else 'last axis'}, e.g. insert flatten at the end "
+                 "of each")
+    out = list(shapes[0])
+    out[axis] = sum(x[axis] for x in shapes)
+    return tuple(out)
 
 
 def _add_onnx(g: Any, lp: Any) -> None:
@@ -57,7 +64,7 @@ def _add_onnx(g: Any, lp: Any) -> None:
 
 
 def _concat_onnx(g: Any, lp: Any) -> None:
-    g.node("Concat", [], lp.label, axis=-1)
+    g.node("Concat", [], lp.label, axis=1 if len(lp.shape) == 3 else -1)
 
 
 OPS = (

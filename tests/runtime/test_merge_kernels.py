@@ -59,13 +59,18 @@ CASES: dict[str, tuple[Any, ...]] = {
     "concat2": ([(3, 2), (3, 5)], (3, 7), lambda xs, y: kernels.concat_forward(tuple(xs), y),
                 lambda dy, xs, dxs: kernels.concat_backward(dy, tuple(xs), tuple(dxs)),
                 lambda xs: np.concatenate(xs, axis=-1)),
-    "concat3_image": ([(2, 2, 3, 1), (2, 2, 3, 4), (2, 2, 3, 2)], (2, 2, 3, 7),
+    # Images are channel-major (C, n, H, W) in the passes: concat joins the channels.
+    "concat3_image": ([(1, 2, 3, 3), (4, 2, 3, 3), (2, 2, 3, 3)], (7, 2, 3, 3),
                       lambda xs, y: kernels.concat_forward(tuple(xs), y),
                       lambda dy, xs, dxs: kernels.concat_backward(dy, tuple(xs), tuple(dxs)),
-                      lambda xs: np.concatenate(xs, axis=-1)),
-    "flatten": ([(3, 2, 3, 4)], (3, 24), lambda xs, y: kernels.flatten_forward(xs[0], y),
+                      lambda xs: np.concatenate(xs, axis=0)),
+    # (C=2, n=3, 3, 4) images -> 3 rows of 24 values in (c, h, w) order.
+    "flatten": ([(2, 3, 3, 4)], (3, 24), lambda xs, y: kernels.flatten_forward(xs[0], y),
                 lambda dy, xs, dxs: kernels.flatten_backward(dy, dxs[0]),
-                lambda xs: xs[0].reshape(3, -1)),
+                lambda xs: xs[0].transpose(1, 0, 2, 3).reshape(3, -1)),
+    "flatten_sequence": ([(3, 2, 4)], (3, 8), lambda xs, y: kernels.flatten_forward(xs[0], y),
+                         lambda dy, xs, dxs: kernels.flatten_backward(dy, dxs[0]),
+                         lambda xs: xs[0].reshape(3, -1)),
 }
 
 
@@ -162,6 +167,7 @@ def test_merge_ops_are_described() -> None:
     ("add", ((1, 28, 28), (1, 28, 28)), (1, 28, 28)),
     ("concat", ((3,), (8,)), (11,)),
     ("concat", ((4, 3), (4, 1), (4, 2)), (4, 6)),
+    ("concat", ((1, 4, 4), (3, 4, 4)), (4, 4, 4)),
     ("flatten", ((1, 28, 28),), (784,)),
     ("flatten", ((30, 12, 12),), (4320,)),
     ("flatten", ((7,),), (7,)),
@@ -182,7 +188,7 @@ def test_shape_rules_accept(op: str, shapes: tuple[tuple[int, ...], ...],
      "make both branches end in the same shape"),
     ("add", ((5,),), "add merges two or more branches, but receives 1",
      "give it a second branch"),
-    ("concat", ((1, 28, 28), (1, 14, 28)), "concat joins its inputs on the last axis, so the "
+    ("concat", ((1, 28, 28), (1, 14, 28)), "concat joins its inputs on the channels, so the "
      "others must agree, but receives (batch, 1, 28, 28) and (batch, 1, 14, 28)", "flatten"),
     ("concat", ((4, 3), (12,)), "receives (batch, 4, 3) and (batch, 12)", "flatten"),
 ])
