@@ -54,13 +54,17 @@ class ShapeError(Exception):
     call), with `notes` explaining the input: "widths" (the widths since the last layer that
     set one), "shapes" (the same, for shaped data), "met" (each input's shape and origin) or
     "" (none). With `then`, inference goes on from that shape, so later faults show too.
+    `input_hint`, where given, replaces `hint` when the input comes straight from the
+    network's input (`input: 784` before a conv: the fix is in the `input:` line).
     """
 
     def __init__(self, reason: str, hint: str = "", *, code: str = "shape_mismatch",
-                 at: str | None = None, notes: str = "met", then: Shape | None = None) -> None:
+                 at: str | None = None, notes: str = "met", then: Shape | None = None,
+                 input_hint: str = "") -> None:
         super().__init__(reason)
         self.reason, self.hint, self.code, self.at = reason, hint, code, at
         self.notes, self.then = notes, then
+        self.input_hint = input_hint  # the hint instead, where the input is what does not fit
 
 
 def vectors_only(x: Shape, op: str, sequences: bool = False) -> None:

@@ -28,13 +28,18 @@ _WORDING: dict[str, Callable[[dict[str, Any]], str]] = {
     "less_than_equal": lambda c: f"must be at most {c['le']}",
     "less_than": lambda c: f"must be less than {c['lt']}",
     "literal_error": lambda c: f"must be one of {c['expected']}",
+    # A size, stride or pad pair: `5` or `3x5`.
+    "too_long": lambda c: "must be one number or a pair such as 3x5",
+    "too_short": lambda c: "must be one number or a pair such as 3x5",
+    "tuple_type": lambda c: "must be one number or a pair such as 3x5",
 }
 
 _CODES = {
     "int_type": "bad_type", "float_type": "bad_type", "string_type": "bad_type",
     "bool_type": "bad_type", "finite_number": "out_of_range", "greater_than_equal": "out_of_range",
     "greater_than": "out_of_range", "less_than_equal": "out_of_range",
-    "less_than": "out_of_range", "literal_error": "bad_choice",
+    "less_than": "out_of_range", "literal_error": "bad_choice", "too_long": "bad_type",
+    "too_short": "bad_type", "tuple_type": "bad_type",
 }
 
 
@@ -66,6 +71,8 @@ def describe_error(err: dict[str, Any], call: Call, schema: type[BaseModel],
 def _show(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, tuple):  # a shape as written: 1x2x3
+        return "x".join(str(v) for v in value)
     return repr(value) if isinstance(value, str) else str(value)
 
 

@@ -135,9 +135,11 @@ def _refusal(i: int, chains: list[Chain], smap: SourceMap, e: ShapeError) -> Dia
     notes = {"widths": ("widths: " + " -> ".join(first.steps),),
              "shapes": ("shapes: " + " -> ".join(first.steps),),
              "met": tuple(f"{shown(c.shape)} from {c.origin}" for c in chains), "": ()}
+    from_input = first.origin == "the input" or first.origin.startswith("input '")
+    hint = e.input_hint if e.input_hint and from_input else e.hint
     return Diagnostic(e.code, e.reason.replace("{origin}", first.origin),
                       smap.arg_span(i, e.at) if e.at else smap.call_span(i),
-                      hint=e.hint or None, notes=(*smap.notes(i), *notes[e.notes]))
+                      hint=hint or None, notes=(*smap.notes(i), *notes[e.notes]))
 
 
 class _Tied:

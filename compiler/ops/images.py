@@ -22,8 +22,8 @@ def _image(x: Shape, op: str) -> None:
         raise ShapeError(
             f"{op} takes an image (channels, height, width) per row, but receives {shown(x)} "
             f"from {{origin}}",
-            hint=("give the input as an image, e.g. `input: 1x28x28`" if len(x) == 1 else
-                  f"{op} reads images: place it before flatten"), notes="shapes")
+            hint=f"{op} reads images: place it before flatten (or global_avg_pool)",
+            input_hint="give the input as an image, e.g. `input: 1x28x28`", notes="shapes")
 
 
 def _call(op: Any) -> str:
@@ -41,52 +41,70 @@ def _pair_text(pair: tuple[int, int]) -> str:
     return str(pair[0]) if pair[0] == pair[1] else f"{pair[0]}x{pair[1]}"
 
 
-def _fixes(n: int, k: int, stride: int, pad: int) -> str:
-    """Settings near the given ones that tile `n` exactly: another pad, stride 1, a size."""
-    found = [f"pad={p}" for p in sorted(range(k), key=lambda p: abs(p - pad))
-             if p != pad and n + 2 * p >= k and (n + 2 * p - k) % stride == 0][:1]
-    if stride > 1:
+def _tiles(n: int, k: int, stride: int, pad: int) -> bool:
+    return n + 2 * pad >= k and (n + 2 * pad - k) % stride == 0
+
+
+def _nearest(values: range, want: int, fits: Any) -> int | None:
+    """The value nearest `want` (itself first) that `fits`, or None."""
+    return next((v for v in sorted(values, key=lambda v: (abs(v - want), v)) if fits(v)), None)
+
+
+def _fixes(x: Shape, op: Any) -> list[str]:
+    """Settings near the given ones that tile both axes: a pad, stride 1, a size."""
+    axes = [(x[1 + a], op.size[a], op.stride[a], op.pad[a]) for a in (0, 1)]
+    pads = [_nearest(range(k + st), p, lambda q, n=n, k=k, st=st: _tiles(n, k, st, q))
+            for n, k, st, p in axes]
+    sizes = [_nearest(range(1, n + 2 * p + 1), k,
+                      lambda q, n=n, st=st, p=p: _tiles(n, q, st, p)) for n, k, st, p in axes]
+    found = []
+    if None not in pads and tuple(pads) != op.pad:
+        found.append(f"pad={_pair_text(tuple(pads))}")
+    if op.stride != (1, 1) and all(n + 2 * p >= k for n, k, _, p in axes):
         found.append("stride=1")
-    found += [f"size={q}" for q in sorted(range(1, n + 2 * pad + 1), key=lambda q: abs(q - k))
-              if q != k and (n + 2 * pad - q) % stride == 0][:1]
+    if None not in sizes and tuple(sizes) != op.size:
+        found.append(f"size={_pair_text(tuple(sizes))}")
+    return found
+
+
+def _either(found: list[str]) -> str:
     return " or ".join(found) if len(found) < 3 else f"{found[0]}, {found[1]} or {found[2]}"
 
 
-def _windows(n: int, k: int, stride: int, pad: int, what: str, op: Any, exact: bool) -> int:
-    """Output size along one axis; a refusal where the windows cannot fit (or, with
-    `exact`, do not tile the input)."""
-    if n + 2 * pad < k:
-        grow = -(-(k - n) // 2)
-        raise ShapeError(
-            f"{_call(op)} needs at least {k} {what} but receives {n}"
-            f"{f' (with pad={pad})' if pad else ''} from {{origin}}",
-            hint=f"use a smaller size, or pad={grow} to keep the image's size"
-            if op.op == "conv" else "use a smaller window, or remove an earlier pool",
-            code="kernel_too_large", notes="shapes")
-    if exact and (n + 2 * pad - k) % stride:
-        raise ShapeError(
-            f"{_call(op)} makes ({n} - {k} + {2 * pad}) / {stride} + 1 = "
-            f"{(n + 2 * pad - k) / stride + 1:g} {what}",
-            hint=f"use {_fixes(n, k, stride, pad)}", code="conv_not_exact", notes="shapes")
-    return (n + 2 * pad - k) // stride + 1
+def _check_windows(x: Shape, op: Any, pad: tuple[int, int], exact: bool) -> Shape:
+    """(OH, OW); a refusal where a window does not fit (or, with `exact`, where the windows
+    do not tile the input), with the formula and settings that work on both axes."""
+    axes = [(x[1 + a], op.size[a], op.stride[a], pad[a], what)
+            for a, what in enumerate(("rows", "columns"))]
+    for n, k, _, p, what in axes:
+        if n + 2 * p < k:
+            raise ShapeError(
+                f"{_call(op)} needs at least {k} {what} but receives {n}"
+                f"{f' (with pad={p})' if p else ''} from {{origin}}",
+                hint=f"use {_either(_fixes(x, op))}" if op.op == "conv" else
+                "use a smaller window, or remove an earlier pool",
+                code="kernel_too_large", notes="shapes")
+    for n, k, step, p, what in axes:
+        if exact and (n + 2 * p - k) % step:
+            raise ShapeError(
+                f"{_call(op)} makes ({n} - {k} + {2 * p}) / {step} + 1 = "
+                f"{(n + 2 * p - k) / step + 1:g} {what}",
+                hint=f"use {_either(_fixes(x, op))}", code="conv_not_exact", notes="shapes")
+    return tuple((n + 2 * p - k) // step + 1 for n, k, step, p, _ in axes)
 
 
 def conv_shape(shapes: tuple[Shape, ...], op: Any) -> Shape:
     """(C, H, W) -> (filters, OH, OW)."""
     (x,) = shapes
     _image(x, "conv")
-    rows, cols = (_windows(x[1 + a], op.size[a], op.stride[a], op.pad[a],
-                           ("rows", "columns")[a], op, exact=True) for a in (0, 1))
-    return (op.filters, rows, cols)
+    return (op.filters, *_check_windows(x, op, op.pad, exact=True))
 
 
 def pool_shape(shapes: tuple[Shape, ...], op: Any) -> Shape:
     """(C, H, W) -> (C, OH, OW), rounding down."""
     (x,) = shapes
     _image(x, "pool")
-    rows, cols = (_windows(x[1 + a], op.size[a], op.stride[a], 0, ("rows", "columns")[a], op,
-                           exact=False) for a in (0, 1))
-    return (x[0], rows, cols)
+    return (x[0], *_check_windows(x, op, (0, 0), exact=False))
 
 
 def global_avg_pool_shape(shapes: tuple[Shape, ...], op: Any) -> Shape:
