@@ -102,7 +102,8 @@ class OpDef(SchemaFacts):
 
     Templates are `str.format` strings (or functions of the same mapping) over: `x`, `y`,
     `dy`, `dx` (input, output and their gradients), the op's parameter names (`W`, `dW`),
-    state and scratch names, per-batch constants (`ones`), and every attribute as its `repr`.
+    state and scratch names, per-batch constants (`ones`), and every attribute as its `repr`;
+    an op with scratch buffers also sees `in_shape` and `shape` (one row of input and output).
     A `dx` may be `None` (nobody needs the gradient): backward kernels must then skip it.
     A loss's templates see `x` (its input), `dx` (the gradient it writes) and the names the
     passes give it: `t` (targets), `out` (its prediction), `scale` (the gradient's factor).

@@ -22,6 +22,8 @@ def names(layer: LayerPlan) -> dict[str, str]:
     # Why plain loops: this runs three times per layer, and most tuples here are empty.
     i, op = layer.index, OPS[layer.op]
     names = {k: repr(v) for k, v in layer.attrs} if layer.attrs else {}
+    if op.scratch:  # Why only these: a template sizing its work by the shapes (conv)
+        names["in_shape"], names["shape"] = repr(layer.in_shape), repr(layer.shape)
     for c in op.constants:
         names[c] = c  # per-batch constants go by their own name
     for arrays in (layer.params, layer.uses):

@@ -20,9 +20,9 @@ def conv_forward(
 ) -> None:
     """y = W (*) x + b, a cross-correlation (DLFS-1 7.4) as one GEMM over im2col columns.
 
-    x (c, n, h, w), y (f, n, oh, ow) channel-major; W (f, c, kh, kw), b (f,). col
-    (c*kh*kw, n, oh*ow) keeps the columns for backward; xpad (c, n, h+2ph, w+2pw) holds the
-    padded input (unused without padding).
+    x (c, n, h, w), y (f, n, oh, ow) channel-major; W (f, c, kh, kw), b (f,). col (at least
+    c*kh*kw*n*oh*ow values) keeps the columns for backward; xpad (c, n, h+2ph, w+2pw) holds
+    the padded input (unused without padding).
     """
     f, c, kh, kw = W.shape
     (sh, sw), (ph, pw) = stride, pad
@@ -36,11 +36,12 @@ def conv_forward(
         xpad[:, :, ph:ph + h, pw:pw + w] = x
         x = xpad
     n, oh, ow = y.shape[1:]
-    cols = col.reshape(c, kh, kw, n, oh, ow)
+    # The columns fill the front of col, which may be larger (conv_backward_stride1 uses it).
+    cols = col.reshape(-1)[:c * kh * kw * n * oh * ow].reshape(c, kh, kw, n, oh, ow)
     for i in range(kh):
         for j in range(kw):
             cols[:, i, j] = x[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw]
-    np.matmul(W.reshape(f, -1), col.reshape(c * kh * kw, -1), out=y.reshape(f, -1))
+    np.matmul(W.reshape(f, -1), cols.reshape(c * kh * kw, -1), out=y.reshape(f, -1))
     y += b.reshape(f, 1, 1, 1)
 
 
@@ -57,14 +58,14 @@ def conv_backward(
     f, c, kh, kw = W.shape
     dy2 = dy.reshape(f, -1)
     np.sum(dy2, axis=1, out=db)
-    col2 = col.reshape(c * kh * kw, -1)
+    col2 = col.reshape(-1)[:c * kh * kw * dy2.shape[1]].reshape(c * kh * kw, -1)
     np.matmul(dy2, col2.T, out=dW.reshape(f, -1))
     if dx is None:
         return
     np.matmul(W.reshape(f, -1).T, dy2, out=col2)
     (sh, sw), (ph, pw) = stride, pad
     n, oh, ow = dy.shape[1:]
-    cols = col.reshape(c, kh, kw, n, oh, ow)
+    cols = col2.reshape(c, kh, kw, n, oh, ow)
     target = xpad if ph or pw else dx
     target.fill(0)
     for i in range(kh):
@@ -72,6 +73,39 @@ def conv_backward(
             target[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw] += cols[:, i, j]
     if ph or pw:
         np.copyto(dx, xpad[:, :, ph:ph + dx.shape[2], pw:pw + dx.shape[3]])
+
+
+def conv_backward_stride1(
+    dy: NDArray, col: NDArray, W: NDArray, dx: NDArray | None, dW: NDArray, db: NDArray,
+    gpad: NDArray, pad: tuple[int, int],
+) -> None:
+    """conv_backward for stride 1: dx as a correlation of the gradient, zero-padded by
+    k - 1 - pad, with the flipped filters (one more im2col and GEMM), which writes dx once
+    instead of summing kh*kw column slabs into it. col must hold (f*kh*kw, n, h*w) values;
+    gpad (f, n, oh + 2qh, ow + 2qw) with q = k - 1 - pad, empty where q is 0."""
+    f, c, kh, kw = W.shape
+    dy2 = dy.reshape(f, -1)
+    np.sum(dy2, axis=1, out=db)
+    k2 = c * kh * kw
+    np.matmul(dy2, col.reshape(-1)[:k2 * dy2.shape[1]].reshape(k2, -1).T, out=dW.reshape(f, -1))
+    if dx is None:
+        return
+    n, oh, ow = dy.shape[1:]
+    qh, qw = kh - 1 - pad[0], kw - 1 - pad[1]
+    if qh or qw:
+        gpad[:, :, :qh] = 0
+        gpad[:, :, qh + oh:] = 0
+        gpad[:, :, qh:qh + oh, :qw] = 0
+        gpad[:, :, qh:qh + oh, qw + ow:] = 0
+        gpad[:, :, qh:qh + oh, qw:qw + ow] = dy
+        dy = gpad
+    h, w = dx.shape[2:]
+    cols = col.reshape(-1)[:f * kh * kw * n * h * w].reshape(f, kh, kw, n, h, w)
+    for i in range(kh):
+        for j in range(kw):
+            cols[:, i, j] = dy[:, :, i:i + h, j:j + w]
+    flipped = np.ascontiguousarray(W[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)).reshape(c, -1)
+    np.matmul(flipped, cols.reshape(f * kh * kw, -1), out=dx.reshape(c, -1))
 
 
 def pool_forward(
@@ -147,5 +181,5 @@ def global_avg_pool_backward(dy: NDArray, dx: NDArray | None) -> None:
     np.multiply(dy.T[:, :, None, None], 1.0 / (dx.shape[2] * dx.shape[3]), out=dx)
 
 
-IMAGE_KERNELS = (conv_forward, conv_backward, pool_forward, pool_backward,
+IMAGE_KERNELS = (conv_forward, conv_backward, conv_backward_stride1, pool_forward, pool_backward,
                  global_avg_pool_forward, global_avg_pool_backward)

@@ -11,6 +11,7 @@ columns whose product is already its output; parameters keep DLFS-1's and PyTorc
 
 from __future__ import annotations
 
+import ast
 from typing import Any
 
 from .. import spec as s
@@ -123,17 +124,53 @@ def _fan_in(x: Shape, y: Shape, op: Any) -> int:
     return x[0] * op.size[0] * op.size[1]
 
 
+def _by_correlation(stride: tuple[int, int], pad: tuple[int, int], size: tuple[int, int],
+                    filters: int, channels: int) -> bool:
+    """Whether backward forms dx as a correlation (conv_backward_stride1): stride 1, a pad
+    below the kernel size (the gradient's zero border k - 1 - pad is not negative), and no
+    more filters than channels. Why the last: its columns have a row per filter, the
+    col2im's a row per channel; measured on DeepConvNet's shapes, it is 1.2-1.3x faster at
+    16 -> 16 and 0.87x at 16 -> 32."""
+    return (stride == (1, 1) and pad[0] < size[0] and pad[1] < size[1] and
+            filters <= channels)
+
+
+def _stride1(lp: Any) -> bool:
+    return _by_correlation(lp.attr("stride"), lp.attr("pad"), lp.attr("size"), lp.shape[0],
+                           lp.in_shape[0])
+
+
 def _columns(lp: Any) -> tuple[int | str, ...]:
-    """im2col columns, (C * kh * kw, n, OH * OW): row (c, i, j) holds, for every output
-    position, the input value its window sees at (i, j) of channel c."""
+    """im2col columns per image: row (c, i, j) holds, for every output position, the value
+    its window sees at (i, j) of channel c. With stride 1 the same buffer then holds the
+    gradient's columns in backward, (filters * kh * kw) rows of H * W: the larger of the two."""
     kh, kw = lp.attr("size")
-    return (lp.in_shape[0] * kh * kw, "n", lp.shape[1] * lp.shape[2])
+    forward = lp.in_shape[0] * kh * kw * lp.shape[1] * lp.shape[2]
+    backward = lp.shape[0] * kh * kw * lp.in_shape[1] * lp.in_shape[2] if _stride1(lp) else 0
+    return ("n", max(forward, backward))
 
 
 def _padded(lp: Any) -> tuple[int | str, ...]:
     """The input with its zero border, (C, n, H + 2ph, W + 2pw); empty without padding."""
     (ph, pw), (c, h, w) = lp.attr("pad"), lp.in_shape
     return (c, "n", h + 2 * ph, w + 2 * pw) if ph or pw else (0,)
+
+
+def _gradient_padded(lp: Any) -> tuple[int | str, ...]:
+    """conv_backward_stride1's gradient with its zero border k - 1 - pad; empty where that
+    border is 0 or the other backward runs."""
+    (kh, kw), (ph, pw), (f, oh, ow) = lp.attr("size"), lp.attr("pad"), lp.shape
+    qh, qw = kh - 1 - ph, kw - 1 - pw
+    return (f, "n", oh + 2 * qh, ow + 2 * qw) if _stride1(lp) and (qh or qw) else (0,)
+
+
+def _conv_backward(names: dict[str, str]) -> str:
+    args = "{dy}, {col}, {W}, {dx}, {dW}, {db}".format_map(names)
+    stride, pad, size = (ast.literal_eval(names[k]) for k in ("stride", "pad", "size"))
+    channels = ast.literal_eval(names["in_shape"])[0]
+    if _by_correlation(stride, pad, size, int(names["filters"]), channels):
+        return f"conv_backward_stride1({args}, {names['gpad']}, {names['pad']})"
+    return f"conv_backward({args}, {names['xpad']}, {names['stride']}, {names['pad']})"
 
 
 def _conv_label(lp: Any) -> str:
@@ -172,13 +209,14 @@ OPS = (
     OpDef("conv", s.ConvSpec, ((), ("filters",), ("filters", "size")), shape=conv_shape,
           sets_width=True,
           forward="conv_forward({x}, {W}, {b}, {y}, {col}, {xpad}, {stride}, {pad})",
-          backward="conv_backward({dy}, {col}, {W}, {dx}, {dW}, {db}, {xpad}, {stride}, "
-                   "{pad})",
+          backward=_conv_backward,
           params=(ParamRule("W", _kernel, "weight", _fan_in),
                   ParamRule("b", lambda x, y, op: (op.filters,), "zeros")),
-          # Why one padded buffer for both passes: backward sums the columns' gradient into
-          # it, as forward reads the input through it (forward zeroes its border again).
-          scratch=(Scratch("col", shape=_columns), Scratch("xpad", shape=_padded)),
+          # Why one padded buffer for both passes: backward (stride above 1) sums the
+          # columns' gradient into it, as forward reads the input through it (forward zeroes
+          # its border again).
+          scratch=(Scratch("col", shape=_columns), Scratch("xpad", shape=_padded),
+                   Scratch("gpad", shape=_gradient_padded)),
           onnx=_conv_onnx, label=_conv_label),
     OpDef("pool", s.PoolSpec, ((), ("size",)), shape=pool_shape, sets_width=True,
           forward="pool_forward({x}, {y}, {size}, {stride}, {mode})",

@@ -59,6 +59,11 @@ class Case:
     elementwise: bool = False
     extras: dict[str, tuple[int, ...]] = field(default_factory=dict)
     consts: dict[str, Any] = field(default_factory=dict)  # this case's non-array arguments
+    backward: str = ""  # the backward kernel, where not `<op>_backward`
+
+    @property
+    def backward_kernel(self) -> str:
+        return self.backward or f"{self.fwd.split()[0]}_backward"
 
 
 # Non-array arguments, shared by every case; "rng" is re-seeded on every run so masks repeat.
@@ -80,7 +85,7 @@ def run(case: Case, k: Any, a: Arrays, dy: NDArray | None = None, inplace: bool 
     buf["dy"] = dy
     # inplace: the backward gets dx is dy, as the generated passes may arrange.
     buf.update({f"d{n}": dy if inplace and n == "x" else np.empty_like(v) for n, v in a.items()})
-    getattr(k, f"{op}_backward")(*(buf[name] for name in case.bwd.split()))
+    getattr(k, case.backward_kernel)(*(buf[name] for name in case.bwd.split()))
     return buf
 
 
@@ -171,6 +176,25 @@ CASES: dict[str, Case] = {
                           lambda a: _conv_ref(a, (1, 1), (0, 0)),
                           extras={"col": (27, 2, 9), "xpad": (0,)},
                           consts={"stride": (1, 1), "pad": (0, 0)}),
+    # Stride 1: dx as the padded gradient correlated with the flipped filters. A 2x3 kernel
+    # with pad 1x2 (gradient border 0 rows, 0 columns) and one with pad 0 (border 1x2); col
+    # holds the larger of the two column sets (forward: 2*2*3 rows of 5*6 per image; backward
+    # 4*2*3 rows of 5*6).
+    "conv_stride1": Case({"x": (2, 3, 5, 6), "W": (4, 2, 2, 3), "b": (4,)}, (4, 3, 6, 8),
+                         "conv x W b y col xpad stride pad", "dy col W dx dW db gpad pad",
+                         lambda a: _conv_ref(a, (1, 1), (1, 2)),
+                         extras={"col": (3, 4 * 2 * 3 * 30), "xpad": (2, 3, 7, 10),
+                                 "gpad": (0,)},
+                         consts={"stride": (1, 1), "pad": (1, 2)},
+                         backward="conv_backward_stride1"),
+    "conv_stride1_unpadded": Case({"x": (3, 2, 5, 6), "W": (2, 3, 2, 3), "b": (2,)},
+                                  (2, 2, 4, 4), "conv x W b y col xpad stride pad",
+                                  "dy col W dx dW db gpad pad",
+                                  lambda a: _conv_ref(a, (1, 1), (0, 0)),
+                                  extras={"col": (2, 2 * 2 * 3 * 30), "xpad": (0,),
+                                          "gpad": (2, 2, 6, 8)},
+                                  consts={"stride": (1, 1), "pad": (0, 0)},
+                                  backward="conv_backward_stride1"),
     # Overlapping windows (3, stride 2); 7x6 images, so the last column is in no window.
     "pool_max": Case({"x": (2, 3, 7, 6)}, (2, 3, 3, 2), "pool x y size stride mode",
                      "dy x y dx size stride mode", lambda a: _pool_ref(a, (3, 3), (2, 2), "max"),
@@ -254,12 +278,13 @@ def test_kernels_backward_writes_every_gradient_element(name: str) -> None:
     buf = run(case, K, a)
     buf["dy"] = np.random.default_rng(6).normal(size=case.y_shape)
     buf.update({f"d{n}": np.full_like(v, np.nan) for n, v in a.items()})
-    getattr(K, f"{case.fwd.split()[0]}_backward")(*(buf[arg] for arg in case.bwd.split()))
+    getattr(K, case.backward_kernel)(*(buf[arg] for arg in case.bwd.split()))
     for n in a:
         assert not np.isnan(buf[f"d{n}"]).any(), n
 
 
-@pytest.mark.parametrize("name", ["conv", "conv_unpadded", "pool_max", "pool_tiled",
+@pytest.mark.parametrize("name", ["conv", "conv_unpadded", "conv_stride1",
+                                  "conv_stride1_unpadded", "pool_max", "pool_tiled",
                                   "pool_avg", "pool_avg_floor", "global_avg_pool",
                                   "batchnorm_image"])
 def test_image_kernels_backward_skips_dx_when_none(name: str) -> None:
@@ -271,7 +296,7 @@ def test_image_kernels_backward_skips_dx_when_none(name: str) -> None:
     buf = run(case, K, a)
     buf.update({"dy": dy.copy(), "dx": None},
                **{f"d{n}": np.empty_like(v) for n, v in a.items() if n != "x"})
-    getattr(K, f"{case.fwd.split()[0]}_backward")(*(buf[arg] for arg in case.bwd.split()))
+    getattr(K, case.backward_kernel)(*(buf[arg] for arg in case.bwd.split()))
     for key in case.inputs:
         if key != "x":
             np.testing.assert_array_equal(buf[f"d{key}"], full[f"d{key}"])
@@ -466,7 +491,7 @@ EXPECTED_KERNELS = {
     for op in ("affine", "matmul", "sigmoid", "tanh", "relu", "leaky_relu", "softmax", "dropout",
                "batchnorm", "repeat", "sum", "softmax_ce", "sigmoid_ce", "mse",
                "conv", "pool", "global_avg_pool")
-} | GRAPH_KERNELS
+} | GRAPH_KERNELS | {"conv_backward_stride1"}
 
 
 def test_kernels_registry_lists_every_kernel() -> None:
