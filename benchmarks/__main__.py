@@ -1,7 +1,8 @@
-"""`python -m benchmarks [--cases mlp,big,tiny,residual] [--rounds N] [--json FILE]`.
+"""`python -m benchmarks [--cases mlp,big,tiny,residual,conv,deepconv] [--rounds N] [--json FILE]`.
 
-Trains each case with netc, PyTorch (CPU, eager, same threads), a plain NumPy loop (chains
-only) and the GEMM-only bound, interleaved, and prints medians and ratios; then the startup,
+Trains each case with netc, PyTorch (CPU, eager, same threads), a plain NumPy loop (affine
+chains only) and the GEMM-only bound, interleaved, and prints medians, ratios and the share
+of netc's step outside the matrix products; then the startup,
 compile-time and memory measurements. Needs the `bench` extra (`pip install -e '.[bench]'`).
 """
 
@@ -24,7 +25,7 @@ def training(names: list[str], rounds: int, threads: int) -> dict:
     for name in names:
         case = CASES[name]
         runners = {"netc": netc_runner(case), "gemm": gemm_runner(case)}
-        if not case.blocks:  # the DLFS-style loop has no residual blocks
+        if case.numpy_loop:  # the DLFS-style loop has no residual blocks, no images
             runners["numpy"] = numpy_runner(case)
         try:
             runners["torch"] = torch_runner(case, threads)
@@ -34,6 +35,8 @@ def training(names: list[str], rounds: int, threads: int) -> dict:
         done = case.samples * case.epochs
         row = {"samples_per_s": {k: done / median(v) for k, v in times.items()},
                "efficiency": 1 / median_ratio(times["netc"], times["gemm"])}
+        # What the rest of the step (im2col, pooling, elementwise, optimizer) costs.
+        row["outside_gemm_share"] = 1 - median_ratio(times["gemm"], times["netc"])
         if "numpy" in times:
             row["netc_over_numpy"] = median_ratio(times["numpy"], times["netc"])
         if "torch" in times:
@@ -54,7 +57,7 @@ def _print_case(name: str, row: dict) -> None:
     if "torch" in sps:
         line += (f"  torch {sps['torch']:>10,.0f}  netc/torch {row['netc_over_torch']:5.2f}x"
                  f" (GEMM-only/torch {row['ceiling_over_torch']:.2f}x)")
-    line += f"  efficiency {row['efficiency']:.0%}"
+    line += f"  efficiency {row['efficiency']:.0%} (outside GEMMs {row['outside_gemm_share']:.0%})"
     if "netc_over_numpy" in row:
         line += f"  netc/plain-NumPy {row['netc_over_numpy']:.2f}x"
     if "numpy_over_torch" in row:
@@ -64,7 +67,7 @@ def _print_case(name: str, row: dict) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(prog="python -m benchmarks")
-    p.add_argument("--cases", default="mlp,big,tiny,residual")
+    p.add_argument("--cases", default="mlp,big,tiny,residual,conv,deepconv")
     p.add_argument("--rounds", type=int, default=7)
     p.add_argument("--json", metavar="FILE")
     p.add_argument("--skip-extras", action="store_true")

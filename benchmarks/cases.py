@@ -2,13 +2,29 @@
 
 Every contender trains the same layers on the same synthetic data in the same batch order
 (the permutation netc's trainer draws from the seed), so only the implementation differs.
+`Case` is an affine chain (with residual blocks or not); `ConvCase` a convnet on images.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
+
+
+def _synthetic(samples: int, features: int, classes: int,
+               seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """x float32 in [0, 1), one row of `features` per sample; t a class in 0..classes-1."""
+    rng = np.random.default_rng(seed)
+    x = rng.random((samples, features), dtype=np.float32)
+    t = rng.integers(0, classes, samples)
+    return x, t
+
+
+def _orders(samples: int, epochs: int, seed: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.permutation(samples) for _ in range(epochs)]
 
 
 @dataclass(frozen=True)
@@ -41,19 +57,110 @@ class Case:
         (a block's skip connection adds no product)."""
         return self.widths[:-1] + (self.widths[-2],) * (2 * self.blocks) + self.widths[-1:]
 
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return self.widths[:1]
+
+    @property
+    def numpy_loop(self) -> bool:
+        """Whether the plain DLFS-style NumPy loop fits: chains only, no residual blocks."""
+        return not self.blocks
+
     def data(self, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-        rng = np.random.default_rng(seed)
-        x = rng.random((self.samples, self.widths[0]), dtype=np.float32)
-        t = rng.integers(0, self.widths[-1], self.samples)
-        return x, t
+        return _synthetic(self.samples, self.widths[0], self.widths[-1], seed)
 
     def orders(self, seed: int = 0) -> list[np.ndarray]:
         """The batch order of each epoch, as netc's trainer draws it from the seed."""
-        rng = np.random.default_rng(seed)
-        return [rng.permutation(self.samples) for _ in range(self.epochs)]
+        return _orders(self.samples, self.epochs, seed)
 
 
-CASES = {
+@dataclass(frozen=True)
+class Conv:
+    """`conv(filters, size, pad=pad)`, stride 1, followed by relu."""
+    filters: int
+    size: int
+    pad: int = 0
+
+
+@dataclass(frozen=True)
+class Pool:
+    """`pool(size)`: max pooling, stride = size."""
+    size: int
+
+
+@dataclass(frozen=True)
+class ConvCase:
+    """A convnet: `layers` are Conv, Pool, or an int (an affine layer of that width, after a
+    flatten); relu after every conv and affine but the last, then softmax_ce."""
+    name: str
+    image: tuple[int, int, int]
+    layers: tuple[Conv | Pool | int, ...]
+    samples: int
+    batch: int
+    lr: float = 0.01
+    epochs: int = 1
+
+    @property
+    def spec(self) -> str:
+        parts: list[str] = []
+        for layer in self.layers:
+            if isinstance(layer, Conv):
+                pad = f", pad={layer.pad}" if layer.pad else ""
+                parts += [f"conv({layer.filters}, {layer.size}{pad})", "relu"]
+            elif isinstance(layer, Pool):
+                parts.append(f"pool({layer.size})")
+            else:
+                parts += [*(["flatten"] if "flatten" not in parts else []),
+                          f"affine({layer})", "relu"]
+        parts[-1] = "softmax_ce"  # the last affine feeds the loss, no relu
+        return f"input: {'x'.join(map(str, self.image))}\n" + " -> ".join(parts) + "\n"
+
+    def shapes(self) -> list[tuple[int, ...]]:
+        """The input shape each layer sees, in order: (C, H, W) up to the first affine layer,
+        then (width,); and the output's last."""
+        shape: tuple[int, ...] = self.image
+        out = [shape]
+        for layer in self.layers:
+            c, h, w = shape if len(shape) == 3 else (0, 0, 0)
+            if isinstance(layer, Conv):
+                grow = 2 * layer.pad - layer.size + 1  # stride 1
+                shape = (layer.filters, h + grow, w + grow)
+            elif isinstance(layer, Pool):
+                shape = (c, h // layer.size, w // layer.size)
+            else:
+                shape = (layer,)
+            out.append(shape)
+        return out
+
+    def products(self) -> list[tuple[str, int, int, int]]:
+        """The matrix products of each layer with weights, with netc's shapes: ("conv", F,
+        C*kh*kw, OH*OW) for W (F, C*kh*kw) @ columns (C*kh*kw, n*OH*OW), and ("affine",
+        n_in, n_out, 1) for x (n, n_in) @ W (n_in, n_out)."""
+        found = []
+        shapes = self.shapes()
+        for layer, x, y in zip(self.layers, shapes[:-1], shapes[1:], strict=True):
+            if isinstance(layer, Conv):
+                found.append(("conv", layer.filters, x[0] * layer.size ** 2, y[1] * y[2]))
+            elif not isinstance(layer, Pool):
+                found.append(("affine", math.prod(x), layer, 1))
+        return found
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return self.image
+
+    @property
+    def numpy_loop(self) -> bool:
+        return False
+
+    def data(self, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        return _synthetic(self.samples, math.prod(self.image), self.layers[-1], seed)
+
+    def orders(self, seed: int = 0) -> list[np.ndarray]:
+        return _orders(self.samples, self.epochs, seed)
+
+
+CASES: dict[str, Case | ConvCase] = {
     "mlp": Case("mlp", (784, 50, 10), "sigmoid", 20_000, 100),
     "big": Case("big", (784, 1000, 1000, 10), "relu", 10_240, 256, lr=0.01),
     # The spiral: 10 steps an epoch, so 300 epochs (spiral.net's own count) per timed run.
@@ -63,4 +170,12 @@ CASES = {
     # The residual MLP of specs/mnist_residual.net without batchnorm (which would make the
     # PyTorch side a different computation to check): 784 -> 256, two blocks, -> 10.
     "residual": Case("residual", (784, 256, 10), "relu", 10_000, 100, lr=0.01, blocks=2),
+    # DLFS-1 ch. 7 SimpleConvNet (specs/mnist_simple_convnet.net) on 1x28x28 images.
+    "conv": ConvCase("conv", (1, 28, 28), (Conv(30, 5), Pool(2), 100, 10), 3_000, 100),
+    # DLFS-1 ch. 8 DeepConvNet (specs/mnist_deep_convnet.net) without its two dropouts: the
+    # masks would differ between netc and PyTorch, so the step would be no common computation
+    # to check, and an elementwise mask is a small part of a conv net's step.
+    "deepconv": ConvCase("deepconv", (1, 28, 28), (
+        Conv(16, 3, 1), Conv(16, 3, 1), Pool(2), Conv(32, 3, 1), Conv(32, 3, 2), Pool(2),
+        Conv(64, 3, 1), Conv(64, 3, 1), Pool(2), 50, 10), 1_000, 100),
 }

@@ -1,5 +1,5 @@
-"""The contenders: netc's `net.fit`, PyTorch eager on the CPU, a plain NumPy loop, and the
-GEMM-only bound.
+"""The contenders: netc's `net.fit`, PyTorch eager on the CPU, a plain NumPy loop (affine
+chains only), and the GEMM-only bound.
 
 Each function trains (or, for the bound, multiplies) for `epochs` epochs and returns the
 wall-clock seconds; setup (compiling, building tensors) happens before the clock starts.
@@ -15,13 +15,13 @@ import numpy as np
 
 import netc
 
-from .cases import Case
+from .cases import Case, Conv, ConvCase, Pool
 
 if TYPE_CHECKING:
     from torch import nn
 
 
-def netc_runner(case: Case) -> Callable[[], float]:
+def netc_runner(case: Case | ConvCase) -> Callable[[], float]:
     x, t = case.data()
     net = netc.compile(case.spec, seed=0)
 
@@ -34,12 +34,13 @@ def netc_runner(case: Case) -> Callable[[], float]:
     return run
 
 
-def torch_runner(case: Case, threads: int) -> Callable[[], float]:
+def torch_runner(case: Case | ConvCase, threads: int) -> Callable[[], float]:
     import torch
 
     torch.set_num_threads(threads)
     x, t = case.data()
-    xs, ts = torch.from_numpy(x), torch.from_numpy(t)
+    # Images as (N, C, H, W), the layout nn.Conv2d takes; netc reads the same flat rows.
+    xs, ts = torch.from_numpy(x).reshape(len(x), *case.input_shape), torch.from_numpy(t)
     model = torch_model(case)
     opt = torch.optim.SGD(model.parameters(), lr=case.lr)
     loss_fn = torch.nn.CrossEntropyLoss()
@@ -60,10 +61,14 @@ def torch_runner(case: Case, threads: int) -> Callable[[], float]:
     return run
 
 
-def torch_model(case: Case) -> nn.Module:
+def torch_model(case: Case | ConvCase) -> nn.Module:
     """The case's network as a PyTorch module: `Linear` and the activation, and for each
-    residual block a module whose forward is `x + f(x)`, followed by the activation."""
+    residual block a module whose forward is `x + f(x)`, followed by the activation; for a
+    ConvCase, `Conv2d`/`MaxPool2d`/`Linear` of the same sizes."""
     from torch import nn
+
+    if isinstance(case, ConvCase):
+        return _torch_convnet(case)
 
     act = {"sigmoid": nn.Sigmoid, "relu": nn.ReLU}[case.activation]
 
@@ -83,13 +88,14 @@ def torch_model(case: Case) -> nn.Module:
     return nn.Sequential(*layers, nn.Linear(*case.widths[-2:]))
 
 
-def numpy_runner(case: Case) -> Callable[[], float]:
+def numpy_runner(case: Case | ConvCase) -> Callable[[], float]:
     """A plain NumPy training loop, as in the DLFS reference code: the point of comparison
     the performance issue quotes (new arrays every step, `x[idx]`, `W -= lr * dW`). Plain
-    chains only: a residual block does not fit DLFS's layer-after-layer loop (`case.blocks`
-    must be 0; `python -m benchmarks` leaves this contender out for the others)."""
-    if case.blocks:
-        raise ValueError(f"case {case.name!r}: the plain NumPy loop has no residual blocks")
+    chains only: a residual block does not fit DLFS's layer-after-layer loop
+    (`case.numpy_loop`; `python -m benchmarks` leaves this contender out for the others)."""
+    if not case.numpy_loop:
+        raise ValueError(f"case {case.name!r}: the plain NumPy loop is for affine chains "
+                         "(no residual blocks, no images)")
     x, t = case.data()
     rng = np.random.default_rng(0)
     shapes = list(zip(case.widths[:-1], case.widths[1:], strict=True))
@@ -133,9 +139,11 @@ def numpy_runner(case: Case) -> Callable[[], float]:
     return run
 
 
-def gemm_runner(case: Case) -> Callable[[], float]:
+def gemm_runner(case: Case | ConvCase) -> Callable[[], float]:
     """The same steps' matrix products alone: forward x@W, backward x.T@dy and dy@W.T (a
     residual block's skip adds no product, so its two layers chain like any others)."""
+    if isinstance(case, ConvCase):
+        return _conv_gemm_runner(case)
     rng = np.random.default_rng(0)
     ws = [rng.random((a, b), dtype=np.float32) * 0.01
           for a, b in zip(case.dims[:-1], case.dims[1:], strict=True)]
@@ -163,3 +171,71 @@ def _buffers(case: Case, n: int, rng: np.random.Generator) -> tuple[list, list]:
     acts = [rng.random((n, w), dtype=np.float32) for w in case.dims]
     grads = [rng.random((n, w), dtype=np.float32) for w in case.dims]
     return acts, grads
+
+
+def _torch_convnet(case: ConvCase) -> nn.Module:
+    """Conv2d + ReLU, MaxPool2d, Flatten before the first Linear, ReLU between Linears."""
+    from torch import nn
+
+    layers: list[nn.Module] = []
+    shapes = case.shapes()[:-1]  # the input shape of each layer
+    for i, (layer, shape) in enumerate(zip(case.layers, shapes, strict=True)):
+        if isinstance(layer, Conv):
+            layers += [nn.Conv2d(shape[0], layer.filters, layer.size, padding=layer.pad),
+                       nn.ReLU()]
+        elif isinstance(layer, Pool):
+            layers.append(nn.MaxPool2d(layer.size))
+        else:
+            if len(shape) == 3:
+                layers.append(nn.Flatten())
+            layers.append(nn.Linear(int(np.prod(shape)), layer))
+            if i < len(case.layers) - 1:
+                layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+def _conv_gemm_runner(case: ConvCase) -> Callable[[], float]:
+    """A convnet step's matrix products with netc's shapes (ConvCase.products): per conv
+    W @ columns forward, dy @ columns.T and W.T @ dy backward; per affine layer as above. The
+    first layer with weights computes no input gradient: nothing needs it, so netc skips it."""
+    rng = np.random.default_rng(0)
+    sizes = [min(case.batch, case.samples - s) for s in range(0, case.samples, case.batch)]
+    steps = {n: [_product(p, n, rng) for p in case.products()] for n in set(sizes)}
+
+    def run() -> float:
+        start = time.perf_counter()
+        for _ in range(case.epochs):
+            for n in sizes:
+                for forward, _ in steps[n]:
+                    forward()
+                for i, (_, backward) in reversed(list(enumerate(steps[n]))):
+                    backward(i > 0)
+        return time.perf_counter() - start
+
+    return run
+
+
+def _product(product: tuple[str, int, int, int], n: int,
+             rng: np.random.Generator) -> tuple[Callable[[], None], Callable[[bool], None]]:
+    """(forward, backward(input_grad)) closures over preallocated operands of one layer."""
+    kind, a, b, p = product
+
+    def r(*shape: int) -> np.ndarray:
+        return rng.random(shape, dtype=np.float32) * 0.01
+
+    if kind == "conv":  # W (F, K) @ col (K, n*P) = y (F, n*P)
+        w, x, y, dy, dw, dx = r(a, b), r(b, n * p), r(a, n * p), r(a, n * p), r(a, b), r(b, n * p)
+        ops = ((w, x), (dy, x.T), (w.T, dy))
+    else:  # x (n, a) @ W (a, b) = y (n, b)
+        w, x, y, dy, dw, dx = r(a, b), r(n, a), r(n, b), r(n, b), r(a, b), r(n, a)
+        ops = ((x, w), (x.T, dy), (dy, w.T))
+
+    def forward() -> None:
+        np.matmul(*ops[0], out=y)
+
+    def backward(input_grad: bool) -> None:
+        np.matmul(*ops[1], out=dw)
+        if input_grad:
+            np.matmul(*ops[2], out=dx)
+
+    return forward, backward

@@ -78,8 +78,10 @@ def test_pytorch_contender_has_the_same_layers_as_netc():
         model = contenders.torch_model(case)
         net = netc.compile(case.spec, seed=0)
         torch_shapes = sorted(tuple(p.shape) for p in model.parameters())
-        # torch.nn.Linear stores W as (out, in); netc as (in, out).
-        netc_shapes = sorted(v.shape[::-1] for v in net.params.values())
+        # torch.nn.Linear stores W as (out, in); netc as (in, out). Conv W is (F, C, kh, kw)
+        # in both.
+        netc_shapes = sorted(v.shape[::-1] if v.ndim == 2 else v.shape
+                             for v in net.params.values())
         assert torch_shapes == netc_shapes, case.name
     model = contenders.torch_model(CASES["residual"])
     import torch
@@ -100,3 +102,61 @@ def test_residual_case_trains_without_the_plain_numpy_loop(monkeypatch, capsys):
     assert set(row["samples_per_s"]) >= {"netc", "gemm"} and "numpy" not in row["samples_per_s"]
     assert "netc_over_numpy" not in row and 0 < row["efficiency"] < 10
     assert "plain-NumPy" not in capsys.readouterr().out
+
+
+def test_conv_cases_are_the_book_convnets_in_the_dsl():
+    assert CASES["conv"].spec == (
+        "input: 1x28x28\n"
+        "conv(30, 5) -> relu -> pool(2) -> flatten -> affine(100) -> relu -> affine(10)"
+        " -> softmax_ce\n")
+    deep = CASES["deepconv"]
+    assert deep.spec.count("conv(") == 6 and "conv(32, 3, pad=2)" in deep.spec
+    assert "dropout" not in deep.spec  # left out on both sides (see cases.py)
+    assert deep.shapes()[-3:] == [(64, 4, 4), (50,), (10,)]
+    x, t = deep.data()
+    assert x.shape == (1_000, 784) and x.dtype == np.float32 and set(np.unique(t)) <= set(range(10))
+    # netc's shapes: filters (F, C*kh*kw) @ columns (C*kh*kw, n*OH*OW); affine x @ W.
+    assert CASES["conv"].products() == [("conv", 30, 25, 576), ("affine", 4320, 100, 1),
+                                        ("affine", 100, 10, 1)]
+    assert deep.products()[3] == ("conv", 32, 32 * 9, 16 * 16)  # pad 2: 14 -> 16
+
+
+@pytest.mark.parametrize("name", ["conv", "deepconv"])
+def test_pytorch_convnet_computes_netcs_step(name):
+    """Same weights, same batch: the same loss and the same gradients, so the two contenders
+    time one computation (layout: conv W (F, C, kh, kw) in both, affine W transposed)."""
+    torch = pytest.importorskip("torch")
+    import netc
+
+    case = CASES[name]
+    net = netc.compile(case.spec, seed=0)
+    model = contenders.torch_model(case)
+    weighted = [m for m in model if hasattr(m, "weight")]
+    keys = [k for k in net.params if k.endswith(".W")]
+    assert len(weighted) == len(keys)
+    for module, key in zip(weighted, keys, strict=True):
+        w = net.params[key]
+        module.weight.data = torch.from_numpy(w.T.copy() if w.ndim == 2 else w.copy())
+        module.bias.data = torch.from_numpy(net.params[key[:-1] + "b"].copy())
+    x, t = case.data()
+    x, t = x[:8], t[:8]
+    loss = torch.nn.CrossEntropyLoss()(
+        model(torch.from_numpy(x).reshape(8, *case.input_shape)), torch.from_numpy(t))
+    loss.backward()
+    assert loss.item() == pytest.approx(net.loss(x, t), rel=1e-4)
+    grads = net.gradients(x, t)
+    for module, key in zip(weighted, keys, strict=True):
+        dw = module.weight.grad.numpy()
+        np.testing.assert_allclose(dw.T if dw.ndim == 2 else dw, grads[key], rtol=1e-3,
+                                   atol=1e-6)
+
+
+def test_conv_case_trains_with_gemm_bound_and_no_plain_numpy_loop(monkeypatch, capsys):
+    monkeypatch.setattr(measure, "PAUSE_S", 0.0)
+    monkeypatch.setitem(CASES, "conv", dataclasses.replace(CASES["conv"], samples=150))
+    with pytest.raises(ValueError, match="no images"):
+        contenders.numpy_runner(CASES["conv"])
+    row = training(["conv"], rounds=1, threads=1)["conv"]
+    assert "numpy" not in row["samples_per_s"] and row["samples_per_s"]["gemm"] > 0
+    assert row["outside_gemm_share"] == pytest.approx(1 - row["efficiency"])
+    assert "outside GEMMs" in capsys.readouterr().out
