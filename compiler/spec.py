@@ -141,8 +141,10 @@ class ConvSpec(OpSpec):
     op: Literal["conv"] = "conv"
     filters: Size = Field(description="output channels (the number of filters)")
     size: Pair = Field(description="kernel size: `5`, or `3x5` (height x width)")
-    stride: Pair = Field((1, 1), description="step between windows: `2`, or `2x1`")
-    pad: Padding = Field((0, 0), description="zeros added on each side: `1`, or `1x2`")
+    stride: Pair = Field(1, validate_default=True,
+                         description="step between windows: `2`, or `2x1`")
+    pad: Padding = Field(0, validate_default=True,
+                         description="zeros added on each side: `1`, or `1x2`")
     init: InitName | None = Field(None, description="weight init; default: the `init:` setting")
     std: Positive | None = Field(None, description="std for init=normal (default 0.01)")
     kind: ClassVar[str] = "layer"
