@@ -192,8 +192,9 @@ def _scratch(layer: LayerPlan) -> list[str]:
     out = []
     for b in OPS[layer.op].scratch:
         dims = ", ".join(str(d) for d in nodecode.scratch_shape(layer, b))
+        dtype = f"np.{b.dtype}" if b.dtype else "dtype"
         out.append(f"    {b.name}{layer.index} = np.empty(({dims}"
-                   f"{',' if dims.count(',') == 0 else ''}), dtype)")
+                   f"{',' if dims.count(',') == 0 else ''}), {dtype})")
     return out
 
 

@@ -36,11 +36,13 @@ class Scratch:
     `per_row` buffers are shaped like the output (dropout's mask), others like one row's
     last axis (batchnorm's inverse std). `shape`, where given, decides instead: a function
     of the layer's plan giving the buffer's shape, with "n" where the batch axis goes (a
-    conv's columns `(C*kh*kw, "n", OH*OW)`)."""
+    conv's columns `(C*kh*kw, "n", OH*OW)`). `dtype`: a NumPy type name for buffers that
+    are not in the network's float type (max pooling's winners, "bool")."""
 
     name: str
     per_row: bool = True
     shape: Callable[[Any], tuple[int | str, ...]] | None = None
+    dtype: str | None = None
 
 
 Template = str | Callable[[dict[str, str]], str]

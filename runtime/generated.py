@@ -65,7 +65,7 @@ def used_kernels(source: str) -> list[str]:
     """The kernel names a generated source calls, in first-use order."""
     seen: dict[str, None] = {}
     known = _kernels()
-    for m in re.finditer(r"\b([a-z_]+)\(", source):
+    for m in re.finditer(r"\b([a-z_][a-z0-9_]*)\(", source):
         if m.group(1) in known:
             seen.setdefault(m.group(1))
     return list(seen)

@@ -169,6 +169,30 @@ def pool_backward(
                 dx[at] += part
 
 
+def pool2_forward(x: NDArray, y: NDArray, right: NDArray, lower: NDArray) -> None:
+    """pool(2) with windows that tile the input: the max of each 2x2 window in two halving
+    steps, columns then rows, keeping which side won each (for backward).  x (c, n, 2oh, 2ow),
+    y (c, n, oh, ow); right (c, n, 2oh, ow) and lower (c, n, oh, ow) bool."""
+    left, other = x[..., 0::2], x[..., 1::2]
+    # Strictly greater: on a tie the first of the pair wins (row-major first maximum).
+    np.greater(other, left, out=right)
+    rows = np.maximum(left, other)
+    np.greater(rows[:, :, 1::2], rows[:, :, 0::2], out=lower)
+    np.maximum(rows[:, :, 0::2], rows[:, :, 1::2], out=y)
+
+
+def pool2_backward(dy: NDArray, right: NDArray, lower: NDArray, dx: NDArray | None) -> None:
+    """Each window's gradient to the element pool2_forward found: its row (upper or lower),
+    then that row's column; the other three get 0. Writes every element of dx."""
+    if dx is None:
+        return
+    for row, chosen in ((0, ~lower), (1, lower)):
+        g = dy * chosen
+        won = right[:, :, row::2]
+        np.multiply(g, won, out=dx[:, :, row::2, 1::2])
+        np.subtract(g, dx[:, :, row::2, 1::2], out=dx[:, :, row::2, 0::2])
+
+
 def global_avg_pool_forward(x: NDArray, y: NDArray) -> None:
     """y = the mean of each channel.  x (c, n, h, w), y (n, c)."""
     np.mean(x, axis=(2, 3), out=y.T)
@@ -182,4 +206,5 @@ def global_avg_pool_backward(dy: NDArray, dx: NDArray | None) -> None:
 
 
 IMAGE_KERNELS = (conv_forward, conv_backward, conv_backward_stride1, pool_forward, pool_backward,
+                 pool2_forward, pool2_backward,
                  global_avg_pool_forward, global_avg_pool_backward)

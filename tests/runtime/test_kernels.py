@@ -66,6 +66,7 @@ class Case:
         return self.backward or f"{self.fwd.split()[0]}_backward"
 
 
+BOOL_EXTRAS = {"right", "lower"}  # pool2's winners: the passes allocate them as bool
 # Non-array arguments, shared by every case; "rng" is re-seeded on every run so masks repeat.
 CONSTS = {"alpha": 0.1, "p": 0.5, "train": True, "momentum": 0.9, "eps": 1e-5, "n": 3}
 
@@ -77,7 +78,8 @@ def run(case: Case, k: Any, a: Arrays, dy: NDArray | None = None, inplace: bool 
     buf = {**CONSTS, **case.consts, **a, "rng": np.random.default_rng(7),
            "y": np.empty(case.y_shape, dtype), "ones": np.ones(len(a["x"]), dtype),
            "running_mean": np.zeros(4, dtype), "running_var": np.ones(4, dtype)}
-    buf.update({name: np.empty(shape, dtype) for name, shape in case.extras.items()}, **overrides)
+    buf.update({name: np.empty(shape, bool if name in BOOL_EXTRAS else dtype)
+                for name, shape in case.extras.items()}, **overrides)
     op = case.fwd.split()[0]
     getattr(k, f"{op}_forward")(*(buf[name] for name in case.fwd.split()[1:]))
     if dy is None:
@@ -203,6 +205,10 @@ CASES: dict[str, Case] = {
     "pool_tiled": Case({"x": (2, 3, 4, 6)}, (2, 3, 2, 3), "pool x y size stride mode",
                        "dy x y dx size stride mode", lambda a: _pool_ref(a, (2, 2), (2, 2), "max"),
                        consts={"size": (2, 2), "stride": (2, 2), "mode": "max"}),
+    # pool(2) on even sizes runs as pool2: winners kept in bool buffers instead of x and y.
+    "pool2": Case({"x": (2, 3, 4, 6)}, (2, 3, 2, 3), "pool2 x y right lower",
+                  "dy right lower dx", lambda a: _pool_ref(a, (2, 2), (2, 2), "max"),
+                  extras={"right": (2, 3, 4, 3), "lower": (2, 3, 2, 3)}),
     "pool_avg_floor": Case({"x": (2, 2, 5, 5)}, (2, 2, 2, 2), "pool x y size stride mode",
                            "dy x y dx size stride mode",
                            lambda a: _pool_ref(a, (2, 2), (2, 2), "avg"),
@@ -231,7 +237,7 @@ def test_kernels_forward_matches_reference_and_keeps_dtype(name: str, dtype: typ
     case = CASES[name]
     a = make_inputs(case, dtype)
     buf = run(case, K, a, dy=np.ones(case.y_shape, dtype))
-    arrays = [v for v in buf.values() if isinstance(v, np.ndarray)]
+    arrays = [v for k, v in buf.items() if isinstance(v, np.ndarray) and k not in BOOL_EXTRAS]
     assert all(v.dtype == dtype for v in arrays)
     tol = 1e-12 if dtype == np.float64 else 1e-5
     np.testing.assert_allclose(buf["y"], case.reference(a), rtol=tol, atol=tol)
@@ -284,7 +290,7 @@ def test_kernels_backward_writes_every_gradient_element(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", ["conv", "conv_unpadded", "conv_stride1",
-                                  "conv_stride1_unpadded", "pool_max", "pool_tiled",
+                                  "conv_stride1_unpadded", "pool_max", "pool_tiled", "pool2",
                                   "pool_avg", "pool_avg_floor", "global_avg_pool",
                                   "batchnorm_image"])
 def test_image_kernels_backward_skips_dx_when_none(name: str) -> None:
@@ -491,7 +497,7 @@ EXPECTED_KERNELS = {
     for op in ("affine", "matmul", "sigmoid", "tanh", "relu", "leaky_relu", "softmax", "dropout",
                "batchnorm", "repeat", "sum", "softmax_ce", "sigmoid_ce", "mse",
                "conv", "pool", "global_avg_pool")
-} | GRAPH_KERNELS | {"conv_backward_stride1"}
+} | GRAPH_KERNELS | {"conv_backward_stride1", "pool2_forward", "pool2_backward"}
 
 
 def test_kernels_registry_lists_every_kernel() -> None:

@@ -30,6 +30,12 @@ SPECS = {
     "graph": "input: 1x2x2\nflatten -> affine(6)@E => h\nh -> residual(tanh -> affine(6)) "
              "-> concat(h, affine(tied=E) -> affine(2), tanh) -> affine(6) -> affine(6)@F -> "
              "add(tanh, affine(6)@F) -> affine(3) -> softmax_ce",
+    # Every image kernel the passes may call: the general conv backward (more filters than
+    # channels, stride 2), the correlation one (stride 1), pool2 (2x2 tiling max), the
+    # general pool (overlapping, avg), batchnorm per channel and global_avg_pool.
+    "images": "input: 2x8x8\nconv(3, 3, pad=1) -> tanh -> conv(3, 3, pad=1) -> pool(2) "
+              "-> batchnorm -> conv(4, 2, stride=2) -> pool(2, stride=1) -> "
+              "pool(1, mode=\"avg\") -> global_avg_pool -> affine(3) -> softmax_ce",
 }
 
 DRIVER = textwrap.dedent("""
