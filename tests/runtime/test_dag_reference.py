@@ -51,8 +51,8 @@ def _forward_op(lp, xs, p, attrs):
         return p["gamma"] * xhat + p["beta"], {"xhat": xhat, "std": std}
     if op == "add":
         return sum(xs[1:], xs[0]), {}
-    if op == "concat":
-        return np.concatenate(xs, axis=-1), {}
+    if op == "concat":  # images (n, c, h, w) join on the channels
+        return np.concatenate(xs, axis=1 if x.ndim == 4 else -1), {}
     if op == "flatten":
         return x.reshape(len(x), -1), {}
     raise AssertionError(f"the reference has no {op}")
@@ -81,8 +81,9 @@ def _backward_op(lp, xs, y, cache, dy, p, attrs):
     if op == "add":
         return [dy] * len(xs), {}
     if op == "concat":
-        cuts = np.cumsum([v.shape[-1] for v in xs])[:-1]
-        return np.split(dy, cuts, axis=-1), {}
+        axis = 1 if x.ndim == 4 else -1
+        cuts = np.cumsum([v.shape[axis] for v in xs])[:-1]
+        return np.split(dy, cuts, axis=axis), {}
     if op == "flatten":
         return [dy.reshape(x.shape)], {}
     raise AssertionError(f"the reference has no {op}")

@@ -58,7 +58,8 @@ def _op(op: str, xs: list[np.ndarray], p: dict[str, np.ndarray]) -> np.ndarray:
         e = np.exp(x - x.max(axis=-1, keepdims=True))
         return e / e.sum(axis=-1, keepdims=True)
     return {"relu": lambda: np.maximum(x, 0), "tanh": lambda: np.tanh(x),
-            "add": lambda: sum(xs), "concat": lambda: np.concatenate(xs, axis=-1),
+            "add": lambda: sum(xs),  # images (n, c, h, w) concat on the channels
+            "concat": lambda: np.concatenate(xs, axis=1 if x.ndim == 4 else -1),
             "flatten": lambda: x.reshape(len(x), -1)}.get(op, lambda: x)()
 
 
@@ -127,10 +128,11 @@ def test_onnx_dag_image_input_flatten_and_a_three_way_add(tmp_path: Path) -> Non
 
 
 def test_onnx_dag_image_input_with_image_ops(tmp_path: Path) -> None:
-    # Activations and merges on images before the flatten: (1, 2, 2) kept, then flattened.
+    # Activations and merges on images before the flatten: (1, 2, 2) kept, then flattened;
+    # concat joins images on the channels.
     layers = [
         _node(0, "relu", (INPUT,), (1, 2, 2)), _node(1, "tanh", (INPUT,), (1, 2, 2)),
-        _node(2, "add", (0, 1), (1, 2, 2)), _node(3, "concat", (2, INPUT), (1, 2, 4)),
+        _node(2, "add", (0, 1), (1, 2, 2)), _node(3, "concat", (2, INPUT), (2, 2, 2)),
         _node(4, "flatten", (3,), (8,), 8), _node(5, "affine", (4,), (3,), 8),
         _node(6, "softmax_ce", (5,), (3,)),
     ]
