@@ -169,28 +169,38 @@ def pool_backward(
                 dx[at] += part
 
 
-def pool2_forward(x: NDArray, y: NDArray, right: NDArray, lower: NDArray) -> None:
+def pool2_forward(x: NDArray, y: NDArray, lower: NDArray, right: NDArray) -> None:
     """pool(2) with windows that tile the input: the max of each 2x2 window in two halving
-    steps, columns then rows, keeping which side won each (for backward).  x (c, n, 2oh, 2ow),
-    y (c, n, oh, ow); right (c, n, 2oh, ow) and lower (c, n, oh, ow) bool."""
-    left, other = x[..., 0::2], x[..., 1::2]
-    # Strictly greater: on a tie the first of the pair wins (row-major first maximum).
+    steps, keeping which side won each (for backward). Rows first: each pair of rows is
+    two contiguous runs, so the full-size step reads memory in order.
+
+    x (c, n, 2oh, w), y (c, n, oh, ow); lower (c, n, oh, w): the lower row won the column;
+    right (c, n, oh, ow): the right column won the window. Ties go to the first maximum in
+    row-major order, as DLFS-1's argmax and PyTorch: the upper row, then the left column,
+    unless the left column's maximum sits in the lower row and the right one's in the upper.
+    """
+    c, n, h, w = x.shape
+    pairs = x.reshape(c, n, h // 2, 2, w)
+    np.greater(pairs[:, :, :, 1], pairs[:, :, :, 0], out=lower)
+    rows = np.maximum(pairs[:, :, :, 0], pairs[:, :, :, 1])
+    left, other = rows[..., 0::2], rows[..., 1::2]
     np.greater(other, left, out=right)
-    rows = np.maximum(left, other)
-    np.greater(rows[:, :, 1::2], rows[:, :, 0::2], out=lower)
-    np.maximum(rows[:, :, 0::2], rows[:, :, 1::2], out=y)
+    right |= (other == left) & lower[..., 0::2] & ~lower[..., 1::2]
+    np.maximum(left, other, out=y)
 
 
-def pool2_backward(dy: NDArray, right: NDArray, lower: NDArray, dx: NDArray | None) -> None:
-    """Each window's gradient to the element pool2_forward found: its row (upper or lower),
-    then that row's column; the other three get 0. Writes every element of dx."""
+def pool2_backward(dy: NDArray, lower: NDArray, right: NDArray, dx: NDArray | None) -> None:
+    """Each window's gradient to the element pool2_forward found: first its column, then that
+    column's row; the other three get 0. Writes every element of dx."""
     if dx is None:
         return
-    for row, chosen in ((0, ~lower), (1, lower)):
-        g = dy * chosen
-        won = right[:, :, row::2]
-        np.multiply(g, won, out=dx[:, :, row::2, 1::2])
-        np.subtract(g, dx[:, :, row::2, 1::2], out=dx[:, :, row::2, 0::2])
+    c, n, h, w = dx.shape
+    g = np.empty(lower.shape, dx.dtype)  # the gradient of each pair-row's column maxima
+    np.multiply(dy, right, out=g[..., 1::2])
+    np.subtract(dy, g[..., 1::2], out=g[..., 0::2])
+    pairs = dx.reshape(c, n, h // 2, 2, w)
+    np.multiply(g, lower, out=pairs[:, :, :, 1])
+    np.subtract(g, pairs[:, :, :, 1], out=pairs[:, :, :, 0])
 
 
 def global_avg_pool_forward(x: NDArray, y: NDArray) -> None:

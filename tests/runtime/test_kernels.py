@@ -206,9 +206,9 @@ CASES: dict[str, Case] = {
                        "dy x y dx size stride mode", lambda a: _pool_ref(a, (2, 2), (2, 2), "max"),
                        consts={"size": (2, 2), "stride": (2, 2), "mode": "max"}),
     # pool(2) on even sizes runs as pool2: winners kept in bool buffers instead of x and y.
-    "pool2": Case({"x": (2, 3, 4, 6)}, (2, 3, 2, 3), "pool2 x y right lower",
-                  "dy right lower dx", lambda a: _pool_ref(a, (2, 2), (2, 2), "max"),
-                  extras={"right": (2, 3, 4, 3), "lower": (2, 3, 2, 3)}),
+    "pool2": Case({"x": (2, 3, 4, 6)}, (2, 3, 2, 3), "pool2 x y lower right",
+                  "dy lower right dx", lambda a: _pool_ref(a, (2, 2), (2, 2), "max"),
+                  extras={"lower": (2, 3, 2, 6), "right": (2, 3, 2, 3)}),
     "pool_avg_floor": Case({"x": (2, 2, 5, 5)}, (2, 2, 2, 2), "pool x y size stride mode",
                            "dy x y dx size stride mode",
                            lambda a: _pool_ref(a, (2, 2), (2, 2), "avg"),
@@ -549,3 +549,21 @@ def test_kernels_reference_no_module_globals_but_np(name: str) -> None:
     assert not set(code.co_names) & module_globals
     assert not code.co_freevars
     assert not any(inspect.iscode(c) for c in code.co_consts)
+
+
+def test_pool2_routes_ties_as_the_general_pool() -> None:
+    # Values from {0, 1, 2}: most windows hold ties, in every arrangement. pool2 (rows first)
+    # must pick the same element as the general kernel's row-major first maximum.
+    rng = np.random.default_rng(11)
+    x = rng.integers(0, 3, (3, 50, 6, 8)).astype(np.float64)
+    dy = rng.uniform(1, 2, (3, 50, 3, 4))
+    y, y2 = np.empty_like(dy), np.empty_like(dy)
+    lower, right = np.empty((3, 50, 3, 8), bool), np.empty((3, 50, 3, 4), bool)
+    K.pool_forward(x, y, (2, 2), (2, 2), "max")
+    K.pool2_forward(x, y2, lower, right)
+    np.testing.assert_array_equal(y2, y)
+    dx, dx2 = np.empty_like(x), np.empty_like(x)
+    K.pool_backward(dy, x, y, dx, (2, 2), (2, 2), "max")
+    K.pool2_backward(dy, lower, right, dx2)
+    np.testing.assert_array_equal(dx2, dx)
+    assert ((dx2 != 0).reshape(3, 50, 3, 2, 4, 2).sum(axis=(3, 5)) == 1).all()
