@@ -28,14 +28,17 @@ def _image(x: Shape, op: str) -> None:
 
 
 def _call(op: Any) -> str:
-    """`conv(30, 5)`, `pool(3, stride=2)`: the call as a message shows it."""
-    size = _pair_text(op.size)
+    """`conv(30, 5)`, `pool(3, stride=2)`: the call as messages and the summary show it, from
+    the validated spec or (`_label`) a layer's attributes."""
+    get = op.attr if hasattr(op, "attr") else lambda k: getattr(op, k)
+    size = _pair_text(get("size"))
     if op.op == "conv":
-        extra = [f"{k}={_pair_text(getattr(op, k))}" for k, plain in
-                 (("stride", (1, 1)), ("pad", (0, 0))) if getattr(op, k) != plain]
-        return f"conv({', '.join([str(op.filters), size, *extra])})"
-    stride = [] if op.stride == op.size else [f"stride={_pair_text(op.stride)}"]
-    return f"pool({', '.join([size, *stride])})"
+        extra = [f"{k}={_pair_text(get(k))}" for k, plain in (("stride", (1, 1)), ("pad", (0, 0)))
+                 if get(k) != plain]
+        return f"conv({', '.join([str(get('filters')), size, *extra])})"
+    extra = ([] if get("stride") == get("size") else [f"stride={_pair_text(get('stride'))}"]) + \
+        ([] if get("mode") == "max" else [f"mode={get('mode')}"])
+    return f"pool({', '.join([size, *extra])})"
 
 
 def _pair_text(pair: tuple[int, int]) -> str:
@@ -212,19 +215,6 @@ def _right(lp: Any) -> tuple[int | str, ...]:
     return (c, "n", h // 2, w // 2) if _halves(lp) else (0,)
 
 
-def _conv_label(lp: Any) -> str:
-    extra = [f"{k}={_pair_text(lp.attr(k))}" for k, plain in (("stride", (1, 1)), ("pad", (0, 0)))
-             if lp.attr(k) != plain]
-    return f"conv({', '.join([str(lp.attr('filters')), _pair_text(lp.attr('size')), *extra])})"
-
-
-def _pool_label(lp: Any) -> str:
-    size, stride = lp.attr("size"), lp.attr("stride")
-    extra = ([] if stride == size else [f"stride={_pair_text(stride)}"]) + \
-        ([] if lp.attr("mode") == "max" else [f"mode={lp.attr('mode')}"])
-    return f"pool({', '.join([_pair_text(size), *extra])})"
-
-
 def _conv_onnx(g: Any, lp: Any) -> None:
     (ph, pw) = lp.attr("pad")
     g.node("Conv", [g.param(lp, "W"), g.param(lp, "b")], lp.label,
@@ -256,12 +246,12 @@ OPS = (
           # its border again).
           scratch=(Scratch("col", shape=_columns), Scratch("xpad", shape=_padded),
                    Scratch("gpad", shape=_gradient_padded)),
-          onnx=_conv_onnx, label=_conv_label),
+          onnx=_conv_onnx, label=_call),
     OpDef("pool", s.PoolSpec, ((), ("size",)), shape=pool_shape, sets_width=True,
           forward=_pool_call("forward"), backward=_pool_call("backward"), needs_output=True,
           scratch=(Scratch("lower", shape=_lower, dtype="bool_"),
                    Scratch("right", shape=_right, dtype="bool_")),
-          onnx=_pool_onnx, label=_pool_label),
+          onnx=_pool_onnx, label=_call),
     OpDef("global_avg_pool", s.GlobalAvgPoolSpec, shape=global_avg_pool_shape, sets_width=True,
           forward="global_avg_pool_forward({x}, {y})",
           backward="global_avg_pool_backward({dy}, {dx})",
