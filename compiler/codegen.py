@@ -104,7 +104,7 @@ def _step_ones(layers: Sequence[LayerPlan]) -> list[str]:
 
 
 def _loss_call(loss: LayerPlan, last: str) -> str:
-    return render(OPS[loss.op].forward, {**nodecode.names(loss), "x": last})
+    return render(OPS[loss.op].forward, {**nodecode.names(loss), "x": last}, loss)
 
 
 
@@ -126,7 +126,8 @@ def _backward_fn(loss: LayerPlan, body: Sequence[LayerPlan], f: Flow,
 
 
 def _loss_backward(loss: LayerPlan, f: Flow, timed: bool) -> list[str]:
-    call = render(OPS[loss.op].backward, {**nodecode.names(loss), "dx": f.flat(f.dxs[-1][0])})
+    call = render(OPS[loss.op].backward, {**nodecode.names(loss), "dx": f.flat(f.dxs[-1][0])},
+                  loss)
     return [f"        {call}{nodecode.where(loss)}", *_tick(loss, 1, timed)]
 
 
@@ -189,13 +190,9 @@ def bound_bytes(plan: NetPlan, n: int, itemsize: int) -> int:
 
 def _scratch(layer: LayerPlan) -> list[str]:
     """The buffers a layer keeps for its own backward pass (dropout's mask, batchnorm's)."""
-    out = []
-    for b in OPS[layer.op].scratch:
-        dims = ", ".join(str(d) for d in nodecode.scratch_shape(layer, b))
-        dtype = f"np.{b.dtype}" if b.dtype else "dtype"
-        out.append(f"    {b.name}{layer.index} = np.empty(({dims}"
-                   f"{',' if dims.count(',') == 0 else ''}), {dtype})")
-    return out
+    return [f"    {b.name}{layer.index} = np.empty("
+            f"{nodecode.shape_text(nodecode.scratch_shape(layer, b))}, "
+            f"{f'np.{b.dtype}' if b.dtype else 'dtype'})" for b in OPS[layer.op].scratch]
 
 
 def _used(f: Flow, i: int) -> list[str]:

@@ -45,7 +45,7 @@ class Scratch:
     dtype: str | None = None
 
 
-Template = str | Callable[[dict[str, str]], str]
+Template = str | Callable[[dict[str, str], Any], str]
 
 
 class ShapeError(Exception):
@@ -102,10 +102,10 @@ class SchemaFacts:
 class OpDef(SchemaFacts):
     """One op, described once. See the module docstring for who reads which field.
 
-    Templates are `str.format` strings (or functions of the same mapping) over: `x`, `y`,
-    `dy`, `dx` (input, output and their gradients), the op's parameter names (`W`, `dW`),
-    state and scratch names, per-batch constants (`ones`), and every attribute as its `repr`;
-    an op with scratch buffers also sees `in_shape` and `shape` (one row of input and output).
+    Templates are `str.format` strings (or functions of the same mapping and the node's
+    `LayerPlan`, for an op whose kernel depends on its shapes) over: `x`, `y`, `dy`, `dx`
+    (input, output and their gradients), the op's parameter names (`W`, `dW`), state and
+    scratch names, per-batch constants (`ones`), and every attribute as its `repr`.
     A `dx` may be `None` (nobody needs the gradient): backward kernels must then skip it.
     A loss's templates see `x` (its input), `dx` (the gradient it writes) and the names the
     passes give it: `t` (targets), `out` (its prediction), `scale` (the gradient's factor).
@@ -156,6 +156,6 @@ def shown(shape: Shape) -> str:
     return "(" + ", ".join(["batch", *(str(d) for d in shape)]) + ")"
 
 
-def render(template: Template, names: dict[str, str]) -> str:
-    """One kernel call from a template and the names of this node's values."""
-    return template(names) if callable(template) else template.format_map(names)
+def render(template: Template, names: dict[str, str], layer: Any) -> str:
+    """One kernel call from a template, the names of this node's values and its plan."""
+    return template(names, layer) if callable(template) else template.format_map(names)

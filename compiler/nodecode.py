@@ -22,8 +22,6 @@ def names(layer: LayerPlan) -> dict[str, str]:
     # Why plain loops: this runs three times per layer, and most tuples here are empty.
     i, op = layer.index, OPS[layer.op]
     names = {k: repr(v) for k, v in layer.attrs} if layer.attrs else {}
-    if op.scratch:  # Why only these: a template sizing its work by the shapes (conv)
-        names["in_shape"], names["shape"] = repr(layer.in_shape), repr(layer.shape)
     for c in op.constants:
         names[c] = c  # per-batch constants go by their own name
     for arrays in (layer.params, layer.uses):
@@ -37,7 +35,7 @@ def names(layer: LayerPlan) -> dict[str, str]:
 
 
 def forward(layer: LayerPlan, f: Flow) -> str:
-    return render(OPS[layer.op].forward, {**names(layer), **_operands(layer, f)})
+    return render(OPS[layer.op].forward, {**names(layer), **_operands(layer, f)}, layer)
 
 
 def _operands(layer: LayerPlan, f: Flow, grads: bool = False) -> dict[str, str]:
@@ -72,7 +70,8 @@ def _grad(f: Flow, name: str, width: int = 0) -> str:
 def backward(layer: LayerPlan, f: Flow) -> list[str]:
     """The backward call, then the additions of the shares a fan-out's later readers wrote."""
     i = layer.index
-    call = render(OPS[layer.op].backward, {**names(layer), **_operands(layer, f, grads=True)})
+    call = render(OPS[layer.op].backward, {**names(layer), **_operands(layer, f, grads=True)},
+                  layer)
     return [f"        {call}{where(layer)}", *(
         f"        if dx is not None:\n            np.add({g}, {t}, out={g})" if f.input_grad(g)
         else
@@ -90,22 +89,29 @@ def where(layer: LayerPlan) -> str:
     return f"  # {layer.label} ({layer.n_in} -> {layer.n_out}) at {layer.where}"
 
 
+def batched(shape: Sequence[int]) -> tuple[int | str, ...]:
+    """A row shape with the batch axis "n" where the passes keep it: first, `("n", 50)`; for an
+    image second, channel-major `(30, "n", 24, 24)`: a conv's product then writes it directly,
+    and a channel's values are one block (batchnorm, pooling). Kernels know a 4-D array as
+    this layout."""
+    return (shape[0], "n", *shape[1:]) if len(shape) == 3 else ("n", *shape)
+
+
+def shape_text(dims: Sequence[int | str]) -> str:
+    """`(n, 50)`, `(10,)`: a shape as Python source."""
+    return f"({', '.join(str(d) for d in dims)}{',' if len(dims) == 1 else ''})"
+
+
 def rows(shape: Sequence[int]) -> str:
-    """The shape of a buffer for batch size n: `(n, 50)`, `(n, 5, 8)`; an image channel-major,
-    `(30, n, 24, 24)`: a conv's product then writes it directly, and a channel's values are
-    one block (batchnorm, pooling). Kernels know a 4-D array as this layout."""
-    dims = [str(d) for d in shape]
-    return f"({dims[0]}, n, {', '.join(dims[1:])})" if len(dims) == 3 else f"(n, {', '.join(dims)})"
+    """The shape of a buffer for batch size n: `(n, 50)`, `(n, 5, 8)`, `(30, n, 24, 24)`."""
+    return shape_text(batched(shape))
 
 
 def scratch_shape(layer: LayerPlan, b: Scratch) -> tuple[int | str, ...]:
     """A scratch buffer's shape, "n" standing for the batch size."""
     if b.shape:
         return b.shape(layer)
-    if not b.per_row:
-        return (layer.shape[-1],)
-    shape = layer.shape
-    return (shape[0], "n", *shape[1:]) if len(shape) == 3 else ("n", *shape)
+    return batched(layer.shape) if b.per_row else (layer.shape[-1],)
 
 
 def shared(layer: LayerPlan, f: Flow) -> list[str]:

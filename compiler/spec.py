@@ -114,8 +114,9 @@ class AddSpec(OpSpec):
 class ConcatSpec(OpSpec):
     op: Literal["concat"] = "concat"
     kind: ClassVar[str] = "merge"
-    description: ClassVar[str] = ("its branches side by side on the feature (last) axis, each "
-                                  "applied to the input: concat(f, g)")
+    description: ClassVar[str] = ("its branches side by side on the feature (last) axis, "
+                                  "images on the channels, each applied to the input: "
+                                  "concat(f, g)")
 
 
 class FlattenSpec(OpSpec):

@@ -84,8 +84,8 @@ def check_memory(plan: NetPlan, memory: Memory, *, rows: int = 0,
 
 def check_training(net: Network, batch: int, optimizer: str, rows: int, eval_rows: int) -> None:
     """`check_memory` for `fit`: `rows` training samples in batches of `batch`, evaluation
-    (`eval_rows` samples) `plan.eval_rows` rows at a time, and the optimizer's state."""
-    batch, eval_rows = max(1, min(batch, rows)), min(eval_rows, net.plan.eval_rows)
+    (`eval_rows` samples) `net.eval_rows` rows at a time, and the optimizer's state."""
+    batch, eval_rows = max(1, min(batch, rows)), min(eval_rows, net.eval_rows)
     dtype = net.dtype.name
     check_memory(net.plan, net.plan.training_memory(batch, optimizer, dtype, eval_rows),
                  rows=batch + eval_rows, fixes=["lower the batch size", *_dtype_fix(dtype)])

@@ -30,7 +30,7 @@ class Network:
     """A compiled network: `params`, `predict`, `loss`, `gradients`, `accuracy`, `fit`."""
 
     __slots__ = ("plan", "flat_params", "flat_grads", "params", "grads", "buffers", "dtype",
-                 "rng", "source", "_bind", "_bound")
+                 "rng", "source", "eval_rows", "_bind", "_bound")
 
     def __init__(self, plan: NetPlan, flat_params: NDArray, params: dict[str, NDArray],
                  buffers: dict[str, NDArray], dtype: np.dtype, rng: np.random.Generator,
@@ -45,6 +45,7 @@ class Network:
         self.dtype = dtype
         self.rng = rng
         self.source = source
+        self.eval_rows = plan.eval_rows  # rows predicted or evaluated at a time
         self._bind = bind
         self._bound: OrderedDict[int, tuple[Callable[..., Any], ...]] = OrderedDict()
 
@@ -65,7 +66,7 @@ class Network:
         (sigmoid_ce) or the raw output (mse). Evaluation mode (no dropout, running stats)."""
         x = as_inputs(x, self)
         out = np.empty((len(x), self.plan.n_outputs), self.dtype)
-        rows = self.plan.eval_rows
+        rows = self.eval_rows
         for s in range(0, len(x), rows):
             chunk = x[s:s + rows]
             out[s:s + len(chunk)] = self.passes(len(chunk))[3](chunk)

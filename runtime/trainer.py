@@ -293,7 +293,7 @@ class Trainer:
     def evaluate(self, x: NDArray, t: NDArray) -> tuple[float, float]:
         """Mean loss and accuracy over (x, t) in evaluation mode, in chunks."""
         total, preds = 0.0, []
-        rows = self.net.plan.eval_rows
+        rows = self.net.eval_rows
         for s in range(0, len(x), rows):
             xc, tc = x[s:s + rows], t[s:s + rows]
             forward, loss, _, _, out, _ = self.net.passes(len(xc))

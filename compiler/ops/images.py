@@ -11,7 +11,6 @@ columns whose product is already its output; parameters keep DLFS-1's and PyTorc
 
 from __future__ import annotations
 
-import ast
 from typing import Any
 
 from .. import spec as s
@@ -127,20 +126,15 @@ def _fan_in(x: Shape, y: Shape, op: Any) -> int:
     return x[0] * op.size[0] * op.size[1]
 
 
-def _by_correlation(stride: tuple[int, int], pad: tuple[int, int], size: tuple[int, int],
-                    filters: int, channels: int) -> bool:
+def _stride1(lp: Any) -> bool:
     """Whether backward forms dx as a correlation (conv_backward_stride1): stride 1, a pad
     below the kernel size (the gradient's zero border k - 1 - pad is not negative), and no
     more filters than channels. Why the last: its columns have a row per filter, the
     col2im's a row per channel; measured on DeepConvNet's shapes, it is 1.2-1.3x faster at
     16 -> 16 and 0.87x at 16 -> 32."""
-    return (stride == (1, 1) and pad[0] < size[0] and pad[1] < size[1] and
-            filters <= channels)
-
-
-def _stride1(lp: Any) -> bool:
-    return _by_correlation(lp.attr("stride"), lp.attr("pad"), lp.attr("size"), lp.shape[0],
-                           lp.in_shape[0])
+    (kh, kw), (ph, pw) = lp.attr("size"), lp.attr("pad")
+    return (lp.attr("stride") == (1, 1) and ph < kh and pw < kw and
+            lp.shape[0] <= lp.in_shape[0])
 
 
 def _columns(lp: Any) -> tuple[int | str, ...]:
@@ -167,33 +161,26 @@ def _gradient_padded(lp: Any) -> tuple[int | str, ...]:
     return (f, "n", oh + 2 * qh, ow + 2 * qw) if _stride1(lp) and (qh or qw) else (0,)
 
 
-def _conv_backward(names: dict[str, str]) -> str:
+def _conv_backward(names: dict[str, str], lp: Any) -> str:
     args = "{dy}, {col}, {W}, {dx}, {dW}, {db}".format_map(names)
-    stride, pad, size = (ast.literal_eval(names[k]) for k in ("stride", "pad", "size"))
-    channels = ast.literal_eval(names["in_shape"])[0]
-    if _by_correlation(stride, pad, size, int(names["filters"]), channels):
+    if _stride1(lp):
         return f"conv_backward_stride1({args}, {names['gpad']}, {names['pad']})"
     return f"conv_backward({args}, {names['xpad']}, {names['stride']}, {names['pad']})"
 
 
-def _halving(size: Any, stride: Any, mode: str, in_shape: tuple[int, ...]) -> bool:
+def _halves(lp: Any) -> bool:
     """Whether a pool runs as pool2_forward/backward: 2x2 max windows that tile the input
     (DLFS's pool after every conv stage). Measured on SimpleConvNet's (30, 100, 24, 24)
     relu outputs, one thread: forward 4.6 ms against the general slab loop's 2.0 (it also
     records the winners), backward 2.6 against 8.1 (no comparisons): 1.27x together."""
-    return (size == stride == (2, 2) and mode == "max" and in_shape[1] % 2 == 0 and
-            in_shape[2] % 2 == 0)
-
-
-def _halves(lp: Any) -> bool:
-    return _halving(lp.attr("size"), lp.attr("stride"), lp.attr("mode"), lp.in_shape)
+    _, h, w = lp.in_shape
+    return (lp.attr("size") == lp.attr("stride") == (2, 2) and lp.attr("mode") == "max" and
+            h % 2 == 0 and w % 2 == 0)
 
 
 def _pool_call(kind: str) -> Any:
-    def call(names: dict[str, str]) -> str:
-        size, stride, shape = (ast.literal_eval(names[k]) for k in ("size", "stride",
-                                                                       "in_shape"))
-        if _halving(size, stride, ast.literal_eval(names["mode"]), shape):
+    def call(names: dict[str, str], lp: Any) -> str:
+        if _halves(lp):
             return ("pool2_forward({x}, {y}, {lower}, {right})" if kind == "forward" else
                     "pool2_backward({dy}, {lower}, {right}, {dx})").format_map(names)
         return ("pool_forward({x}, {y}, {size}, {stride}, {mode})" if kind == "forward" else
