@@ -6,7 +6,9 @@ for softmax_ce, Sigmoid for sigmoid_ce, nothing for mse). It follows the plan's 
 node reads the ONNX values of the nodes its `LayerPlan.inputs` name, a merge all of them.
 The input is named "input" with a dynamic batch dimension, ("batch", width) or, for an
 image, NCHW ("batch", 1, 28, 28): the (c, h, w) order of predict's flat rows, as its
-(N, C, H, W) arrays are (the channel-major buffers of the generated passes are internal).
+(N, C, H, W) arrays are (the channel-major buffers of the generated passes are internal);
+token ids (`input: tokens(V)`) are int64 ("batch", steps). The sequence ops' ONNX forms
+(embed, rnn, lstm, gru, last, mean) are in compiler/ops/sequences_onnx.py.
 The output is "output". Weights are stored as float32 initializers whatever the network's
 dtype. `onnx` is an optional extra, imported only here and only when an export is asked for.
 """
@@ -52,7 +54,10 @@ class _Graph:
         self.inputs: list[str] = ["input"]
 
     def const(self, name: str, value: Any, dtype: Any = np.float32) -> str:
-        array = np.ascontiguousarray(np.asarray(value, dtype=dtype))
+        # Why not ascontiguousarray alone: it makes a 0-d value 1-d, and a scalar index
+        # (Gather of step -1) must stay a scalar to drop its axis.
+        array = np.asarray(value, dtype=dtype)
+        array = np.ascontiguousarray(array) if array.ndim else array
         self.inits.append(self.onnx.numpy_helper.from_array(array, name))
         self.names.add(name)
         return name
@@ -120,9 +125,11 @@ def to_model(net: Network) -> Any:
     g = _Graph(onnx, net)
     _name_output(g, _add_nodes(g, net))
     f32, plan = onnx.TensorProto.FLOAT, net.plan
+    # Token ids (`input: tokens(V)`) are int64, what Gather takes as indices and numpy's ids.
+    given = onnx.TensorProto.INT64 if plan.vocab and not plan.input_parts else f32
     graph = onnx.helper.make_graph(
         g.nodes, f"netc_{shown(os.path.basename(plan.path)) or 'net'}",
-        [onnx.helper.make_tensor_value_info(name, f32, ["batch", *shape]) for name, shape in
+        [onnx.helper.make_tensor_value_info(name, given, ["batch", *shape]) for name, shape in
          plan.input_parts or (("input", plan.input_shape),)],
         [onnx.helper.make_tensor_value_info("output", f32, ["batch", plan.n_outputs])],
         g.inits)

@@ -9,8 +9,15 @@ from ..descriptor import OpDef, Shape, ShapeError, shown, vectors_only
 
 
 def _head_onnx(onnx_name: str | None, **attrs: Any) -> Any:
+    """The loss's output activation; predictions are flat rows, as predict's. A sequence's
+    (n, steps, k) scores take it per step, over the last axis, before they are flattened to
+    (n, steps * k); an image's are flattened first, as they always were."""
     def add(g: Any, lp: Any) -> None:
-        if len(lp.shape) > 1:  # a sequence or an image: predictions are flat rows, as predict's
+        if onnx_name and len(lp.shape) == 2:
+            g.node(onnx_name, [], f"{lp.label}.per_step", **attrs)
+            g.node("Flatten", [], lp.label, axis=1)
+            return
+        if len(lp.shape) > 1:
             g.node("Flatten", [], f"{lp.label}.flat" if onnx_name else lp.label, axis=1)
         if onnx_name:
             g.node(onnx_name, [], lp.label, **attrs)
