@@ -22,13 +22,20 @@ ALIASES: dict[str, str] = {
     "batchnormalization": "batchnorm", "batchnorm1d": "batchnorm", "bn": "batchnorm",
     "leakyrelu": "leaky_relu", "weightdecay": "wd", "learningrate": "lr",
     "batchsize": "batch_size",
+    # DLFS-1 ch. 7 and Keras/PyTorch names for the image ops
+    "conv2d": "conv", "convolution": "conv", "convolution2d": "conv", "pooling": "pool",
+    "maxpool": "pool", "maxpooling2d": "pool", "maxpool2d": "pool", "avgpool": "pool",
+    "globalaveragepooling2d": "global_avg_pool", "adaptiveavgpool2d": "global_avg_pool",
+    # DLFS-2's Time* layers act per time step here: the plain names do
+    "embedding": "embed", "timeembedding": "embed", "timeaffine": "affine",
+    "timelstm": "lstm", "timegru": "gru", "timernn": "rnn", "simplernn": "rnn",
+    "timesoftmaxwithloss": "softmax_ce", "timedropout": "dropout",
 }
 
 # Layers asked for by name that netc does not have yet: said plainly instead of a guess.
 NOT_YET: dict[str, str] = {
-    name: "convolution is not available yet (issue 14 adds conv and pooling)"
-    for name in ("conv", "conv2d", "convolution", "convolution2d", "pooling", "maxpool",
-                 "maxpooling2d", "maxpool2d", "avgpool")
+    name: "attention is not available yet (the seq2seq issue adds it)"
+    for name in ("attention", "timeattention", "multiheadattention")
 }
 
 

@@ -27,7 +27,8 @@ def passes_source(plan: NetPlan, *, timed: bool = False, trace: bool = True) -> 
     """`bind(P, G, S, n, dtype, rng)`: buffers for batch size n and the passes over them.
 
     It returns (forward(x, train), loss(t), backward(x, t, dx=None, scale=1/n), predict(x), out,
-    first_nonfinite(x, train)); `out` holds the loss layer's prediction after `loss`.
+    first_nonfinite(x, train), carry); `out` holds the loss layer's prediction after `loss`,
+    `carry` is (stream flag, carried arrays) of the recurrent layers (`(None, ())` if none).
     With `timed`, every kernel call is followed by `_tick(layer, phase)` (phase 0 forward,
     1 backward), a function the caller provides, for `netc time`. A network of more than
     `PART` layers is split into functions `_part0`, `_part1`, ... that `bind` calls; without
@@ -47,7 +48,8 @@ def passes_source(plan: NetPlan, *, timed: bool = False, trace: bool = True) -> 
     out += _backward_fn(plan.loss, body, f, timed)
     out += _predict_fn(plan.loss, f.flat(f.last()))
     out += _trace_fn(body, f)
-    out += ["", "    return forward, loss, backward, predict, out, first_nonfinite", ""]
+    out += ["", *_carry(body),
+            "    return forward, loss, backward, predict, out, first_nonfinite, carry", ""]
     return "\n".join(out)
 
 
@@ -79,8 +81,9 @@ def _forward_fn(body: Sequence[LayerPlan], f: Flow, timed: bool) -> list[str]:
 # The per-batch constants an op's templates may name (`OpDef.constants`), in emission order.
 _CONSTANTS = {
     "ones": "    ones = np.ones(n, dtype)  # bias gradients as ones @ dy",
-    "rows": "    rows = np.arange(n)  # picks each row's target class",
+    "rows": "    rows = np.arange({rows})  # picks each row's target class",
     "ones_k": "    ones_k = np.ones(({k}, 1), dtype)  # row sums as y @ ones_k",
+    "stream": "    stream = np.zeros(1, np.bool_)  # set: recurrent layers carry their state",
 }
 
 
@@ -92,7 +95,11 @@ def _constants(plan: NetPlan) -> list[str]:
     """Per-batch-size constants the kernels take rather than rebuild on every call."""
     out = ["    inv_n = 1.0 / n  # the mean over the batch: the loss gradient's default scale"]
     used = _used_constants(plan.layers)
-    out += [line.format(k=plan.loss.n_out) for name, line in _CONSTANTS.items() if name in used]
+    # A loss over a sequence's steps sees n * steps rows of classes.
+    loss = plan.loss
+    rows = f"n * {loss.in_shape[0]}" if len(loss.in_shape) == 2 else "n"
+    out += [line.format(k=loss.shape[-1], rows=rows) for name, line in _CONSTANTS.items()
+            if name in used]
     return out + [f"    {name} = np.ones(n * {name[6:]}, dtype)  # bias gradients per time step"
                   for name in _step_ones(plan.layers)]
 
@@ -143,6 +150,10 @@ def _backward_lines(body: Sequence[LayerPlan], f: Flow, timed: bool) -> list[str
 def _predict_fn(loss: LayerPlan, last: str) -> list[str]:
     out = ["", "    def predict(x):", "        forward(x, False)"]
     head = OPS[loss.op].head
+    if head == "softmax" and len(loss.in_shape) == 2:  # per time step: rows of classes
+        k = loss.in_shape[-1]
+        return out + [f"        {head}_forward({last}.reshape(-1, {k}), out.reshape(-1, {k}))",
+                      "        return out"]
     if head:
         return out + [f"        {head}_forward({last}, out)", "        return out"]
     return out + [f"        return {last}"]
@@ -188,9 +199,21 @@ def bound_bytes(plan: NetPlan, n: int, itemsize: int) -> int:
     return (n * per_row + fixed) * itemsize + 8 * n * ("rows" in OPS[plan.loss.op].constants)
 
 
+def _carried(layers: Sequence[LayerPlan]) -> list[str]:
+    return [f"{b.name}{lp.index}" for lp in layers for b in OPS[lp.op].scratch if b.carried]
+
+
+def _carry(layers: Sequence[LayerPlan], parted: bool = False) -> list[str]:
+    """`carry`: the `stream` flag and the state the recurrent layers carry while it is set
+    (truncated BPTT over a corpus); the caller sets the flag and zeroes the state."""
+    names = [f"A[{n!r}]" if parted else n for n in _carried(layers)]
+    flag = "stream" if "stream" in _used_constants(layers) else "None"
+    return [f"    carry = ({flag}, ({''.join(n + ', ' for n in names)}))  # (flag, carried state)"]
+
+
 def _scratch(layer: LayerPlan) -> list[str]:
     """The buffers a layer keeps for its own backward pass (dropout's mask, batchnorm's)."""
-    return [f"    {b.name}{layer.index} = np.empty("
+    return [f"    {b.name}{layer.index} = np.{'zeros' if b.carried else 'empty'}("
             f"{nodecode.shape_text(nodecode.scratch_shape(layer, b))}, "
             f"{f'np.{b.dtype}' if b.dtype else 'dtype'})" for b in OPS[layer.op].scratch]
 
@@ -239,6 +262,9 @@ def _part(k: int, layers: Sequence[LayerPlan], f: Flow, buffers: list[str], time
         out.append("    ones = A['ones']")
     out += [f"    {name} = A[{name!r}]" for name in _step_ones(layers)]
     out += [line for layer in layers for line in _scratch(layer)]
+    out += [f"    A[{n!r}] = {n}  # carried state" for n in _carried(layers)]
+    if "stream" in _used_constants(layers):
+        out.append("    stream = A['stream']")
     out += [f"    {name} = A[{name!r}]" for name in f.input_buffers()]
     out += _forward_fn(layers, f, timed)[:-1] + [f"        return {f.ys[layers[-1].index]}"]
     out += ["", "    def backward(x, dx):", *f.input_view(grads=True),
@@ -275,6 +301,8 @@ def _parted_bind(plan: NetPlan, body: Sequence[LayerPlan], f: Flow, parts: int, 
     out += _constants(plan)
     if "ones" in _used_constants(body):
         out.append("    A['ones'] = ones")
+    if "stream" in _used_constants(body):
+        out.append("    A['stream'] = stream")
     out += [f"    A[{name!r}] = {name}" for name in _step_ones(body)]
     out += [f"    A[{name!r}] = {name} = np.empty({nodecode.rows(shape)}, dtype)  # an input's "
             "gradient" for name, shape in f.input_buffers().items()]
@@ -292,13 +320,15 @@ def _parted_bind(plan: NetPlan, body: Sequence[LayerPlan], f: Flow, parts: int, 
     out += _predict_fn(plan.loss, f.flat(last))
     if not trace:
         return out + ["", "    first_nonfinite = None  # compiled on demand (runtime/build.py)",
-                      "", "    return forward, loss, backward, predict, out, first_nonfinite", ""]
+                      "", *_carry(body, parted=True), "    return forward, loss, backward, "
+                      "predict, out, first_nonfinite, carry", ""]
     out += ["", "    def first_nonfinite(x, train):",
             '        """The first layer whose output is not finite, or None (diagnostics)."""',
             "        found = trace0(x, train)",
             *[f"        found = found if found is not None else trace{k}(x, train)"
               for k in range(1, parts)], "        return found"]
-    return out + ["", "    return forward, loss, backward, predict, out, first_nonfinite", ""]
+    return out + ["", *_carry(body, parted=True),
+                  "    return forward, loss, backward, predict, out, first_nonfinite, carry", ""]
 
 
 def step_source(plan: NetPlan, kernel: str, state: Sequence[str], hyper: Sequence[float],

@@ -43,6 +43,9 @@ class Scratch:
     per_row: bool = True
     shape: Callable[[Any], tuple[int | str, ...]] | None = None
     dtype: str | None = None
+    # State carried from one call to the next while the passes' `stream` flag is set (a
+    # recurrent layer's last hidden state, for truncated BPTT); zeros when bound.
+    carried: bool = False
 
 
 Template = str | Callable[[dict[str, str], Any], str]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 from ..errors import Diagnostic
 from ..rules import OPTIMIZERS, USUAL_LR, missing_data_hint
@@ -30,8 +31,11 @@ FEATURES = {"mnist": 784, "spiral": 2}
 _OWN_HEAD = {"softmax_ce": "softmax", "sigmoid_ce": "sigmoid"}
 
 
-def lint_source(source: Source) -> tuple[NetPlan, list[Diagnostic]]:
-    """Stages 1-5 as `netc.plan` runs them (same errors), then every lint rule."""
+def lint_source(source: Source, prepare: Callable[..., Any] | None = None
+                ) -> tuple[NetPlan, list[Diagnostic]]:
+    """Stages 1-5 as `netc.plan` runs them (same errors), then every lint rule. `prepare`
+    (spec, smap, source) -> spec runs before lowering: the API's, which reads the data a
+    token input takes its vocabulary from (the compiler reads no files)."""
     from ..dsl.parser import parse
     from .check import check
     from .expand import expand
@@ -41,7 +45,7 @@ def lint_source(source: Source) -> tuple[NetPlan, list[Diagnostic]]:
     program = parse(source)
     spec, smap = validate(program, expand(program))
     check(spec, smap, source)
-    plan = lower(spec, smap, source)
+    plan = lower(prepare(spec, smap, source) if prepare else spec, smap, source)
     return plan, lint(plan, smap)
 
 
@@ -133,6 +137,8 @@ def learning_rate_in_usual_range(plan: NetPlan, smap: SourceMap) -> list[Diagnos
     if span is None or lr is None or name not in USUAL_LR:
         return []
     low, high = USUAL_LR[name]
+    if dict(plan.run.fit).get("clip") and lr > high:
+        return []  # Why: clipping bounds each step; DLFS-2's language models use sgd(lr=20)
     if low <= lr <= high:
         return []
     side, effect = ("above", "diverges") if lr > high else ("below", "barely moves the weights")

@@ -26,6 +26,7 @@ MAX_PARAMS = 2**31
 
 def lower(spec: NetSpec, smap: SourceMap, source: Source | None = None) -> NetPlan:
     """Infer and check every shape, name every parameter, and build the plan."""
+    spec = _with_vocabulary(spec)
     starts, problems = input_chains(spec), []
     parts = tuple((name, shape) for name, shape in spec.run.input.parts) \
         if spec.run.input is not None else ()
@@ -43,9 +44,29 @@ def lower(spec: NetSpec, smap: SourceMap, source: Source | None = None) -> NetPl
         raise SpecShapeError(problems, source)
     plan = NetPlan(tuple(layers), size(input_shape), _run(spec), _hash(layers, parts),
                    source.path if source else "<string>", input_shape=input_shape,
-                   input_parts=parts)
+                   input_parts=parts, vocab=(spec.run.input.tokens or 0) if spec.run.input
+                   else 0)
     _check_limit(plan, source)
     return plan
+
+
+def _with_vocabulary(spec: NetSpec) -> NetSpec:
+    """Each `embed` that reads token ids learns the vocabulary's size from `input: tokens(V)`,
+    or, for `input: tokens` alone, from `data: markov(words=V)` (the API reads a corpus's
+    vocabulary before lowering: the compiler reads no files)."""
+    given = spec.run.input
+    vocab = given.tokens if given is not None else None
+    if vocab == 0 and spec.run.data.source == "markov":
+        vocab = spec.run.data.words
+        spec = spec.model_copy(update={"run": spec.run.model_copy(update={
+            "input": given.model_copy(update={"tokens": vocab})})})
+    if not vocab:
+        return spec
+    edges = spec.edges()
+    layers = tuple(op.model_copy(update={"vocab": vocab}) if op.op == "embed" and
+                   op.vocab is None and edges[i] == (-1,) else op
+                   for i, op in enumerate(spec.layers))
+    return spec.model_copy(update={"layers": layers})
 
 
 def _layer(i: int, op: Any, node: NodeShape, inputs: tuple[int, ...], spec: NetSpec,
@@ -89,7 +110,16 @@ def _run(spec: NetSpec) -> RunPlan:
     return RunPlan(r.data.source, r.optimizer.name, tuple(r.optimizer.hyper().items()),
                    r.train.epochs, r.train.batch_size, r.train.seed, r.train.dtype,
                    callbacks=tuple((k, getattr(r.train, k)) for k in CALLBACK_SETTINGS),
-                   fit=tuple((k, getattr(r.train, k)) for k in FIT_SETTINGS))
+                   fit=tuple((k, getattr(r.train, k)) for k in FIT_SETTINGS),
+                   data_args=_data_args(r.data))
+
+
+def _data_args(data: Any) -> tuple[tuple[str, Any], ...]:
+    if data.source == "corpus":
+        return (("path", data.path),)
+    if data.source == "markov":
+        return (("words", data.words), ("tokens", data.tokens))
+    return ()
 
 
 def _hash(layers: list[LayerPlan], parts: tuple = ()) -> str:

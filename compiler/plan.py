@@ -119,6 +119,8 @@ class RunPlan:
     callbacks: tuple[tuple[str, float], ...] = ()
     # The `train:` settings the Trainer takes as they are (`rules.FIT_SETTINGS`).
     fit: tuple[tuple[str, float], ...] = ()
+    # The data's own arguments: corpus's path, markov's words and tokens.
+    data_args: tuple[tuple[str, Any], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +137,9 @@ class NetPlan:
     # Several named inputs (`input: a: 784, b: 10`): (name, shape) in the order each data row
     # holds them side by side; a node reads input k as value -1 - k. Empty for one input.
     input_parts: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    # A token input (`input: tokens(V)`): rows of `input_width` integer ids below `vocab`;
+    # 0 for float data.
+    vocab: int = 0
 
     def value_name(self, j: int) -> str:
         """How the summary names value j: `3` (node 3), `input`, or `input a`."""
@@ -200,7 +205,8 @@ class NetPlan:
         """The table's rows, header first: (#, layer, output, params, at), for text and HTML."""
         rows = [("#", "layer", "output", "params", "at")]
         rows += [("", f"input {name}", shown(shape), "0", "") for name, shape in
-                 self.input_parts] or [("", "input", shown(self.input_shape), "0", "")]
+                 self.input_parts] or [("", f"input tokens({self.vocab})" if self.vocab
+                                        else "input", shown(self.input_shape), "0", "")]
         for layer in self.layers:
             count = sum(p.size for p in layer.params)
             # Why only off the chain: a node reading the one above it needs no arrow.

@@ -126,6 +126,7 @@ def _node(i: int, op: Any, chains: list[Chain], smap: SourceMap,
         chain.fixed(shape, f"{op.op} {_dims(shape)} ({where})", f"{op.op} at {where}")
     else:
         chain.steps.append(f"{op.op} {_dims(shape)} ({where})")
+        chain.shape, chain.width = shape, shape[-1]  # `last`, `mean`: fewer axes, same width
     return chain
 
 
@@ -154,8 +155,10 @@ class _Tied:
     def seen(self, i: int, op: Any, n_in: int, shape: tuple[int, ...]) -> None:
         label = self.labels[i]
         # Why `tied` as the test: the ops that may tie are the ones whose weight may be tied.
-        if label and label not in self.weights and hasattr(op, "tied") and not op.tied:
-            self.weights[label] = (i, n_in, shape[-1])
+        # An embed's W (vocab, dim) may be too: `embed(650)@E ... affine(tied=E)` (DLFS-2).
+        if label and label not in self.weights and (hasattr(op, "tied") and not op.tied or
+                                                    op.op == "embed"):
+            self.weights[label] = (i, getattr(op, "vocab", None) or n_in, shape[-1])
 
     def node(self, i: int, op: Any, chain: Chain) -> Chain | None:
         smap, where = self.smap, _where(self.smap, i)

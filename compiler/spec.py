@@ -176,6 +176,54 @@ class GlobalAvgPoolSpec(OpSpec):
     description: ClassVar[str] = "mean of each channel: (batch, C, H, W) -> (batch, C)"
 
 
+class EmbedSpec(OpSpec):
+    op: Literal["embed"] = "embed"
+    dim: Size = Field(description="vector width per token")
+    vocab: Size | None = Field(None, description="vocabulary size; default: the token input's")
+    init: InitName | None = Field("normal", description="weight init (DLFS-2: normal, std 0.01)")
+    std: Positive | None = Field(None, description="std for init=normal (default 0.01)")
+    kind: ClassVar[str] = "layer"
+    description: ClassVar[str] = ("word vectors: token x becomes row x of W (vocab, dim), "
+                                  "DLFS-2's Embedding")
+
+
+class _RecurrentSpec(OpSpec):
+    hidden: Size = Field(description="hidden state width")
+    init: InitName | None = Field(None, description="weight init; default: the `init:` setting")
+    std: Positive | None = Field(None, description="std for init=normal (default 0.01)")
+    kind: ClassVar[str] = "layer"
+
+
+class RNNSpec(_RecurrentSpec):
+    op: Literal["rnn"] = "rnn"
+    description: ClassVar[str] = "tanh RNN over (steps, width): every step's hidden state"
+
+
+class LSTMSpec(_RecurrentSpec):
+    op: Literal["lstm"] = "lstm"
+    description: ClassVar[str] = ("LSTM over (steps, width), gates f, g, i, o as DLFS-2: "
+                                  "every step's hidden state")
+
+
+class GRUSpec(_RecurrentSpec):
+    op: Literal["gru"] = "gru"
+    description: ClassVar[str] = ("GRU over (steps, width), gates z, r, h as DLFS-2: every "
+                                  "step's hidden state")
+
+
+class LastSpec(OpSpec):
+    op: Literal["last"] = "last"
+    kind: ClassVar[str] = "reshape"
+    description: ClassVar[str] = "the last time step of a sequence (`h.last`): (batch, H)"
+
+
+class MeanSpec(OpSpec):
+    op: Literal["mean"] = "mean"
+    axis: Literal[1] = Field(1, description="the axis averaged: 1, the steps (CBOW's context)")
+    kind: ClassVar[str] = "reshape"
+    description: ClassVar[str] = "mean over the steps: (batch, T, D) -> (batch, D)"
+
+
 class SoftmaxCESpec(OpSpec):
     op: Literal["softmax_ce"] = "softmax_ce"
     kind: ClassVar[str] = "loss"
@@ -217,6 +265,10 @@ class InputSpec(SettingSpec):
     width: Size = Field(description="number of input features (values per row)")
     shape: tuple[Size, ...] | None = Field(
         None, description="an image's shape, channels first: `1x28x28` or `1, 28, 28`")
+    tokens: Annotated[int, Field(ge=0, le=MAX_WIDTH)] | None = Field(
+        None, description="token ids of a vocabulary this large (`tokens(10000)`); `tokens` "
+        "alone: the data's vocabulary")
+    steps: Size | None = Field(None, description="tokens per row; default: `train: bptt`")
     named: tuple[tuple[str, tuple[Size, ...]], ...] | None = Field(
         None, description="several inputs by name, `a: 784, b: 1x28x28`; each row of the "
         "data holds them side by side, in this order")
@@ -229,6 +281,8 @@ class InputSpec(SettingSpec):
         # in a data row, so the width is the values per row: the product, or their sum.
         if not isinstance(data, dict) or "width" in data:
             return data
+        if "tokens" in data:  # Why 1: validate sets the steps (`steps=`, else train's bptt)
+            return {**data, "width": data.get("steps", 1)}
         if isinstance(data.get("shape"), tuple):
             return {**data, "width": _values(data["shape"])}
         if isinstance(data.get("named"), tuple):
@@ -248,12 +302,18 @@ class InputSpec(SettingSpec):
 
 # The data `netc run` can load (`netc.runtime.data` holds the same lists; a test keeps them
 # equal). `validate` refuses any other `data:` value, so `data: minst` fails at `check`.
-DATA_NAMES = ("spiral", "mnist")
+DATA_NAMES = ("spiral", "mnist", "corpus", "markov")
 DATA_SUFFIXES = (".npz", ".csv")
 
 
 class DataSpec(SettingSpec):
-    source: str = Field("spiral", description="spiral, mnist, or a .npz/.csv file")
+    source: str = Field("spiral", description="spiral, mnist, corpus(\"file.txt\"), "
+                        "markov(words=300), or a .npz/.csv file")
+    path: str | None = Field(None, description="corpus: the training text, one sentence a "
+                             "line (PTB's ptb.train.txt beside ptb.valid.txt, ptb.test.txt)")
+    words: Size = Field(300, description="markov: vocabulary size of the generated source")
+    tokens: Size = Field(1_000_000, description="markov: training tokens (valid and test "
+                         "a tenth each)")
     description: ClassVar[str] = "the training data"
 
 

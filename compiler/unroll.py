@@ -150,7 +150,10 @@ def _stage(b: _Builder, todo: list, s: Stage, via: Via | None, env: Env, first: 
             b.fail("bad_combinator", f"{s.name} needs its branches in parentheses", s.span,
                    hint=_COMBINATOR_USAGE[s.name])
         b.emit(_substituted(s, env), via, (b.cur,))
-    else:  # a TensorRef: refused earlier by `check_supported`
+    elif s.attr == "last" and not s.sliced and first:  # `h.last -> ...`: h's last step
+        _name_ref(b, Call(s.name, (), s.name_span, s.name_span, False), first)
+        b.emit(Call("last", (), s.span, s.span, False), via, (b.cur,))
+    else:  # any other TensorRef: refused earlier by `check_supported`
         b.fail("not_supported_yet", "a tensor reference is not supported here yet", s.span)
 
 
@@ -161,6 +164,7 @@ FORMS = (
     ("add(f, g, ...)", "each branch applied to the input, then summed (same shapes)"),
     ("concat(f, g, ...)", "each branch applied to the input, joined on the feature axis"),
     ("a -> b => h", "names the value after b; a later pipeline may start from it: h -> c"),
+    ("h.last -> c", "the last time step of the sequence h (a recurrent layer's final state)"),
     ("affine(50)@A", "labels a layer's weights; a later affine(50)@A shares them"),
     ("affine(tied=A)", "uses A's weight transposed (weight tying), with its own bias"),
     ("blk(n, p=1) = ...", "a block with parameters, used as blk(16) or blk(16, p=2)"),

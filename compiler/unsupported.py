@@ -36,7 +36,9 @@ def _forms(program: Program) -> Iterator[tuple[str, Span]]:
     while todo:
         node = todo.pop()
         if isinstance(node, Pipeline):
-            todo.extend(node.stages)
+            first = node.stages[0] if node.stages else None
+            starts = isinstance(first, TensorRef) and first.attr == "last" and not first.sliced
+            todo.extend(node.stages[1:] if starts else node.stages)  # `h.last -> ...`: built
         elif isinstance(node, Repeat):
             todo.append(node.body)
         elif isinstance(node, TensorRef):

@@ -169,7 +169,25 @@ def _run(decls: Sequence[Declaration], smap: SourceMap, problems: list[Diagnosti
         parts[d.key] = _setting(info, d, smap, problems)
     if any(v is None for v in parts.values()):
         return None
-    return s.RunSpec(**parts)
+    run = s.RunSpec(**parts)
+    return _token_steps(run, seen.get("input"), problems)
+
+
+def _token_steps(run: s.RunSpec, d: Declaration | None, problems: list[Diagnostic]) -> Any:
+    """`input: tokens` holds `steps` token ids a row: as given, else `train: bptt`'s window."""
+    given = run.input
+    if given is None or given.tokens is None or given.steps is not None:
+        return run
+    if not run.train.bptt:
+        assert d is not None
+        problems.append(Diagnostic(
+            "missing_steps", "a token input needs its length: how many tokens a row holds",
+            d.span, loc=("input",), hint="train a language model with `train: bptt=35` (the "
+            "window), or give the length: `input: tokens, steps=2`"))
+        return None
+    steps = run.train.bptt
+    return run.model_copy(update={"input": given.model_copy(update={"width": steps,
+                                                                    "steps": steps})})
 
 
 def _setting(info: OpInfo, d: Declaration, smap: SourceMap,
@@ -180,7 +198,9 @@ def _setting(info: OpInfo, d: Declaration, smap: SourceMap,
         # `optimizer: adam(lr=0.001)` reads as `optimizer: adam, lr=0.001`.
         # Why: `adam(0.001)` passes lr by position, as the OPTIMIZERS forms say.
         found = OPTIMIZERS.get(head.name) if d.key == "optimizer" else None
-        names = iter(found.positional[-1] if found else ())
+        # `data: corpus("ptb.train.txt")` gives the path by position.
+        names = iter(found.positional[-1] if found else
+                     ("path",) if d.key == "data" and head.name == "corpus" else ())
         inner = [a if a.name else Arg(next(names, None), a.value, a.span, a.value_span)
                  for a in head.args]
         args = [Arg(None, Call(head.name, (), head.name_span, head.name_span, False),
@@ -205,6 +225,13 @@ def _setting(info: OpInfo, d: Declaration, smap: SourceMap,
     if d.key == "data" and result is not None and not _known_data(result.source):
         problems.append(_unknown_data(result.source, spans.get("source", d.span)))
         return None
+    if d.key == "data" and result is not None and (result.source == "corpus") != \
+            (result.path is not None):
+        problems.append(Diagnostic(
+            "bad_data", "corpus needs the path of its training text" if result.path is None
+            else f"{result.source} takes no path", spans.get("path", d.span),
+            loc=("data", "path"), hint='write data: corpus("ptb.train.txt")'))
+        return None
     return result
 
 
@@ -212,6 +239,12 @@ def _input_shape(d: Declaration) -> list[Arg]:
     """`input: 1x28x28` and `input: 1, 28, 28` as one `shape` argument; `input: 784` as is;
     `input: a: 784, b: 1x28x28` as one `named` argument of (name, shape) pairs."""
     args = list(d.args)
+    head = args[0] if args and args[0].name is None else None
+    if head is not None and isinstance(head.value, Call) and head.value.name == "tokens":
+        # `input: tokens` (the data's vocabulary) or `input: tokens(10000)`
+        sizes = [a.value for a in head.value.args]
+        vocab = sizes[0] if len(sizes) == 1 else 0 if not sizes else sizes
+        return [Arg("tokens", vocab, head.span, head.value_span), *args[1:]]
     if any(a.colon for a in args):
         named = tuple((a.name, a.value.dims if isinstance(a.value, Dims) else (a.value,))
                       for a in args if a.colon)

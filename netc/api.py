@@ -62,7 +62,33 @@ def plan(text: str | Source, *, path: str | None = None) -> NetPlan:
 
     source = _source(text, path)
     spec, smap = _validated(source)
-    return lower(spec, smap, source)
+    return lower(vocabulary(spec, smap, source), smap, source)
+
+
+def vocabulary(spec: Any, smap: Any, source: Source) -> Any:
+    """`input: tokens` alone takes its vocabulary's size from the data: markov's `words`, or
+    the words of the corpus's training file (read once per process, as `netc run` reads it)."""
+    given = spec.run.input
+    if given is None or given.tokens != 0:
+        return spec
+    data = spec.run.data
+    if data.source == "markov":
+        return spec  # lowering knows its vocabulary: `words`
+    if data.source == "corpus":
+        from .runtime.data import corpus
+
+        vocab = corpus("corpus", {"path": data.path}).vocab_size
+    else:
+        from .errors import Diagnostic, SpecValidationError
+
+        span = smap.args.get(("run", "input", "tokens"), source.span(0, 0))
+        raise SpecValidationError([Diagnostic(
+            "unknown_vocabulary", f"input: tokens takes its vocabulary from a corpus, but the "
+            f"data is {data.source!r}", span, loc=("input", "tokens"),
+            hint='use data: corpus("train.txt") or markov(words=300), or give the size: '
+                 "input: tokens(10000)")], source)
+    run = spec.run.model_copy(update={"input": given.model_copy(update={"tokens": vocab})})
+    return spec.model_copy(update={"run": run})
 
 
 def lint(spec: str | PathLike[str] | Source, *, path: str | None = None) -> list[Diagnostic]:
@@ -73,7 +99,7 @@ def lint(spec: str | PathLike[str] | Source, *, path: str | None = None) -> list
 
     is_path = isinstance(spec, PathLike) or (isinstance(spec, str) and "\n" not in spec
                                              and spec.endswith(".net"))
-    return lint_source(read(spec) if is_path else _source(spec, path))[1]
+    return lint_source(read(spec) if is_path else _source(spec, path), vocabulary)[1]
 
 
 def plan_file(path: str | PathLike[str]) -> NetPlan:

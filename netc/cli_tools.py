@@ -1,4 +1,5 @@
-"""The interop and tooling commands of `netc`: export, graph, predict, summary, time, fmt.
+"""The interop and tooling commands of `netc`: export, graph, predict, similar, summary,
+time, fmt.
 
 `cli.py` calls `add_commands` from its parser; each `cmd_` function here only reads its
 arguments and delegates: ONNX to `runtime/onnx_export.py`, diagrams to `netc/graph.py`,
@@ -46,6 +47,16 @@ def add_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParse
     p.add_argument("--checkpoint", metavar="CKPT", required=True, help="the trained weights")
     p.add_argument("-o", "--output", metavar="OUT", help="write .npz (y, labels) or .csv")
     p.set_defaults(func=cmd_predict)
+
+    w = sub.add_parser("similar", parents=[common],
+                       help="the nearest words by the trained word vectors (DLFS-2 ch. 3)")
+    w.add_argument("spec")
+    w.add_argument("query", metavar="WORD", help="a word, or an analogy: 'king - man + woman'")
+    w.add_argument("--checkpoint", metavar="CKPT", required=True, help="the trained weights")
+    w.add_argument("--analogy", nargs=3, metavar=("A", "B", "C"),
+                   help="a is to b as c is to ?: the words nearest b - a + c (WORD is ignored)")
+    w.add_argument("--top", type=flags.positive_int, default=5, help="how many (default 5)")
+    w.set_defaults(func=cmd_similar)
 
     s = sub.add_parser("summary", parents=[common], help="the layer table and run settings "
                        "(same as check -v)")
@@ -160,6 +171,20 @@ def cmd_predict(args: argparse.Namespace) -> int:
         print(f"wrote {len(y)} predictions to {shown(args.output)}")
     else:
         print(format_predictions(y, labels, op), end="")
+    return 0
+
+
+def cmd_similar(args: argparse.Namespace) -> int:
+    from .api import load
+
+    net = load(args.spec, checkpoint=args.checkpoint)
+    query = args.query
+    if args.analogy:  # a : b = c : ?  ->  b - a + c
+        a, b, c = args.analogy
+        query = f"{b} - {a} + {c}"
+    print(f"nearest to {shown(query)}:")
+    for word, score in net.most_similar(query, top=args.top):
+        print(f"  {shown(word):<20} {score:.4f}")
     return 0
 
 

@@ -21,11 +21,11 @@ def checked(path: str | PathLike[str]) -> tuple[Any, list[Diagnostic], Any]:
 
     Raises the same `SpecError`s as `netc.plan_file`: a spec that is not valid has no warnings.
     """
-    from .api import read
+    from .api import read, vocabulary
     from .compiler.lint import lint_source
 
     source = read(path)
-    plan, warnings = lint_source(source)
+    plan, warnings = lint_source(source, vocabulary)
     return plan, warnings, source
 
 

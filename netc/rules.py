@@ -140,12 +140,19 @@ TRAIN: dict[str, Rule] = {r.name: r for r in (
          ge=0, le=1, integer=True),
     Rule("keep_best", 0, "1: also keep the best epoch's checkpoint, beside the run's "
          "(ck.npz -> ck.best.npz)", ge=0, le=1, integer=True),
+    # Language models (DLFS-2 ch. 5-6): truncated BPTT over parallel streams of a corpus.
+    Rule("bptt", 0, "time steps per window: train a language model on batch_size parallel "
+         "streams of the corpus, carrying the hidden state (0: off)", ge=0, le=10**5,
+         integer=True),
+    Rule("clip", 0.0, "scale the gradients down to this global norm when larger (0: off)",
+         ge=0),
 )}
 # The `train:` settings above that `netc run` and `fit` turn into callbacks.
 CALLBACK_SETTINGS = ("early_stop", "lr_decay", "lr_every", "lr_plateau", "lr_patience")
 # The `train:` settings above that `netc run` and `fit` pass to the Trainer as they are.
 # (`keep_best` too: the Trainer knows the checkpoint path its best one goes beside.)
-FIT_SETTINGS = ("eval_train", "subset", "validation_split", "wd_all", "keep_best")
+FIT_SETTINGS = ("eval_train", "subset", "validation_split", "wd_all", "keep_best", "bptt",
+                "clip")
 
 
 def missing_data_hint(width: int) -> str:

@@ -55,7 +55,9 @@ def run(args: Namespace) -> int:
     plot = getattr(args, "plot", None)
     best = _check_outputs(args, plot, cfg)
     data = load_dataset(cfg["data"], data_dir=args.data_dir, seed=cfg["seed"],
-                        progress=not args.quiet, dtype=cfg["dtype"], input_shape=plan.input_shape)
+                        progress=not args.quiet, dtype=cfg["dtype"], input_shape=plan.input_shape,
+                        data_args=dict(plan.run.data_args) if cfg["data"] == plan.run.data
+                        else None)
     net = build(plan, seed=cfg["seed"], dtype=cfg["dtype"])
     progress = Progress(cfg["epochs"], quiet=args.quiet,
                         log_every=getattr(args, "log_every", None))
@@ -74,7 +76,7 @@ def run(args: Namespace) -> int:
         history = net.fit(
             data.x_train, data.t_train, epochs=cfg["epochs"], batch_size=cfg["batch_size"],
             optimizer=cfg["optimizer"], seed=cfg["seed"], validation_data=validation,
-            validation_label="test" if validation else "val",
+            validation_label="test" if validation and not plan.vocab else "val",
             # eval_train, subset, validation_split, wd_all; keep_best is `best`, built by
             # `_check_outputs` (its path probed before the data is loaded, and only then)
             **{k: cfg[k] for k in FIT_SETTINGS if k != "keep_best"}, keep_best=False,
@@ -125,11 +127,15 @@ def _summary(history: list[dict[str, Any]], new: int, cfg: dict[str, Any], secon
             f"{seconds:.1f}s: train loss {last['train_loss']:.4f}")
     if "train_acc" in last:  # mse has no accuracy
         line += f", train acc {last['train_acc']:.2%}"
+    if "train_ppl" in last:  # a language model
+        line += f", train perplexity {last['train_ppl']:.2f}"
     for held in ("test", "val"):  # `val_*` with a validation_split
         if f"{held}_loss" in last:
             line += f"; {held} loss {last[f'{held}_loss']:.4f}"
             if f"{held}_acc" in last:
                 line += f", {held} acc {last[f'{held}_acc']:.2%}"
+            if f"{held}_ppl" in last:
+                line += f", {held} perplexity {last[f'{held}_ppl']:.2f}"
     if args.checkpoint:
         line += f"\ncheckpoint: {shown(args.checkpoint)}"
     return line

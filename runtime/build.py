@@ -120,6 +120,6 @@ def _guarded(plan: NetPlan, dtype: str, bind: Callable[..., Any]) -> Callable[..
             traced = load(passes_source(plan), plan.path)["bind"](P, G, S, n, *rest)
             return traced[5](x, train)
 
-        return (*passes[:5], first_nonfinite)
+        return (*passes[:5], first_nonfinite, *passes[6:])
 
     return guarded

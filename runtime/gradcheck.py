@@ -42,6 +42,7 @@ def gradcheck(net: Network, x: ArrayLike, t: ArrayLike, *, check_input: bool = T
               seed: int = 0) -> list[GradCheck]:
     """Compare `net.gradients` with numerical gradients in float64; the net is left as it was."""
     twin = _float64_twin(net)
+    check_input = check_input and not net.plan.vocab  # token ids have no gradient
     # Why a copy: the input is perturbed in place through a flat view, which a strided or
     # Fortran-order array cannot give, and the caller's array must not be touched.
     x = as_inputs(x, twin).copy()
@@ -125,8 +126,12 @@ def _float64_twin(net: Network) -> Network:
 def random_batch(net: Network, n: int, seed: int = 0) -> tuple[NDArray, NDArray]:
     """Standard-normal inputs and valid random targets for `net`, for `netc gradcheck`."""
     rng = np.random.default_rng(seed)
-    x = rng.standard_normal((n, net.plan.input_width))
-    k, loss = net.plan.n_outputs, net.plan.loss.op
+    plan = net.plan
+    x = rng.integers(0, plan.vocab, (n, plan.input_width)) if plan.vocab else \
+        rng.standard_normal((n, plan.input_width))  # token ids for a language model
+    k, loss, scores = plan.n_outputs, plan.loss.op, plan.loss.in_shape
+    if loss == "softmax_ce" and len(scores) == 2:  # a class per time step
+        return x, rng.integers(0, scores[-1], (n, scores[0]))
     if loss == "softmax_ce":
         return x, rng.integers(0, k, n)
     if loss == "sigmoid_ce":

@@ -19,6 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .image_kernels import IMAGE_KERNELS
+from .sequence_kernels import SEQUENCE_KERNELS
 
 
 def affine_forward(x: NDArray, W: NDArray, b: NDArray, y: NDArray) -> None:
@@ -434,5 +435,6 @@ KERNELS: dict[str, Callable[..., Any]] = {
         mse_forward,
         mse_backward,
         *IMAGE_KERNELS,
+        *SEQUENCE_KERNELS.values(),
     )
 }

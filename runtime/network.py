@@ -102,11 +102,13 @@ class Network:
 
         return accuracy(self.predict(x), as_targets(t, self, None), self.plan.loss.op)
 
-    def fit(self, x: ArrayLike, t: ArrayLike, **options: Any) -> History:
+    def fit(self, x: ArrayLike, t: ArrayLike | None = None, **options: Any) -> History:
         """Train with mini-batches as `netc run` would: the spec's `optimizer:` and `train:`
         settings (callbacks included), keyword arguments overriding them; see
         `netc.runtime.trainer.Trainer` for the options (epochs, batch_size, optimizer, lr,
-        seed, validation_data, eval_train, checkpoint, callbacks, ...)."""
+        seed, validation_data, eval_train, checkpoint, callbacks, clip, ...). With `bptt`
+        (a language model), x is the corpus's token ids and t is left out (the next tokens).
+        """
         from .callbacks import from_settings
         from .fitsettings import resolve
         from .progress import with_progress
@@ -125,6 +127,10 @@ class Network:
             from .plot import with_live_plot
 
             options["callbacks"] = with_live_plot(options.get("callbacks"))
+        if options.get("bptt"):  # a language model: streams of one corpus (DLFS-2 ch. 5)
+            from .streams import StreamTrainer
+
+            return StreamTrainer(self, x, t, **options).run()
         return Trainer(self, x, t, **options).run()
 
     def save_checkpoint(self, path: str | PathLike[str]) -> None:
@@ -150,6 +156,26 @@ class Network:
             for k, v in target.items():
                 v[...] = saved[k]
         return ckpt.meta
+
+    def most_similar(self, query: str, top: int = 5,
+                     words: list[str] | tuple[str, ...] | None = None) -> list[tuple[str, float]]:
+        """The words nearest `query` by cosine similarity of the first embed layer's vectors
+        (DLFS-2's `most_similar`): one word, or an analogy `"king - man + woman"`. `words` is
+        the vocabulary (id -> word), by default that of the spec's `data:` corpus."""
+        from .similar import most_similar
+
+        return most_similar(self, query, words if words is not None else self.vocabulary(), top)
+
+    def vocabulary(self) -> tuple[str, ...]:
+        """The words of the spec's `data: corpus(...)` or `markov(...)`, id -> word."""
+        from ..errors import DataError
+        from .data import corpus
+
+        run = self.plan.run
+        if run.data not in ("corpus", "markov"):
+            raise DataError(f"{self.plan.path}: the data is {run.data!r}, which has no words; "
+                            "pass words=[...] (id -> word)")
+        return corpus(run.data, dict(run.data_args)).words
 
     def export_onnx(self, path: str | PathLike[str]) -> None:
         """Write the inference graph with the current weights as an ONNX model (netc[onnx])."""

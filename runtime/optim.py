@@ -8,6 +8,7 @@ space (gradients are recomputed before every step), so `g` holds garbage afterwa
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
@@ -276,3 +277,13 @@ def plan_update(info: OptimizerInfo, hyper: Mapping[str, float]) -> UpdatePlan:
         return UpdatePlan(sgd_prescaled_update, (), (), False, float(hyper["lr"]))
     return UpdatePlan(info.kernel, info.state, tuple(float(v) for v in hyper.values()),
                       info.counts_steps, 1.0)
+
+
+def clip_norm(g: np.ndarray, limit: float) -> float:
+    """Scale the flat gradient `g` down to global norm `limit` when it is larger (DLFS-2's
+    `clip_grads`, `train: clip=`); returns the norm before. Why on the flat buffer: every
+    parameter's gradient is a view of it, so the global norm is one dot product."""
+    norm = math.sqrt(float(np.vdot(g, g)))
+    if norm > limit:
+        g *= limit / (norm + 1e-6)
+    return norm

@@ -17,11 +17,12 @@ def format_record(rec: dict[str, Any], epochs: int) -> str:
     """`epoch  3/17  train loss 0.2345 acc 93.12%  test loss 0.2456 acc 92.98%  1.23s`."""
     width = len(str(epochs))
     parts = [f"epoch {rec['epoch']:>{width}}/{epochs}",
-             f"train loss {loss_text(rec['train_loss'])}" + _acc(rec.get("train_acc"))]
+             f"train loss {loss_text(rec['train_loss'])}" + _acc(rec.get("train_acc"))
+             + _ppl(rec.get("train_ppl"))]
     for held in ("val", "test"):  # `val_*`: validation_data; `test_*`: a test split
         if f"{held}_loss" in rec:
             parts.append(f"{held} loss {loss_text(rec[f'{held}_loss'])}"
-                         + _acc(rec.get(f"{held}_acc")))
+                         + _acc(rec.get(f"{held}_acc")) + _ppl(rec.get(f"{held}_ppl")))
     parts.append(f"{rec['seconds']:.2f}s")
     return "  ".join(parts)
 
@@ -33,6 +34,11 @@ def loss_text(value: float) -> str:
 
 def _acc(value: float | None) -> str:
     return "" if value is None or value != value else f" acc {value:.2%}"
+
+
+def _ppl(value: float | None) -> str:
+    """A language model's perplexity, exp(loss per token)."""
+    return "" if value is None else f" ppl {loss_text(value)}"
 
 
 def log_interval(epochs: int, log_every: int | None) -> int:

@@ -30,7 +30,6 @@ from .restore_check import (
     check_same_run,
     check_step_counter,
     fingerprint,
-    saved_position,
     shown,
 )
 
@@ -105,7 +104,7 @@ def restore(path: str | PathLike[str], trainer: Any, *, anyway: bool = False) ->
                  {"param": net.params, "buffer": net.buffers, "optim": st.slots},
                  net.dtype, RESUME_HINT)
     check_step_counter(path, ckpt, meta["updates"])
-    perm, step = saved_position(path, meta, len(trainer.x), trainer.batch_size, anyway)
+    perm, step = trainer.position(path, meta, anyway)
     # Why on scratch generators first: a state that numpy refuses halfway (OverflowError for
     # a too-large integer) must leave both live generators as they were.
     try:

@@ -330,18 +330,7 @@ def seq_mean_backward(dy: NDArray, dx: NDArray | None) -> None:
     np.multiply(dy[:, None, :], 1.0 / dx.shape[1], out=dx)
 
 
-def clip_grads(g: NDArray, max_norm: float) -> float:
-    """DLFS-2 `clip_grads`: when ||g|| > max_norm, g *= max_norm / (||g|| + 1e-6) in place.
-
-    g is every gradient as one flat array. Returns the norm before clipping.
-    """
-    norm = float(np.sqrt(np.dot(g, g)))
-    if norm > max_norm:
-        g *= max_norm / (norm + 1e-6)
-    return norm
-
-
 SEQUENCE_KERNELS = {f.__name__: f for f in (
     embed_forward, embed_backward, lstm_forward, lstm_backward, gru_forward, gru_backward,
     rnn_forward, rnn_backward, last_forward, last_backward, seq_mean_forward,
-    seq_mean_backward, clip_grads)}
+    seq_mean_backward)}

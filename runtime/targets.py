@@ -17,6 +17,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from ..errors import DataError
 from ..terminal import printable
+from .tokens import token_ids
 
 
 def _where(net: Any, index: int) -> str:
@@ -63,6 +64,8 @@ def as_inputs(x: ArrayLike, net: Any, source: str | None = None, *,
     """
     if isinstance(x, Mapping):
         x = _side_by_side(x, net, source)
+    if net.plan.vocab:
+        return token_ids(x, net.plan.vocab, net.plan.input_width, f"{_prefix(source)}inputs")
     try:
         x = np.asarray(x)
         if x.dtype == np.uint8:
@@ -210,6 +213,9 @@ def as_targets(t: ArrayLike, net: Any, n: int | None, source: str | None = None)
         raise DataError(f"{_prefix(source)}{len(t)} targets for {n} samples")
     if t.ndim == 2 and t.shape[1] == 1 and k == 1:
         t = t[:, 0]
+    steps = net.plan.loss.in_shape
+    if loss == "softmax_ce" and len(steps) == 2:  # a class per time step (language models)
+        return token_ids(t, steps[-1], steps[0], f"{_prefix(source)}targets")
     if loss == "softmax_ce" and t.ndim == 1:
         return _labels(t, k, net, source)
     if t.ndim == 1 and k == 1:

@@ -29,6 +29,7 @@ from .fitsettings import held_out, switch, weights_mask, with_decay
 from .generated import bind_update
 from .metrics import accuracy
 from .network import Network
+from .restore_check import saved_position
 from .resume import RunState, interrupt_guard, restore, snapshot
 from .targets import as_inputs, as_targets
 from .watch import check_growth, initial_divergence
@@ -96,7 +97,7 @@ class Trainer:
                  validation_label: str = "val", evaluate: bool | None = None,
                  subset: int = 0, validation_split: float = 0.0, wd_all: bool = False,
                  keep_best: bool = False, resume_anyway: bool = False,
-                 callbacks: Sequence[Any] = (),
+                 callbacks: Sequence[Any] = (), bptt: int = 0, clip: float = 0.0,
                  **hyper: float) -> None:
         # Why the shared rules: `fit(epochs=2.5)` or `batch_size=True` would otherwise fail
         # deep in NumPy; the spec's `train:` and the CLI flags obey the same bounds.
@@ -106,21 +107,10 @@ class Trainer:
         if not isinstance(optimizer, str) or optimizer not in optim.OPTIMIZERS:
             raise ValueError(rules.unknown_optimizer(optimizer))
         self.net, self.epochs, self.batch_size = net, epochs, batch_size
-        self.x = as_inputs(x, net, data_name, finite=False)
-        if not len(self.x):
-            raise DataError(f"{data_name}: the training data has no samples" if data_name
-                            else "fit: x has no samples (training needs at least one)")
-        self.t = as_targets(t, net, len(self.x), data_name)
-        self.x, self.t, split = held_out(self.x, self.t, subset, validation_split, seed,
-                                            data_name)
-        if split is not None and validation_data is not None:
-            raise ValueError("fit: give validation_data or validation_split, not both")
-        # Non-finite inputs are found when they first make the loss non-finite (see
-        # `_diverged`): checking the whole set up front would cost a pass over it every fit.
+        self.bptt, self.clip = (rules.TRAIN[k].check(v, "fit") for k, v in
+                                (("bptt", bptt), ("clip", clip)))
         self.data_name = data_name or "data"
-        self.val = split
-        if validation_data is not None:
-            self.val = _validation(validation_data, net, data_name)
+        self._take_data(x, t, data_name, subset, validation_split, seed, validation_data)
         self.wd_all = switch("wd_all", wd_all)  # else DLFS's weight decay: weights only (`_rebind`)
         self.info = optim.OPTIMIZERS[optimizer]
         self.hyper = optim.hyper_values(self.info, lr, hyper, _keywords())
@@ -144,7 +134,7 @@ class Trainer:
         flat_state = [np.zeros_like(net.flat_params) for _ in self.update.state]
         slots = {f"{s}/{k}": v for s, flat in zip(self.update.state, flat_state, strict=True)
                  for k, v in views(flat, shapes).items()}
-        self.state = RunState(np.random.default_rng(seed), slots)
+        self.state = RunState(np.random.default_rng(seed), {**slots, **self.carried()})
         self.history = History()
         self._preds = np.empty(len(self.x), np.intp)  # the epoch's argmax, for train_acc
         if checkpoint is not None:
@@ -156,6 +146,36 @@ class Trainer:
             restore(resume, self, anyway=resume_anyway)
         self._flat_state = flat_state
         self._rebind()
+
+    def carried(self) -> dict[str, NDArray]:
+        """Arrays beyond the optimizer's that a checkpoint keeps (a language model's state)."""
+        return {}
+
+    def _take_data(self, x: ArrayLike, t: ArrayLike, data_name: str | None, subset: int,
+                   validation_split: float, seed: int, validation_data: Any) -> None:
+        """`self.x`, `self.t` and `self.val` (the held-out pair or None), checked."""
+        self.x = as_inputs(x, self.net, data_name, finite=False)
+        if not len(self.x):
+            raise DataError(f"{data_name}: the training data has no samples" if data_name
+                            else "fit: x has no samples (training needs at least one)")
+        self.t = as_targets(t, self.net, len(self.x), data_name)
+        self.x, self.t, split = held_out(self.x, self.t, subset, validation_split, seed,
+                                            data_name)
+        if split is not None and validation_data is not None:
+            raise ValueError("fit: give validation_data or validation_split, not both")
+        # Non-finite inputs are found when they first make the loss non-finite (see
+        # `_diverged`): checking the whole set up front would cost a pass over it every fit.
+        self.val = split
+        if validation_data is not None:
+            self.val = _validation(validation_data, self.net, data_name)
+
+    def position(self, path: Any, meta: dict[str, Any], anyway: bool) -> tuple[Any, int]:
+        """Where a checkpoint's epoch stood: (permutation, step), proven to fit this data."""
+        return saved_position(path, meta, len(self.x), self.batch_size, anyway)
+
+    def order(self) -> NDArray:
+        """The next epoch's order of the samples: a permutation, drawn by the shuffle rng."""
+        return self.state.rng.permutation(len(self.x))
 
     def run(self) -> History:
         """Train up to `epochs`, checkpointing after each; Ctrl-C saves, then KeyboardInterrupt."""
@@ -171,7 +191,7 @@ class Trainer:
             go = hooks.begin(self.callbacks, self)
             while go and st.epoch < self.epochs:
                 if st.perm is None:
-                    st.perm = st.rng.permutation(len(self.x))
+                    st.perm = self.order()
                     st.seconds, st.loss_sum, st.correct_sum = 0.0, 0.0, 0.0
                 self._epoch(stop)
                 if stop.requested:
@@ -244,6 +264,8 @@ class Trainer:
             elif op == "sigmoid_ce":
                 st.correct_sum += accuracy(out, tb, op) * len(idx)
             backward(xb, tb, None, scale)
+            if self.clip:
+                optim.clip_norm(self.net.flat_grads, self.clip * self.update.grad_scale)
             if not st.updates:  # the untrained loss, for `check_growth` (no extra pass)
                 self.start_loss = value
             st.updates += 1
@@ -264,7 +286,7 @@ class Trainer:
     def _batch(self, n: int) -> tuple[Any, ...]:
         """Reused gather buffers, the passes for batch size `n` and the loss gradient's scale
         (1/n for the mean loss, times lr where the update expects that folded in)."""
-        forward, loss, backward, _, out, trace = self.net.passes(n)
+        forward, loss, backward, _, out, trace = self.net.passes(n)[:6]
         return (np.empty((n, *self.x.shape[1:]), self.x.dtype),
                 np.empty((n, *self.t.shape[1:]), self.t.dtype), forward, loss, backward, trace,
                 self.update.grad_scale / n, out)
@@ -296,7 +318,7 @@ class Trainer:
         rows = self.net.eval_rows
         for s in range(0, len(x), rows):
             xc, tc = x[s:s + rows], t[s:s + rows]
-            forward, loss, _, _, out, _ = self.net.passes(len(xc))
+            forward, loss, _, _, out, _ = self.net.passes(len(xc))[:6]
             forward(xc, False)
             total += float(loss(tc)) * len(xc)
             preds.append(out.copy())

@@ -75,7 +75,7 @@ def keras_layer_names(tmp, mp):
 
 
 @cat.case
-def conv_not_yet(tmp, mp):
+def keras_conv_names(tmp, mp):
     return _check(tmp, "input: 784\nConv2D(16) -> relu -> Convolution -> affine(10)"
                        " -> softmax_ce\n")
 

@@ -7,7 +7,7 @@ adds one. Validate, lower (parameters), codegen, ONNX export and the summary rea
 from __future__ import annotations
 
 from ..descriptor import OpDef
-from . import activations, dense, images, layout, losses, merge, regularizers, reshape
+from . import activations, dense, images, layout, losses, merge, regularizers, reshape, sequences
 
 OPS: dict[str, OpDef] = {}
 
@@ -18,7 +18,8 @@ def register(op: OpDef) -> OpDef:
     return op
 
 
-for _module in (dense, images, activations, regularizers, reshape, layout, merge, losses):
+for _module in (dense, images, sequences, activations, regularizers, reshape, layout, merge,
+                losses):
     for _op in _module.OPS:
         register(_op)
 

@@ -25,9 +25,10 @@ def _head_onnx(onnx_name: str | None, **attrs: Any) -> Any:
 
 
 def _classes(shapes: tuple[Shape, ...], op: Any) -> Shape:
-    """softmax_ce: one vector of scores per row, at least two of them."""
+    """softmax_ce: one vector of scores per row, or per time step of a sequence (DLFS-2's
+    TimeSoftmaxWithLoss, its targets one class a step), at least two of them."""
     (x,) = shapes
-    vectors_only(x, "softmax_ce")
+    vectors_only(x, "softmax_ce", sequences=True)
     if x[0] < 2:
         raise ShapeError(f"softmax_ce needs at least 2 classes, but receives width {x[0]}",
                          hint="use sigmoid_ce for a single output unit", code="too_few_classes",
@@ -48,11 +49,25 @@ def _not_images(shapes: tuple[Shape, ...], op: Any) -> Shape:
     return x
 
 
+def _per_step(call: str) -> Any:
+    """softmax_ce's call over rows of scores: a sequence's steps are rows of their own (the
+    targets (n, steps) flat alike, `rows` counts n * steps), and the mean runs over every
+    step, so the gradient's scale is divided by the steps too (DLFS-2)."""
+    def render(names: dict[str, str], lp: Any) -> str:
+        if len(lp.in_shape) < 2:
+            return call.format_map({**names, "t": "t", "out": "out", "scale": "scale"})
+        k, steps = lp.in_shape[-1], lp.in_shape[0]
+        rows = {v: f"{names[v]}.reshape(-1, {k})" for v in ("x", "dx") if v in names}
+        return call.format_map({**names, **rows, "t": "t.reshape(-1)",
+                                "out": f"out.reshape(-1, {k})", "scale": f"scale / {steps}"})
+    return render
+
+
 OPS = (
     # `rows` and `ones_k` are per-batch constants (row indices, a ones column) the passes make.
     OpDef("softmax_ce", s.SoftmaxCESpec, shape=_classes,
-          forward="softmax_ce_forward({x}, t, out, rows, ones_k)",
-          backward="softmax_ce_backward(out, t, {dx}, scale, rows)",
+          forward=_per_step("softmax_ce_forward({x}, {t}, {out}, rows, ones_k)"),
+          backward=_per_step("softmax_ce_backward({out}, {t}, {dx}, {scale}, rows)"),
           constants=("rows", "ones_k"), head="softmax", onnx=_head_onnx("Softmax", axis=-1)),
     OpDef("sigmoid_ce", s.SigmoidCESpec, shape=_not_images,
           forward="sigmoid_ce_forward({x}, t, out)",

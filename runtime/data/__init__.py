@@ -14,6 +14,7 @@ from pathlib import Path
 from ...errors import DataError
 from ...terminal import printable
 from ..targets import image_mismatch
+from .corpus import Corpus
 from .dataset import Dataset
 from .files import load_npz
 from .mnist import COLS, ROWS, load_mnist
@@ -24,9 +25,10 @@ __all__ = ["CHOICES", "NAMES", "SUFFIXES", "Dataset", "load_dataset"]
 
 # Why spelled out again in `netc.compiler.spec`: the compiler may not import the runtime;
 # a test keeps the two lists equal.
-NAMES = ("spiral", "mnist")
+NAMES = ("spiral", "mnist", "corpus", "markov")
 SUFFIXES = (".npz", ".csv")
-CHOICES = "'spiral', 'mnist', or a path to a .npz or .csv file"
+CHOICES = ("'spiral', 'mnist', 'corpus(\"file.txt\")', 'markov(words=300)', or a path to "
+           "a .npz, .csv or .txt file")
 MNIST_IMAGE = (1, ROWS, COLS)
 
 
@@ -39,6 +41,7 @@ def load_dataset(
     progress: bool = True,
     dtype: str = "float64",
     input_shape: tuple[int, ...] = (),
+    data_args: dict[str, object] | None = None,
 ) -> Dataset:
     """Load `name`: "spiral", "mnist", or a `.npz`/`.csv` path.
 
@@ -49,6 +52,10 @@ def load_dataset(
     shape is refused here, naming the file and the array, before anything is trained.
     """
     image = (input_shape[0], input_shape[1], input_shape[2]) if len(input_shape) == 3 else None
+    if name in ("corpus", "markov"):
+        return load_text(name, data_args or {})
+    if name.lower().endswith(".txt"):  # `netc run --data ptb.train.txt`: a text corpus
+        return load_text("corpus", {"path": name})
     if name == "spiral":
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise DataError(f"spiral: the seed must be a non-negative integer, not {seed!r}")
@@ -68,3 +75,27 @@ def load_dataset(
     close = difflib.get_close_matches(name, NAMES, n=1, cutoff=0.6)
     guess = f"; did you mean '{close[0]}'?" if close else ""
     raise DataError(f"unknown dataset '{printable(name)}': expected {CHOICES}{guess}")
+
+
+def load_text(name: str, args: dict[str, object]) -> Dataset:
+    """A language model's data: the corpus's token ids as `x` (no targets: they are the next
+    tokens), the validation split as `x_test`, the vocabulary's size as `n_classes`."""
+    c = corpus(name, args)
+    return Dataset(c.name, c.train, None, c.valid, None,  # type: ignore[arg-type]
+                   str(args.get("path", c.name)), c.vocab_size)
+
+
+def corpus(name: str, args: dict[str, object]) -> Corpus:
+    """`corpus("file.txt")` read, or `markov(words=..., tokens=...)` drawn (seed 0: the same
+    text whatever the training seed), cached for the process."""
+    key = (name, tuple(sorted(args.items())))
+    if key not in _CORPORA:
+        from .corpus import markov_corpus, read_corpus
+
+        _CORPORA.clear()  # Why one: a corpus may be large
+        _CORPORA[key] = read_corpus(str(args["path"])) if name == "corpus" else \
+            markov_corpus(int(args.get("words", 300)), int(args.get("tokens", 1_000_000)))
+    return _CORPORA[key]
+
+
+_CORPORA: dict[tuple, Corpus] = {}

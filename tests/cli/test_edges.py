@@ -101,9 +101,16 @@ def test_one_alias_table_gives_the_netc_name(name, choices, want):
     assert suggest(name, choices) == f"did you mean '{want}'?"
 
 
-def test_conv_is_said_to_be_missing_not_guessed():
-    for name in ("Conv2D", "Convolution", "conv"):
+def test_attention_is_said_to_be_missing_not_guessed():
+    for name in ("Attention", "TimeAttention"):
         assert "not available yet" in suggest(name, OPS)
+
+
+@pytest.mark.parametrize(("name", "want"), [
+    ("Conv2D", "conv"), ("MaxPooling2D", "pool"), ("Embedding", "embed"),
+    ("TimeLSTM", "lstm"), ("TimeSoftmaxWithLoss", "softmax_ce"), ("GRU", "gru")])
+def test_other_tools_layer_names_suggest_netc_ops(name, want):
+    assert suggest(name, OPS) == f"did you mean '{want}'?"
 
 
 def test_alias_targets_are_real_names():

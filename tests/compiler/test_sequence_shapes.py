@@ -65,9 +65,11 @@ def test_per_step_network_trains_and_exports(tmp_path) -> None:
      "batchnorm takes a vector or an image per row, but receives (batch, 5, 8) from the "
      "input",
      "insert flatten"),
-    ("input: 5x8\naffine(3) -> softmax_ce",
-     "softmax_ce takes one vector per row, but receives (batch, 5, 3) from affine at 2:1",
-     "insert flatten"),
+    ("input: 2x5x8\nrelu -> softmax_ce",
+     "softmax_ce takes one vector or one sequence per row, but receives (batch, 2, 5, 8) from "
+     "the input", "insert flatten"),
+    ("input: 5x8\nlstm(4) => h\naffine(3) -> h.last -> mse",
+     "a tensor reference ('h.last') is not supported yet", "")
 ])
 def test_ops_that_need_vectors_say_so(text: str, message: str, hint: str) -> None:
     with pytest.raises(SpecError) as info:

@@ -29,8 +29,11 @@ CALLS = {"affine": f"affine({WIDTH})", "matmul": f"matmul({WIDTH})", "leaky_relu
 # Ops over images (DLFS-1 ch. 7) run on a small image input; the rest on vectors.
 IMAGE_CALLS = {"conv": "conv(3, 3, pad=1)", "pool": "pool(2, stride=1)",
                "global_avg_pool": "global_avg_pool"}
+# Ops over sequences (DLFS-2 ch. 4-6) run on token ids through an embed.
+SEQUENCE_CALLS = {"embed": "embed(4)", "rnn": "rnn(4)", "lstm": "lstm(4)", "gru": "gru(3)",
+                  "last": "last", "mean": "mean"}
 LAYER_OPS = [name for name, info in OPS.items() if info.kind != "loss" and name not in
-             IMAGE_CALLS]
+             IMAGE_CALLS and name not in SEQUENCE_CALLS]
 # Image ops, and the ops that also take images, each before and after every image op.
 IMAGE_OPS = [*IMAGE_CALLS, "relu", "sigmoid", "tanh", "leaky_relu", "dropout", "batchnorm"]
 
@@ -44,7 +47,7 @@ def _check(spec: str, seed: int = 0) -> None:
     x, t = random_batch(net, 6, seed)
     before = {k: v.copy() for k, v in net.params.items()}
     results = netc.gradcheck(net, x, t)
-    assert [r.name for r in results] == [*net.params, "input"]
+    assert [r.name for r in results] == [*net.params, *([] if net.plan.vocab else ["input"])]
     bad = [(r.name, r.error) for r in results if not r.ok(TOL)]
     assert not bad, f"{spec!r}: {bad}"
     for k, v in net.params.items():  # the check leaves the network as it was
@@ -53,7 +56,8 @@ def _check(spec: str, seed: int = 0) -> None:
 
 def test_gradcheck_registry_has_the_expected_ops():
     assert set(CALLS) <= set(LAYER_OPS)
-    assert set(IMAGE_CALLS) | set(LAYER_OPS) == {n for n, i in OPS.items() if i.kind != "loss"}
+    assert set(IMAGE_CALLS) | set(LAYER_OPS) | set(SEQUENCE_CALLS) == \
+        {n for n, i in OPS.items() if i.kind != "loss"}
     assert set(LOSSES) == {"softmax_ce", "sigmoid_ce", "mse"}
 
 
@@ -86,6 +90,23 @@ def test_gradcheck_image_pair_passes(a, b):
     tail = "" if b == "global_avg_pool" else " -> flatten"
     loss = LOSSES[(IMAGE_OPS.index(a) + IMAGE_OPS.index(b)) % len(LOSSES)]
     _check(f"input: 2x5x5\n{_image_call(a)} -> {_image_call(b)}{tail} -> affine(3) -> {loss}")
+
+
+# Every sequence op after an embed, before another; `last` and `mean` end the sequence.
+@pytest.mark.parametrize(("a", "b"), list(itertools.product(
+    ["rnn", "lstm", "gru", "dropout", "tanh", "affine"], ["rnn", "lstm", "gru", "last", "mean"])))
+def test_gradcheck_sequence_pair_passes(a, b):
+    loss = LOSSES[(len(a) + len(b)) % len(LOSSES)]
+    call = SEQUENCE_CALLS.get(a) or _call(a)
+    _check(f"input: tokens(7), steps=3\nembed(4) -> {call} -> {SEQUENCE_CALLS[b]} -> "
+           f"affine(3) -> {loss}")
+
+
+def test_gradcheck_language_model_with_tied_weights_passes():
+    """Per-step softmax over the vocabulary, the embedding tied to the output (DLFS-2 ch. 6),
+    through two LSTMs and dropout, over five steps."""
+    _check("input: tokens(9)\ntrain: bptt=5\nembed(4)@E -> dropout(0.2) -> lstm(3) -> "
+           "lstm(4) -> affine(tied=E) -> softmax_ce")
 
 
 def test_gradcheck_detects_a_broken_kernel(monkeypatch):

@@ -312,10 +312,13 @@ def test_last_and_seq_mean(float32_only: None) -> None:
     sk.seq_mean_backward(dy, None)
 
 
-def test_clip_grads_scales_only_above_threshold(float32_only: None) -> None:
+def test_clip_norm_scales_only_above_threshold() -> None:
+    """`train: clip=` (runtime/optim.py): DLFS-2's clip_grads over the flat gradients."""
+    from netc.runtime.optim import clip_norm
+
     g = np.array([3.0, 4.0], dtype=np.float32)
-    assert sk.clip_grads(g, 10.0) == pytest.approx(5.0) and np.array_equal(g, [3, 4])
-    norm = sk.clip_grads(g, 1.0)
+    assert clip_norm(g, 10.0) == pytest.approx(5.0) and np.array_equal(g, [3, 4])
+    norm = clip_norm(g, 1.0)
     assert isinstance(norm, float) and norm == pytest.approx(5.0)
     assert g.dtype == np.float32
     np.testing.assert_allclose(g, [0.6, 0.8], rtol=1e-5)
@@ -323,4 +326,4 @@ def test_clip_grads_scales_only_above_threshold(float32_only: None) -> None:
 
 def test_registry_lists_every_kernel() -> None:
     assert sk.SEQUENCE_KERNELS["lstm_forward"] is sk.lstm_forward
-    assert len(sk.SEQUENCE_KERNELS) == 13
+    assert len(sk.SEQUENCE_KERNELS) == 12

@@ -14,8 +14,8 @@ def test_load_dataset_unknown_name_lists_the_choices() -> None:
     with pytest.raises(DataError) as e:
         load_dataset("cifar10")
     assert str(e.value) == (
-        "unknown dataset 'cifar10': expected 'spiral', 'mnist', or a path to a .npz or .csv file"
-    )
+        "unknown dataset 'cifar10': expected 'spiral', 'mnist', 'corpus(\"file.txt\")', "
+        "'markov(words=300)', or a path to a .npz or .csv file")
 
 
 def test_load_dataset_unsupported_file_type(tmp_path: Path) -> None:

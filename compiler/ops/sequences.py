@@ -1,0 +1,137 @@
+"""Sequence ops (DLFS-2 ch. 3-6): `embed`, the recurrent layers `rnn`, `lstm` and `gru` over
+`(steps, width)` rows, `last` (a pipeline's `h.last`) and `mean` (CBOW's context average).
+
+A recurrent layer returns every step's hidden state, `(steps, hidden)`, as DLFS-2's Time*
+layers do. Its kernels keep their per-step values time-major in scratch buffers (one GEMM for
+the input projection of every step, one per weight gradient). The state it carries from one
+window to the next (truncated BPTT, `train: bptt=`) lives in `carried` scratch buffers, read
+and written only while the passes' `stream` flag is set, so a plain `predict` or gradient
+check always starts from zeros.
+
+Gate order (columns of Wx, Wh and b) as DLFS-2: LSTM f, g, i, o; GRU z, r, h with
+h' = (1 - z) h + z tanh(...). ONNX export maps them (runtime/onnx_export.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import spec as s
+from ..descriptor import OpDef, ParamRule, Scratch, Shape, ShapeError, shown
+from .sequences_onnx import embed_onnx, last_onnx, mean_onnx, recurrent_onnx
+
+GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+
+
+def _tokens(shapes: tuple[Shape, ...], op: Any) -> Shape:
+    (x,) = shapes
+    if op.vocab is None or len(x) != 1:
+        raise ShapeError(f"embed reads token ids (batch, steps), but receives {shown(x)} from "
+                         f"{{origin}}", hint="declare the input as token ids: `input: tokens` "
+                         "(with data: corpus(...) or markov(...)) or `input: tokens(10000)`",
+                         notes="")
+    return (*x, op.dim)
+
+
+def _sequence(shapes: tuple[Shape, ...], op: Any) -> Shape:
+    (x,) = shapes
+    if len(x) != 2:
+        raise ShapeError(f"{op.op} takes a sequence (steps, width) per row, but receives "
+                         f"{shown(x)} from {{origin}}",
+                         hint="feed it token vectors (`embed(100) -> lstm(100)`) or declare a "
+                              "sequence input (`input: 35x100`)", notes="shapes")
+    return (x[0], op.hidden)
+
+
+def _steps_out(shapes: tuple[Shape, ...], op: Any) -> Shape:
+    (x,) = shapes
+    if len(x) != 2:
+        what = "h.last" if op.op == "last" else "mean(axis=1)"
+        raise ShapeError(f"{what} takes a sequence (steps, width) per row, but receives "
+                         f"{shown(x)} from {{origin}}", hint="use it after a recurrent layer "
+                         "or an embed", notes="shapes")
+    return (x[1],)
+
+
+def _gate_weight(source: str) -> ParamRule:
+    """Wx (D, k*H) or Wh (H, k*H) with k the op's gate count; fan-in D or H (Xavier: the
+    book's randn / sqrt(fan_in))."""
+    def shape(x: Shape, y: Shape, op: Any) -> Shape:
+        rows = x[-1] if source == "x" else y[-1]
+        return (rows, GATES[op.op] * y[-1])
+
+    def fan_in(x: Shape, y: Shape, op: Any) -> int:
+        return x[-1] if source == "x" else y[-1]
+
+    return ParamRule(f"W{source}", shape, "weight", fan_in)
+
+
+def _gate_bias(x: Shape, y: Shape, op: Any) -> Shape:
+    return (GATES[op.op] * y[-1],)
+
+
+def _time_major(what: str, extra: int = 0) -> Scratch:
+    """A per-step buffer kept time-major, (steps [+ extra], n, width): `what` is "x" (the input
+    width), "h" (hidden), or "g" (the gates' columns)."""
+    def shape(lp: Any) -> tuple[int | str, ...]:
+        steps, hidden = lp.shape
+        width = {"x": lp.in_shape[-1], "h": hidden, "g": GATES[lp.op] * hidden}[what]
+        return (steps + extra, "n", width)
+    return Scratch(f"{what}", per_row=False, shape=shape)
+
+
+def _named(scratch: Scratch, name: str) -> Scratch:
+    return Scratch(name, per_row=False, shape=scratch.shape)
+
+
+def _state(name: str) -> Scratch:
+    """The state carried across windows, (n, hidden)."""
+    return Scratch(name, per_row=False, shape=lambda lp: ("n", lp.shape[-1]), carried=True)
+
+
+_RECURRENT_PARAMS = (_gate_weight("x"), _gate_weight("h"), ParamRule("b", _gate_bias, "zeros"))
+_XT, _H1, _G = _named(_time_major("x"), "xt"), _named(_time_major("h", 1), "Hs"), \
+    _named(_time_major("g"), "G")
+_DG = _named(_time_major("g"), "dG")
+
+
+def _recurrent_label(lp: Any) -> str:
+    return f"{lp.op}({lp.in_shape[-1]}, {lp.shape[-1]})"
+
+
+RECURRENT = {"shape": _sequence, "sets_width": True, "params": _RECURRENT_PARAMS,
+             "constants": ("stream",), "label": _recurrent_label}
+
+OPS = (
+    OpDef("embed", s.EmbedSpec, ((), ("dim",)), shape=_tokens, sets_width=True,
+          forward="embed_forward({x}, {W}, {y})",
+          backward="embed_backward({dy}, {x}, {dW})",
+          params=(ParamRule("W", lambda x, y, op: (op.vocab, op.dim), "weight",
+                            lambda x, y, op: op.dim),),
+          label=lambda lp: f"embed({lp.attr('vocab')}, {lp.shape[-1]})",
+          onnx=embed_onnx),
+    OpDef("rnn", s.RNNSpec, ((), ("hidden",)), **RECURRENT,
+          onnx=recurrent_onnx,
+          forward="rnn_forward({x}, {Wx}, {Wh}, {b}, {y}, {h0}, stream, {xt}, {Hs})",
+          backward="rnn_backward({dy}, {Wx}, {Wh}, {xt}, {Hs}, {dx}, {dWx}, {dWh}, {db}, {dG})",
+          scratch=(_state("h0"), _XT, _H1, _named(_time_major("h"), "dG"))),
+    OpDef("lstm", s.LSTMSpec, ((), ("hidden",)), **RECURRENT,
+          onnx=recurrent_onnx,
+          forward="lstm_forward({x}, {Wx}, {Wh}, {b}, {y}, {h0}, {c0}, stream, {xt}, {G}, "
+                  "{Hs}, {Cs}, {Tc})",
+          backward="lstm_backward({dy}, {Wx}, {Wh}, {xt}, {G}, {Hs}, {Cs}, {Tc}, {dx}, {dWx}, "
+                   "{dWh}, {db}, {dG})",
+          scratch=(_state("h0"), _state("c0"), _XT, _G, _H1, _named(_time_major("h", 1), "Cs"),
+                   _named(_time_major("h"), "Tc"), _DG)),
+    OpDef("gru", s.GRUSpec, ((), ("hidden",)), **RECURRENT,
+          onnx=recurrent_onnx,
+          forward="gru_forward({x}, {Wx}, {Wh}, {b}, {y}, {h0}, stream, {xt}, {G}, {Hs}, {G2})",
+          backward="gru_backward({dy}, {Wx}, {Wh}, {xt}, {G}, {Hs}, {dx}, {dWx}, {dWh}, {db}, "
+                   "{dG}, {G2})",
+          scratch=(_state("h0"), _XT, _G, _H1, _DG, _named(_time_major("h"), "G2"))),
+    OpDef("last", s.LastSpec, shape=_steps_out, forward="last_forward({x}, {y})",
+          backward="last_backward({dy}, {dx})", onnx=last_onnx),
+    OpDef("mean", s.MeanSpec, ((), ("axis",)), shape=_steps_out,
+          forward="seq_mean_forward({x}, {y})", backward="seq_mean_backward({dy}, {dx})",
+          onnx=mean_onnx),
+)
