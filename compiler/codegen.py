@@ -42,6 +42,7 @@ def passes_source(plan: NetPlan, *, timed: bool = False, trace: bool = True) -> 
     out += _bindings(plan.layers, f)
     out += _allocations(body, f)
     out.append(f"    out = np.empty((n, {plan.loss.n_out}), dtype)  # the loss's prediction")
+    out += _scratch(plan.loss)
     out += _constants(plan)
     out += _forward_fn(body, f, timed)
     out += _loss_fn(plan.loss, f.flat(f.last()), timed)
@@ -133,8 +134,8 @@ def _backward_fn(loss: LayerPlan, body: Sequence[LayerPlan], f: Flow,
 
 
 def _loss_backward(loss: LayerPlan, f: Flow, timed: bool) -> list[str]:
-    call = render(OPS[loss.op].backward, {**nodecode.names(loss), "dx": f.flat(f.dxs[-1][0])},
-                  loss)
+    call = render(OPS[loss.op].backward, {**nodecode.names(loss), "x": f.flat(f.last()),
+                                          "dx": f.flat(f.dxs[-1][0])}, loss)
     return [f"        {call}{nodecode.where(loss)}", *_tick(loss, 1, timed)]
 
 
@@ -190,7 +191,7 @@ def bound_bytes(plan: NetPlan, n: int, itemsize: int) -> int:
     """Bytes of the buffers `bind` allocates for batch size `n` (as `passes_source` writes it)."""
     body, f = plan.layers[:-1], flow(plan)
     per_row = sum(size(shape) for shape in (*f.shapes.values(), *f.input_buffers().values()))
-    scratch = [nodecode.scratch_shape(lp, b) for lp in body for b in OPS[lp.op].scratch]
+    scratch = [nodecode.scratch_shape(lp, b) for lp in plan.layers for b in OPS[lp.op].scratch]
     per_row += sum(size([d for d in shape if d != "n"]) for shape in scratch if "n" in shape)
     per_row += plan.loss.n_out + 1  # `out`, and `ones` (affine) or `rows` (softmax_ce)
     fixed = sum(size(shape) for shape in scratch if "n" not in shape) + plan.loss.n_out
@@ -297,7 +298,9 @@ def _parted_bind(plan: NetPlan, body: Sequence[LayerPlan], f: Flow, parts: int, 
     out = ["def bind(P, G, S, n, dtype, rng):",
            '    """Allocate the buffers for batch size n; return the passes over them."""',
            "    A = {}  # the buffers that cross from one part to the next"]
+    out += _bindings([plan.loss], f)  # a loss's own arrays (ns_loss's output vectors)
     out.append(f"    out = np.empty((n, {plan.loss.n_out}), dtype)  # the loss's prediction")
+    out += _scratch(plan.loss)
     out += _constants(plan)
     if "ones" in _used_constants(body):
         out.append("    A['ones'] = ones")

@@ -63,8 +63,9 @@ def _with_vocabulary(spec: NetSpec) -> NetSpec:
     if not vocab:
         return spec
     edges = spec.edges()
-    layers = tuple(op.model_copy(update={"vocab": vocab}) if op.op == "embed" and
-                   op.vocab is None and edges[i] == (-1,) else op
+    # Why ns_loss too: it scores the vocabulary's words, wherever its input comes from.
+    layers = tuple(op.model_copy(update={"vocab": vocab}) if getattr(op, "vocab", 0) is None
+                   and (op.op == "ns_loss" or edges[i] == (-1,)) else op
                    for i, op in enumerate(spec.layers))
     return spec.model_copy(update={"layers": layers})
 

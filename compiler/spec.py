@@ -230,6 +230,20 @@ class SoftmaxCESpec(OpSpec):
     description: ClassVar[str] = "softmax + cross-entropy (labels: class indices or one-hot)"
 
 
+class NSLossSpec(OpSpec):
+    op: Literal["ns_loss"] = "ns_loss"
+    k: Size = Field(5, description="negative words drawn per target")
+    power: Annotated[float, Field(gt=0, le=1)] = Field(
+        0.75, description="the sampler draws words by count ** power")
+    vocab: Size | None = Field(None, description="vocabulary size; default: the token input's")
+    init: InitName | None = Field("normal", description="output vectors' init (DLFS-2: normal, "
+                                  "std 0.01)")
+    std: Positive | None = Field(None, description="std for init=normal (default 0.01)")
+    kind: ClassVar[str] = "loss"
+    description: ClassVar[str] = ("negative sampling (word2vec, DLFS-2 ch. 4): the target's "
+                                  "output vector against k sampled ones")
+
+
 class SigmoidCESpec(OpSpec):
     op: Literal["sigmoid_ce"] = "sigmoid_ce"
     kind: ClassVar[str] = "loss"

@@ -58,6 +58,8 @@ def run(args: Namespace) -> int:
                         progress=not args.quiet, dtype=cfg["dtype"], input_shape=plan.input_shape,
                         data_args=dict(plan.run.data_args) if cfg["data"] == plan.run.data
                         else None)
+    if plan.vocab and not cfg["bptt"] and data.t_train is None:  # word2vec: CBOW's contexts
+        data = _contexts(data, plan.input_width)
     net = build(plan, seed=cfg["seed"], dtype=cfg["dtype"])
     progress = Progress(cfg["epochs"], quiet=args.quiet,
                         log_every=getattr(args, "log_every", None))
@@ -112,6 +114,18 @@ def run(args: Namespace) -> int:
     for note in notes:
         print(note)
     return 0
+
+
+def _contexts(data: Any, steps: int) -> Any:
+    """A corpus as (context, centre word) rows (DLFS-2's `create_contexts_target`)."""
+    from dataclasses import replace
+
+    from .runtime.tokens import contexts_and_targets
+
+    x, t = contexts_and_targets(data.x_train, steps, data.source)
+    vx, vt = contexts_and_targets(data.x_test, steps, data.source) if data.x_test is not None \
+        else (None, None)
+    return replace(data, x_train=x, t_train=t, x_test=vx, t_test=vt)
 
 
 def _summary(history: list[dict[str, Any]], new: int, cfg: dict[str, Any], seconds: float,

@@ -19,6 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .image_kernels import IMAGE_KERNELS
+from .sampling_kernels import SAMPLING_KERNELS
 from .sequence_kernels import SEQUENCE_KERNELS
 
 
@@ -436,5 +437,6 @@ KERNELS: dict[str, Callable[..., Any]] = {
         mse_backward,
         *IMAGE_KERNELS,
         *SEQUENCE_KERNELS.values(),
+        *SAMPLING_KERNELS,
     )
 }

@@ -38,7 +38,7 @@ def _acc(value: float | None) -> str:
 
 def _ppl(value: float | None) -> str:
     """A language model's perplexity, exp(loss per token)."""
-    return "" if value is None else f" ppl {loss_text(value)}"
+    return "" if value is None else f" ppl {value:.2f}" if value < 1e6 else f" ppl {value:.4g}"
 
 
 def log_interval(epochs: int, log_every: int | None) -> int:

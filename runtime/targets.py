@@ -216,6 +216,10 @@ def as_targets(t: ArrayLike, net: Any, n: int | None, source: str | None = None)
     steps = net.plan.loss.in_shape
     if loss == "softmax_ce" and len(steps) == 2:  # a class per time step (language models)
         return token_ids(t, steps[-1], steps[0], f"{_prefix(source)}targets")
+    if loss == "ns_loss":  # one word id per row (CBOW's centre word)
+        vocab = int(net.plan.loss.attr("vocab"))
+        return token_ids(np.asarray(t).reshape(-1, 1) if np.ndim(t) == 1 else t, vocab, 1,
+                         f"{_prefix(source)}targets")[:, 0]
     if loss == "softmax_ce" and t.ndim == 1:
         return _labels(t, k, net, source)
     if t.ndim == 1 and k == 1:

@@ -57,7 +57,7 @@ def profile(plan: NetPlan, *, batch: int | None = None, steps: int = 50, warmup:
     forward, loss, backward = bind(net.params, net.grads, net.buffers, batch, net.dtype,
                                    net.rng)[:3]
     x64, t = random_batch(net, batch * 4)
-    x = x64.astype(net.dtype)
+    x = x64 if net.plan.vocab else x64.astype(net.dtype)  # token ids stay ids
     xb, tb = x[:batch].copy(), t[:batch].copy()
     info = optim.OPTIMIZERS[optimizer]
     # The same generated update the trainer runs, with the same settings.

@@ -8,6 +8,8 @@ IndexError deep inside a gather.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
@@ -40,3 +42,32 @@ def token_ids(x: ArrayLike, vocab: int, steps: int, what: str) -> NDArray:
 def _whole(x: NDArray) -> bool:
     with np.errstate(invalid="ignore"):
         return bool(np.all(np.mod(x, 1) == 0))
+
+
+def contexts_and_targets(ids: NDArray, steps: int, what: str) -> tuple[NDArray, NDArray]:
+    """DLFS-2's `create_contexts_target`: each word of the corpus with `steps // 2` words on
+    either side is a target, those words its context (rows of `steps` ids)."""
+    if steps % 2:
+        raise DataError(f"{what}: a context of {steps} words has no centre: give an even "
+                        "number of steps (2 for a window of one word each side)")
+    window = steps // 2
+    if len(ids) <= steps:
+        raise DataError(f"{what} holds {len(ids):,} tokens: too few for a context of {steps}")
+    n = len(ids) - steps
+    cols = [ids[j:j + n] for j in range(steps + 1) if j != window]
+    return np.stack(cols, axis=1).astype(np.int64), ids[window:window + n].astype(np.int64)
+
+
+def fill_sampler(net: Any, t: NDArray) -> None:
+    """ns_loss's sampler table, when still empty: the cumulative unigram counts of the
+    targets raised to `power` (DLFS-2's UnigramSampler); kept as a buffer, so checkpoints
+    and resumed runs draw from the same table."""
+    loss = net.plan.loss
+    if loss.op != "ns_loss":
+        return
+    table = net.buffers[f"{loss.label}.table"]
+    if table[-1] > 0:
+        return
+    counts = np.bincount(t, minlength=len(table)).astype(np.float64)
+    np.cumsum(counts ** float(loss.attr("power")), out=counts)
+    table[...] = counts / counts[-1]

@@ -32,6 +32,7 @@ from .network import Network
 from .restore_check import saved_position
 from .resume import RunState, interrupt_guard, restore, snapshot
 from .targets import as_inputs, as_targets
+from .tokens import fill_sampler
 from .watch import check_growth, initial_divergence
 
 
@@ -168,6 +169,7 @@ class Trainer:
         self.val = split
         if validation_data is not None:
             self.val = _validation(validation_data, self.net, data_name)
+        fill_sampler(self.net, self.t)  # ns_loss draws words by their training counts
 
     def position(self, path: Any, meta: dict[str, Any], anyway: bool) -> tuple[Any, int]:
         """Where a checkpoint's epoch stood: (permutation, step), proven to fit this data."""
@@ -236,7 +238,7 @@ class Trainer:
         isfinite, bound, op = math.isfinite, {}, self.net.plan.loss.op
         # Why one argmax into an epoch-long buffer: comparing with the labels per step costs
         # three NumPy calls (a fifth of a small network's step); it is done once per call.
-        preds = self._preds if op == "softmax_ce" else None
+        preds = self._preds if op == "softmax_ce" and self.t.ndim == 1 else None
         first = st.step
         start = time.perf_counter() - st.seconds
         # Why locals and one binding per batch size: this loop runs once per mini-batch, and
@@ -261,7 +263,7 @@ class Trainer:
             st.loss_sum += value * len(idx)
             if preds is not None:
                 np.argmax(out, axis=1, out=preds[st.step * bs:st.step * bs + len(idx)])
-            elif op == "sigmoid_ce":
+            elif op in ("sigmoid_ce", "softmax_ce"):  # softmax_ce here: one-hot or per step
                 st.correct_sum += accuracy(out, tb, op) * len(idx)
             backward(xb, tb, None, scale)
             if self.clip:
@@ -302,7 +304,7 @@ class Trainer:
             sets.insert(0, ("train", (self.x, self.t)))
         else:
             rec["train_loss"] = st.loss_sum / n
-            if self.net.plan.loss.op != "mse":
+            if self.net.plan.loss.op in ("softmax_ce", "sigmoid_ce"):
                 rec["train_acc"] = st.correct_sum / n
         for name, (x, t) in sets:
             loss, acc = self.evaluate(x, t)

@@ -10,9 +10,9 @@ import dataclasses
 import numpy as np
 import pytest
 
-from benchmarks import contenders, measure
+from benchmarks import contenders, lm, measure
 from benchmarks.__main__ import training
-from benchmarks.cases import CASES
+from benchmarks.cases import CASES, LMCase
 
 
 def test_interleaved_takes_turns_and_times_every_round(monkeypatch):
@@ -74,7 +74,9 @@ def test_pytorch_contender_has_the_same_layers_as_netc():
     pytest.importorskip("torch")
     import netc
 
-    for case in CASES.values():
+    # The language model's layers differ in layout (gate order, embedding); its test below
+    # checks the stronger thing, that both sides train to the same weights.
+    for case in (c for c in CASES.values() if not isinstance(c, LMCase)):
         model = contenders.torch_model(case)
         net = netc.compile(case.spec, seed=0)
         torch_shapes = sorted(tuple(p.shape) for p in model.parameters())
@@ -160,3 +162,65 @@ def test_conv_case_trains_with_gemm_bound_and_no_plain_numpy_loop(monkeypatch, c
     assert "numpy" not in row["samples_per_s"] and row["samples_per_s"]["gemm"] > 0
     assert row["outside_gemm_share"] == pytest.approx(1 - row["efficiency"])
     assert "outside GEMMs" in capsys.readouterr().out
+
+
+# A few windows of a small language model: the same code paths as `rnnlm`, in milliseconds.
+SMALL_LM = dataclasses.replace(CASES["rnnlm"], vocab=50, embed=8, hidden=6, bptt=5, batch=4,
+                               windows=3)
+
+
+def test_rnnlm_case_is_the_dlfs2_rnnlm_in_the_dsl():
+    case = CASES["rnnlm"]
+    assert case.spec == (
+        "input: tokens(10000)\n"
+        "train: bptt=35, batch_size=20, clip=0.25\n"
+        "optimizer: sgd(lr=20)\n"
+        "embed(100) -> lstm(100) -> affine(10000) -> softmax_ce\n")
+    ids = case.data()
+    assert ids.shape == (20 * 20 * 35 + 1,) and ids.min() >= 0 and ids.max() < 10_000
+    assert case.samples == 14_000  # tokens a run, each one prediction
+    # The windows are netc's streams: row i starts at i * (tokens // batch), the targets are
+    # the next tokens, and window k continues where window k - 1 stopped.
+    small = SMALL_LM.data()
+    windows = lm.windows(SMALL_LM, small)
+    assert len(windows) == 3 and windows[0][0].shape == (4, 5)
+    x0, t0 = windows[0]
+    assert np.array_equal(x0[1], small[15:20]) and np.array_equal(t0[1], small[16:21])
+    assert np.array_equal(windows[1][0][1], small[20:25])
+
+
+def test_pytorch_rnnlm_trains_to_netcs_weights():
+    """From the same weights over the same windows, PyTorch's loop (clip, SGD at lr 20, the
+    state carried with .detach()) and netc's fit end at the same weights: one computation."""
+    torch = pytest.importorskip("torch")
+    import netc
+
+    net = netc.compile(SMALL_LM.spec, seed=0)
+    model = contenders.torch_model(SMALL_LM)
+    lm.copy_netc_weights(model, dict(net.params))
+    ids = SMALL_LM.data()
+    before = net.params["2.affine.b"].copy()
+    net.fit(ids, epochs=1, bptt=5, batch_size=4, clip=0.25, optimizer="sgd", lr=20.0, seed=0,
+            eval_train=False, verbose=0)
+    batches = [(torch.from_numpy(x), torch.from_numpy(t)) for x, t in lm.windows(SMALL_LM, ids)]
+    lm.torch_lm_train(SMALL_LM, model, batches)
+    # The steps are large (lr 20): the weights moved, and moved alike.
+    assert np.abs(net.params["2.affine.b"] - before).max() > 0.1
+    trained = contenders.torch_model(SMALL_LM)
+    lm.copy_netc_weights(trained, dict(net.params))
+    for (name, ours), theirs in zip(trained.named_parameters(), model.parameters(), strict=True):
+        np.testing.assert_allclose(ours.detach().numpy(), theirs.detach().numpy(), rtol=1e-3,
+                                   atol=1e-5, err_msg=name)
+
+
+def test_rnnlm_case_reports_tokens_per_second(monkeypatch, capsys):
+    monkeypatch.setattr(measure, "PAUSE_S", 0.0)
+    monkeypatch.setitem(CASES, "rnnlm", SMALL_LM)
+    with pytest.raises(ValueError, match="affine chains"):
+        contenders.numpy_runner(SMALL_LM)
+    row = training(["rnnlm"], rounds=1, threads=1)["rnnlm"]
+    assert row["unit"] == "tokens" and "numpy" not in row["samples_per_s"]
+    assert row["samples_per_s"]["netc"] > 0 and row["samples_per_s"]["gemm"] > 0
+    assert 0 < row["efficiency"] < 10
+    out = capsys.readouterr().out
+    assert out.startswith("rnnlm netc") and "tokens/s" in out

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import spec as s
-from ..descriptor import OpDef, Shape, ShapeError, shown, vectors_only
+from ..descriptor import OpDef, ParamRule, Scratch, Shape, ShapeError, shown, vectors_only
 
 
 def _head_onnx(onnx_name: str | None, **attrs: Any) -> Any:
@@ -63,6 +63,23 @@ def _per_step(call: str) -> Any:
     return render
 
 
+def _negative_sampling(shapes: tuple[Shape, ...], op: Any) -> Shape:
+    """ns_loss: one hidden vector per row (CBOW's context mean), over a token vocabulary."""
+    (x,) = shapes
+    vectors_only(x, "ns_loss")
+    if op.vocab is None:
+        raise ShapeError("ns_loss predicts token ids, but the input is not tokens",
+                         hint="declare the input as token ids: `input: tokens, steps=2` with "
+                              "data: corpus(...) or markov(...)", notes="", code="no_vocabulary")
+    return x
+
+
+_NS_SCRATCH = (Scratch("idx", per_row=False, shape=lambda lp: ("n", lp.attr("k") + 1),
+                       dtype="int64"),
+               Scratch("picked", per_row=False,
+                       shape=lambda lp: ("n", lp.attr("k") + 1, lp.in_shape[-1])),
+               Scratch("scores", per_row=False, shape=lambda lp: ("n", lp.attr("k") + 1)))
+
 OPS = (
     # `rows` and `ones_k` are per-batch constants (row indices, a ones column) the passes make.
     OpDef("softmax_ce", s.SoftmaxCESpec, shape=_classes,
@@ -73,6 +90,15 @@ OPS = (
           forward="sigmoid_ce_forward({x}, t, out)",
           backward="sigmoid_ce_backward(out, t, {dx}, scale)", head="sigmoid",
           onnx=_head_onnx("Sigmoid")),
+    # ns_loss predicts the hidden vector (its output vectors only score sampled words).
+    OpDef("ns_loss", s.NSLossSpec, ((), ("k",)), shape=_negative_sampling,
+          forward="ns_loss_forward({x}, t, {W}, {table}, {idx}, {picked}, {scores}, out, rng)",
+          backward="ns_loss_backward({x}, {idx}, {picked}, {scores}, {dx}, {dW}, scale)",
+          params=(ParamRule("W", lambda x, y, op: (op.vocab, x[-1]), "weight",
+                            lambda x, y, op: x[-1]),),
+          state=(ParamRule("table", lambda x, y, op: (op.vocab,), "zeros"),),
+          scratch=_NS_SCRATCH,
+          label=lambda lp: f"ns_loss(k={lp.attr('k')}, power={lp.attr('power')})"),
     # mse predicts its input as it is: no head, and the identity in ONNX.
     OpDef("mse", s.MSESpec, shape=_not_images, forward="mse_forward({x}, t, out)",
           backward="mse_backward(out, t, {dx}, scale)", onnx=_head_onnx(None)),
