@@ -189,7 +189,7 @@ def _allocations(body: Sequence[LayerPlan], f: Flow) -> list[str]:
 
 def bound_bytes(plan: NetPlan, n: int, itemsize: int) -> int:
     """Bytes of the buffers `bind` allocates for batch size `n` (as `passes_source` writes it)."""
-    body, f = plan.layers[:-1], flow(plan)
+    f = flow(plan)
     per_row = sum(size(shape) for shape in (*f.shapes.values(), *f.input_buffers().values()))
     scratch = [nodecode.scratch_shape(lp, b) for lp in plan.layers for b in OPS[lp.op].scratch]
     per_row += sum(size([d for d in shape if d != "n"]) for shape in scratch if "n" in shape)
