@@ -325,7 +325,9 @@ class DataSpec(SettingSpec):
                         "markov(words=300), or a .npz/.csv file")
     path: str | None = Field(None, description="corpus: the training text, one sentence a "
                              "line (PTB's ptb.train.txt beside ptb.valid.txt, ptb.test.txt)")
-    words: Size = Field(300, description="markov: vocabulary size of the generated source")
+    # Why 32: the source's words come in groups of 4 and each group has 8 successor groups.
+    words: Annotated[int, Field(ge=32, le=1_000_000)] = Field(
+        300, description="markov: vocabulary size of the generated source (at least 32)")
     tokens: Size = Field(1_000_000, description="markov: training tokens (valid and test "
                          "a tenth each)")
     description: ClassVar[str] = "the training data"

@@ -111,6 +111,7 @@ def standalone_module(plan: NetPlan, extra: str = "") -> str:
         f"INPUT_WIDTH = {plan.input_width!r}", f"LOSS = {plan.loss.op!r}",
         # Why not the data's name: it may be a path, and no spec text enters the module.
         f"RAW_PIXELS = {plan.run.data == 'mnist'!r}  # uint8 inputs are MNIST pixels",
+        f"VOCAB = {plan.vocab!r}  # inputs are token ids below this (0: features)",
         f"STATE = {tuple(update.state)!r}  # the optimizer's state arrays",
         f"UPDATE = {update.kernel.__name__}  # the kernel of `bind_step`, for other settings",
         f"COUNTS_STEPS = {update.counts_steps!r}  # the kernel takes the step count (Adam)",
@@ -184,8 +185,9 @@ class Net:
 
     def _targets(self, t):
         t = np.asarray(t)
-        if LOSS == "softmax_ce" and t.ndim == 1:
-            return t.astype(np.int64)  # class indices
+        if LOSS == "ns_loss" or LOSS == "softmax_ce" and (t.ndim == 1 or np.issubdtype(
+                t.dtype, np.integer)):
+            return t.astype(np.int64)  # class indices (one per step of a sequence)
         return t.reshape(len(t), -1).astype(self.dtype)
 
     def fit(self, x, t, epochs=SETTINGS["epochs"], batch_size=SETTINGS["batch_size"],
@@ -233,6 +235,8 @@ def _held_out(x, t, seed):
 def _inputs(x, dtype):
     \"\"\"(n, features) in `dtype`; uint8 pixels scaled as netc scales them (data: mnist).\"\"\"
     x = np.asarray(x)
+    if VOCAB:  # token ids stay integers (a language model's embed gathers rows by them)
+        return x.astype(np.int64)
     if x.dtype == np.uint8:
         if not RAW_PIXELS:
             raise ValueError("uint8 inputs (raw pixels?): pass floats scaled as in training")
