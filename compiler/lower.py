@@ -94,8 +94,9 @@ def _layer(i: int, op: Any, node: NodeShape, inputs: tuple[int, ...], spec: NetS
 
 
 def _init(i: int, op: Any, spec: NetSpec) -> tuple[str, float | None]:
-    scheme = op.init or spec.run.init.scheme
-    std = op.std if op.std is not None else spec.run.init.std
+    own = getattr(op, "std", None)  # a recurrent layer has neither: the `init:` setting's
+    scheme = getattr(op, "init", None) or spec.run.init.scheme
+    std = own if own is not None else spec.run.init.std
     if scheme == "auto":
         # Why: He for ReLU-family activations, Xavier otherwise (DLFS-1 6.2).
         # Index, not slice: a slice per layer would make lowering quadratic in depth.

@@ -188,9 +188,9 @@ class EmbedSpec(OpSpec):
 
 
 class _RecurrentSpec(OpSpec):
+    # Why no `init` keyword: LANGUAGE-V2 keeps `lstm(h, init=enc.last)` for the initial state
+    # (seq2seq); the weights follow the `init:` setting (Xavier, as DLFS-2's randn / sqrt(d)).
     hidden: Size = Field(description="hidden state width")
-    init: InitName | None = Field(None, description="weight init; default: the `init:` setting")
-    std: Positive | None = Field(None, description="std for init=normal (default 0.01)")
     kind: ClassVar[str] = "layer"
 
 

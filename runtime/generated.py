@@ -107,7 +107,7 @@ def standalone_module(plan: NetPlan, extra: str = "") -> str:
         "# ---- this network " + "-" * 60, "",
         _constant("PARAMS", params), _constant("INITS", inits), _constant("BUFFERS", buffers),
         # Why by name: netc's weight decay (unless wd_all) skips biases, gamma and beta.
-        _constant("DECAYED", [k for k, _ in params if k.endswith(".W")]),
+        _constant("DECAYED", [k for k, _ in params if k.endswith((".W", ".Wx", ".Wh"))]),
         f"INPUT_WIDTH = {plan.input_width!r}", f"LOSS = {plan.loss.op!r}",
         # Why not the data's name: it may be a path, and no spec text enters the module.
         f"RAW_PIXELS = {plan.run.data == 'mnist'!r}  # uint8 inputs are MNIST pixels",
