@@ -85,6 +85,7 @@ _CONSTANTS = {
     "rows": "    rows = np.arange({rows})  # picks each row's target class",
     "ones_k": "    ones_k = np.ones(({k}, 1), dtype)  # row sums as y @ ones_k",
     "stream": "    stream = np.zeros(1, np.bool_)  # set: recurrent layers carry their state",
+    "start": "    start = np.ones(1, np.bool_)  # a layer with init= starts from that state",
 }
 
 

@@ -47,6 +47,10 @@ def _operands(layer: LayerPlan, f: Flow, grads: bool = False) -> dict[str, str]:
     if grads:
         found.update(dx=_grad(f, f.dxs[i][0], width_in),
                      dy=_view(f.gs[i], steps and layer.shape[-1]))
+    if len(f.xs[i]) == 2 and not OPS[layer.op].variadic:  # a second input: `init=`'s state
+        found["s"] = f.xs[i][1]
+        if grads:
+            found["ds"] = _grad(f, f.dxs[i][1])
     if OPS[layer.op].variadic:  # Why only here: joining names for every node costs
         found.update(xs=_tuple(f.xs[i]), dxs=_tuple([_grad(f, n) for n in f.dxs[i]]))
     if steps:

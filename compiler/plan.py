@@ -253,8 +253,10 @@ class NetPlan:
     def training_memory(self, batch: int | None = None, optimizer: str | None = None,
                         dtype: str | None = None, eval_rows: int | None = None) -> Memory:
         """What `netc run` allocates: `memory` for a batch size, optimizer and evaluation."""
-        eval_rows = self.eval_rows if eval_rows is None else eval_rows
         batch = batch or self.run.batch_size
+        if dict(self.run.fit).get("bptt"):  # a language model evaluates streams of `batch`
+            eval_rows = 0  # the training buffers
+        eval_rows = self.eval_rows if eval_rows is None else eval_rows
         optimizer = optimizer or self.run.optimizer
         size = 8 if (dtype or self.run.dtype) == "float64" else 4
         # Why the extra part: the trainer gathers each batch of inputs and targets into its own

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ..dsl.nodes import Arg, Call, Definition, Pipeline, Repeat, Stage, Value
+from ..dsl.nodes import Arg, Call, Definition, Pipeline, Repeat, Stage, TensorRef, Value
 from ..errors import Diagnostic, SpecStructureError
 from ..source import Source, Span
 from .expanded import Expanded, Via
@@ -24,6 +24,7 @@ from .registry import OPS, suggest
 
 INPUT = -1  # the network's input, as plan.INPUT
 COMBINATORS = ("residual", "add", "concat")
+RECURRENT = ("rnn", "lstm", "gru")  # layers that may start from a given state (`init=`)
 
 
 def branches(call: Call) -> list[Arg]:
@@ -145,6 +146,8 @@ def _stage(b: _Builder, todo: list, s: Stage, via: Via | None, env: Env, first: 
         todo.append(("stage", d.body, use, _block_env(b, d, _substituted(s, env)), False))
     elif isinstance(s, Call) and s.name in COMBINATORS and s.has_parens:
         _combinator(b, todo, _substituted(s, env), via, env)
+    elif isinstance(s, Call) and s.name in RECURRENT and any(a.name == "init" for a in s.args):
+        _start_state(b, _substituted(s, env), via)
     elif isinstance(s, Call):
         if s.name in COMBINATORS and not s.has_parens:
             b.fail("bad_combinator", f"{s.name} needs its branches in parentheses", s.span,
@@ -211,6 +214,24 @@ def _combinator(b: _Builder, todo: list, call: Call, via: Via | None, env: Env) 
         tasks.append(("close", m))
     tasks.append(("merge", m))
     todo.extend(reversed(tasks))
+
+
+def _start_state(b: _Builder, call: Call, via: Via | None) -> None:
+    """`lstm(128, init=h.last)`: the layer reads its input and, as a second input, the state
+    it starts from (a named value, or a sequence's last step); DLFS-2's seq2seq decoder."""
+    arg = next(a for a in call.args if a.name == "init")
+    x, value = b.cur, arg.value
+    if isinstance(value, TensorRef) and value.attr == "last" and not value.sliced:
+        _name_ref(b, Call(value.name, (), value.name_span, value.name_span, False), True)
+        b.emit(Call("last", (), value.span, value.span, False), via, (b.cur,))
+    elif isinstance(value, Call) and not value.has_parens and value.name in b.names:
+        _name_ref(b, value, True)
+    else:
+        b.fail("bad_init", f"{call.name}'s init= takes the named value it starts from",
+               arg.value_span, hint=f"name the state and pass it: `... => enc` then "
+                                    f"`{call.name}(..., init=enc.last)`")
+    b.emit(replace(call, args=tuple(a for a in call.args if a.name != "init")), via,
+           (x, b.cur))
 
 
 def _name_ref(b: _Builder, s: Call, first: bool) -> None:

@@ -14,7 +14,7 @@ from ..dsl.nodes import Arg, Call, Dims, Pipeline, Program, Repeat, TensorRef
 from ..errors import Diagnostic, SpecStructureError
 from ..source import Span
 from .ops import OPS
-from .unroll import COMBINATORS
+from .unroll import COMBINATORS, RECURRENT
 
 _HINT = ("netc reads this form of the next language version (netc fmt keeps it) but cannot "
          "compile it yet")
@@ -48,10 +48,16 @@ def _forms(program: Program) -> Iterator[tuple[str, Span]]:
                 if node.name in COMBINATORS and isinstance(arg.value, (Pipeline, Repeat)):
                     todo.append(arg.value)  # a branch: built by the graph (unroll.py)
                     continue
+                if node.name in RECURRENT and arg.name == "init" and _is_last(arg.value):
+                    continue  # `lstm(h, init=enc.last)`: built by the graph (unroll.py)
                 found = list(_arg_forms(arg, declaration=False, shapes=_takes_shapes(node.name)))
                 yield from found
                 if not found and isinstance(arg.value, Call):
                     todo.append(arg.value)
+
+
+def _is_last(value: object) -> bool:
+    return isinstance(value, TensorRef) and value.attr == "last" and not value.sliced
 
 
 def _takes_shapes(name: str) -> bool:

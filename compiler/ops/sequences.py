@@ -6,10 +6,11 @@ layers do. Its kernels keep their per-step values time-major in scratch buffers 
 the input projection of every step, one per weight gradient). The state it carries from one
 window to the next (truncated BPTT, `train: bptt=`) lives in `carried` scratch buffers, read
 and written only while the passes' `stream` flag is set, so a plain `predict` or gradient
-check always starts from zeros.
+check always starts from zeros. `lstm(h, init=enc.last)` starts from a given state instead
+(DLFS-2's seq2seq decoder): a second input, with its own gradient.
 
 Gate order (columns of Wx, Wh and b) as DLFS-2: LSTM f, g, i, o; GRU z, r, h with
-h' = (1 - z) h + z tanh(...). ONNX export maps them (runtime/onnx_export.py).
+h' = (1 - z) h + z tanh(...). ONNX export maps them (`sequences_onnx.py`).
 """
 
 from __future__ import annotations
@@ -34,7 +35,16 @@ def _tokens(shapes: tuple[Shape, ...], op: Any) -> Shape:
 
 
 def _sequence(shapes: tuple[Shape, ...], op: Any) -> Shape:
-    (x,) = shapes
+    x = shapes[0]
+    if len(shapes) > 1 and op.op == "gru":
+        raise ShapeError("gru does not take init= yet (lstm and rnn do)", notes="",
+                         hint="start a gru from zeros, or use lstm(..., init=...)",
+                         code="not_supported_yet")
+    if len(shapes) > 1 and shapes[1] != (op.hidden,):  # `init=`: the state it starts from
+        raise ShapeError(f"{op.op}({op.hidden}) starts from a state of shape "
+                         f"{shown((op.hidden,))}, but init= gives {shown(shapes[1])}",
+                         hint=f"give it a state {op.hidden} wide (the last step of a "
+                              f"{op.op}({op.hidden}), say)", notes="met")
     if len(x) != 2:
         raise ShapeError(f"{op.op} takes a sequence (steps, width) per row, but receives "
                          f"{shown(x)} from {{origin}}",
@@ -99,8 +109,28 @@ def _recurrent_label(lp: Any) -> str:
     return f"{lp.op}({lp.in_shape[-1]}, {lp.shape[-1]})"
 
 
+def _starts(forward: str, backward: str, cells: str = "") -> dict[str, Any]:
+    """A recurrent layer's templates: from the carried state (`stream`), or, with `init=`, from
+    its second input `s` (copied into `h0`; an LSTM's cell starts at zero, as DLFS-2's
+    decoder) whose gradient `ds` is dh0 = dA_0 Wh^T, A_0 the first step's pre-activations."""
+    def fwd(names: dict[str, str], lp: Any) -> str:
+        if len(lp.inputs) < 2:
+            return forward.format_map({**names, "flag": "stream"})
+        reset = f"{names[cells]}.fill(0); " if cells else ""
+        return (f"np.copyto({names['h0']}, {names['s']}); {reset}"
+                + forward.format_map({**names, "flag": "start"}))
+
+    def bwd(names: dict[str, str], lp: Any) -> str:
+        call = backward.format_map(names)
+        if len(lp.inputs) < 2:
+            return call
+        return f"{call}; np.matmul({names['dG']}[0], {names['Wh']}.T, out={names['ds']})"
+
+    return {"forward": fwd, "backward": bwd}
+
+
 RECURRENT = {"shape": _sequence, "sets_width": True, "params": _RECURRENT_PARAMS,
-             "constants": ("stream",), "label": _recurrent_label}
+             "constants": ("stream", "start"), "label": _recurrent_label}
 
 OPS = (
     OpDef("embed", s.EmbedSpec, ((), ("dim",)), shape=_tokens, sets_width=True,
@@ -112,19 +142,20 @@ OPS = (
           onnx=embed_onnx),
     OpDef("rnn", s.RNNSpec, ((), ("hidden",)), **RECURRENT,
           onnx=recurrent_onnx,
-          forward="rnn_forward({x}, {Wx}, {Wh}, {b}, {y}, {h0}, stream, {xt}, {Hs})",
-          backward="rnn_backward({dy}, {Wx}, {Wh}, {xt}, {Hs}, {dx}, {dWx}, {dWh}, {db}, {dG})",
+          **_starts("rnn_forward({x}, {Wx}, {Wh}, {b}, {y}, {h0}, {flag}, {xt}, {Hs})",
+                    "rnn_backward({dy}, {Wx}, {Wh}, {xt}, {Hs}, {dx}, {dWx}, {dWh}, {db}, {dG})"),
           scratch=(_state("h0"), _XT, _H1, _named(_time_major("h"), "dG"))),
     OpDef("lstm", s.LSTMSpec, ((), ("hidden",)), **RECURRENT,
           onnx=recurrent_onnx,
-          forward="lstm_forward({x}, {Wx}, {Wh}, {b}, {y}, {h0}, {c0}, stream, {xt}, {G}, "
-                  "{Hs}, {Cs}, {Tc})",
-          backward="lstm_backward({dy}, {Wx}, {Wh}, {xt}, {G}, {Hs}, {Cs}, {Tc}, {dx}, {dWx}, "
-                   "{dWh}, {db}, {dG})",
+          **_starts("lstm_forward({x}, {Wx}, {Wh}, {b}, {y}, {h0}, {c0}, {flag}, {xt}, {G}, "
+                    "{Hs}, {Cs}, {Tc})",
+                    "lstm_backward({dy}, {Wx}, {Wh}, {xt}, {G}, {Hs}, {Cs}, {Tc}, {dx}, {dWx}, "
+                    "{dWh}, {db}, {dG})", cells="c0"),
           scratch=(_state("h0"), _state("c0"), _XT, _G, _H1, _named(_time_major("h", 1), "Cs"),
                    _named(_time_major("h"), "Tc"), _DG)),
     OpDef("gru", s.GRUSpec, ((), ("hidden",)), **RECURRENT,
           onnx=recurrent_onnx,
+          # no `init=` yet: its dh0 needs the kernel's own carried gradient
           forward="gru_forward({x}, {Wx}, {Wh}, {b}, {y}, {h0}, stream, {xt}, {G}, {Hs}, {G2})",
           backward="gru_backward({dy}, {Wx}, {Wh}, {xt}, {G}, {Hs}, {dx}, {dWx}, {dWh}, {db}, "
                    "{dG}, {G2})",
