@@ -30,7 +30,8 @@ def test_check_loss_not_last() -> None:
     err = _error("affine(2, 3) -> mse -> relu -> softmax_ce")
     assert _where(err) == [("loss_not_last", 1, 17)]
     assert "the loss 'mse' must be the last layer" in str(err)
-    assert err.diagnostics[0].hint == "end the pipeline with one of: softmax_ce, sigmoid_ce, ns_loss, mse"
+    assert err.diagnostics[0].hint == ("end the pipeline with one of: softmax_ce, sigmoid_ce, "
+                                       "ns_loss, mse")
 
 
 def test_check_loss_not_last_reports_every_misplaced_loss() -> None:
