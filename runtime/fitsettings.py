@@ -75,9 +75,11 @@ def held_out(x: NDArray, t: NDArray, subset: int, split: float, seed: int,
 
 
 def weights_mask(params: dict[str, NDArray], dtype: np.dtype) -> NDArray:
-    """1 over the weight matrices (`*.W`, a recurrent layer's `*.Wx` and `*.Wh`), 0 over biases and batchnorm's gamma and beta, in
-    the flat parameter buffer's order: DLFS's weight decay leaves those undecayed."""
-    parts = [np.full(p.size, 1 if k.endswith((".W", ".Wx", ".Wh")) else 0, dtype) for k, p in params.items()]
+    """1 over the weight matrices (`*.W`, a recurrent layer's `*.Wx` and `*.Wh`), 0 over
+    biases and batchnorm's gamma and beta, in the flat parameter buffer's order: DLFS's
+    weight decay leaves those undecayed."""
+    parts = [np.full(p.size, 1 if k.endswith((".W", ".Wx", ".Wh")) else 0, dtype)
+             for k, p in params.items()]
     return np.concatenate(parts) if parts else np.zeros(0, dtype)
 
 
