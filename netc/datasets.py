@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .runtime.data.dataset import Dataset
 
-__all__ = ["load_csv", "load_mnist", "load_npz", "load_spiral"]
+__all__ = ["contexts_target", "load_csv", "load_markov", "load_mnist", "load_npz",
+           "load_spiral", "load_text"]
 
 Pairs = tuple[tuple[Any, Any], tuple[Any, Any]]
 
@@ -95,3 +96,34 @@ def _pairs(data: Dataset, dtype: str) -> Pairs:
     if data.x_test is not None:
         test = (data.x_test.astype(dtype, copy=False), data.t_test)
     return (x, data.t_train), test
+
+
+def load_text(path: str | os.PathLike[str]) -> Any:
+    """A text corpus as `data: corpus(path)` reads it (DLFS-2's `ptb.py`: one sentence a
+    line, `<eos>` after each, ids in order of first appearance; PTB's `valid`/`test`
+    siblings as its other splits): a `Corpus` with `train`, `valid`, `test` (int32 ids or
+    None) and `words` (id -> word). `net.fit(corpus.train, validation_data=corpus.valid)`
+    trains a `bptt` language model on it."""
+    from .runtime.data.corpus import read_corpus
+
+    return read_corpus(path)
+
+
+def load_markov(words: int = 300, tokens: int = 1_000_000, seed: int = 0) -> Any:
+    """The generated corpus of `data: markov(words=..., tokens=...)` (seed 0 there): a
+    first-order Markov source whose entropy rate is known (`corpus.entropy`, nats a token;
+    `netc.runtime.data.corpus.true_perplexity(corpus)` the best perplexity any model can
+    reach), words in groups of four that play the same role (`corpus.roles`)."""
+    from .runtime.data.corpus import markov_corpus
+
+    return markov_corpus(words, tokens, seed)
+
+
+def contexts_target(ids: Any, window: int = 1) -> tuple[Any, Any]:
+    """DLFS-2's `create_contexts_target`: (contexts (n, 2 * window) ids, centre words (n,)),
+    CBOW's training pairs, as `netc run` makes them for `input: tokens, steps=2 * window`."""
+    import numpy as np
+
+    from .runtime.tokens import contexts_and_targets
+
+    return contexts_and_targets(np.asarray(ids), 2 * window, "contexts_target")

@@ -183,3 +183,19 @@ def test_cbow_puts_words_of_one_role_nearest() -> None:
     assert {w for w, _ in top} & {"w5", "w6", "w7"}
     with pytest.raises(DataError, match="did you mean 'w12'"):
         net.most_similar("w12x", words=words)
+
+
+def test_public_data_api_gives_what_netc_run_trains_on(tmp_path) -> None:
+    from netc.runtime.data import load_dataset
+
+    run = load_dataset("markov", data_args={"words": 32, "tokens": 5000})
+    mine = netc.datasets.load_markov(words=32, tokens=5000)
+    np.testing.assert_array_equal(mine.train, run.x_train)
+    np.testing.assert_array_equal(mine.valid, run.x_test)
+    assert run.n_classes == mine.vocab_size == 32 and run.t_train is None
+    text = tmp_path / "a.train.txt"
+    text.write_text("you say goodbye and i say hello .\n")
+    corpus = netc.datasets.load_text(text)
+    assert corpus.words == ("you", "say", "goodbye", "and", "i", "hello", ".", "<eos>")
+    x, t = netc.datasets.contexts_target(corpus.train, window=1)
+    assert x[:2].tolist() == [[0, 2], [1, 3]] and t[:2].tolist() == [1, 2]
