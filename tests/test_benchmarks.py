@@ -29,6 +29,7 @@ def test_interleaved_takes_turns_and_times_every_round(monkeypatch):
 
 def test_median_ratio_pairs_rounds():
     assert measure.median_ratio([2.0, 9.0, 4.0], [1.0, 3.0, 1.0]) == 3.0
+    assert measure.ratio_range([2.0, 9.0, 4.0], [1.0, 3.0, 1.0]) == (2.0, 4.0)
 
 
 def test_cases_describe_the_issue_networks():
@@ -222,5 +223,8 @@ def test_rnnlm_case_reports_tokens_per_second(monkeypatch, capsys):
     assert row["unit"] == "tokens" and "numpy" not in row["samples_per_s"]
     assert row["samples_per_s"]["netc"] > 0 and row["samples_per_s"]["gemm"] > 0
     assert 0 < row["efficiency"] < 10
+    if "torch" in row["samples_per_s"]:  # the spread of the per-round ratios brackets it
+        low, high = row["netc_over_torch_range"]
+        assert low <= row["netc_over_torch"] <= high
     out = capsys.readouterr().out
     assert out.startswith("rnnlm netc") and "tokens/s" in out

@@ -23,7 +23,7 @@ def test_every_spec_passes_check(spec, capsys):
     out, err = capsys.readouterr()
     data = json.loads(out)
     assert data["ok"] is True and data["params"] > 0 and err == ""
-    assert data["layers"][-1]["op"] in {"softmax_ce", "sigmoid_ce", "mse"}
+    assert data["layers"][-1]["op"] in {"softmax_ce", "sigmoid_ce", "mse", "ns_loss"}
 
 
 def test_spiral_trains_to_95_percent(capsys, tmp_path, monkeypatch):

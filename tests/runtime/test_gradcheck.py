@@ -10,7 +10,8 @@ import pytest
 
 import netc
 from netc.cli import main
-from netc.compiler.registry import LOSSES, OPS
+from netc.compiler.registry import LOSSES as ALL_LOSSES
+from netc.compiler.registry import OPS
 from netc.runtime import generated
 from netc.runtime.gradcheck import _compare, random_batch
 
@@ -19,6 +20,9 @@ SPIRAL = str(ROOT / "specs" / "spiral.net")
 TOL = 1e-6
 WIDTH = 4  # even, so sum(2) -> sum(2) still divides
 
+# The losses over any vector (ns_loss scores a vocabulary's words: tested on token inputs
+# below and in test_language_models.py).
+LOSSES = tuple(loss for loss in ALL_LOSSES if loss != "ns_loss")
 # Sensible arguments per op; weighted layers keep the width so any op may follow.
 CALLS = {"affine": f"affine({WIDTH})", "matmul": f"matmul({WIDTH})", "leaky_relu":
          "leaky_relu(0.1)", "dropout": "dropout(0.3)", "repeat": "repeat(2)", "sum": "sum(2)",
@@ -58,7 +62,7 @@ def test_gradcheck_registry_has_the_expected_ops():
     assert set(CALLS) <= set(LAYER_OPS)
     assert set(IMAGE_CALLS) | set(LAYER_OPS) | set(SEQUENCE_CALLS) == \
         {n for n, i in OPS.items() if i.kind != "loss"}
-    assert set(LOSSES) == {"softmax_ce", "sigmoid_ce", "mse"}
+    assert set(ALL_LOSSES) == {"softmax_ce", "sigmoid_ce", "mse", "ns_loss"}
 
 
 @pytest.mark.parametrize("loss", LOSSES)
@@ -100,6 +104,11 @@ def test_gradcheck_sequence_pair_passes(a, b):
     call = SEQUENCE_CALLS.get(a) or _call(a)
     _check(f"input: tokens(7), steps=3\nembed(4) -> {call} -> {SEQUENCE_CALLS[b]} -> "
            f"affine(3) -> {loss}")
+
+
+@pytest.mark.parametrize("before", ["mean", "lstm(4) -> last", "gru(3) -> last -> tanh"])
+def test_gradcheck_negative_sampling_passes(before):
+    _check(f"input: tokens(7), steps=2\nembed(4) -> {before} -> ns_loss(k=3)")
 
 
 def test_gradcheck_language_model_with_tied_weights_passes():

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from netc.runtime import image_kernels, kernels, sequence_kernels
+from netc.runtime import image_kernels, kernels, sampling_kernels, sequence_kernels
 
 H = 1e-6
 TOL = 1e-7
@@ -493,7 +493,7 @@ def test_mse_forward_hand_computed() -> None:
 # sequence ops' in test_sequence_kernels.py.
 GRAPH_KERNELS = {f"{op}_{d}" for d in ("forward", "backward")
                  for op in ("add", "concat", "flatten", "embed", "lstm", "gru", "rnn", "last",
-                            "seq_mean")}
+                            "seq_mean", "ns_loss")}
 EXPECTED_KERNELS = {
     f"{op}_{d}" for d in ("forward", "backward")
     for op in ("affine", "matmul", "sigmoid", "tanh", "relu", "leaky_relu", "softmax", "dropout",
@@ -548,7 +548,7 @@ def test_kernels_reference_no_module_globals_but_np(name: str) -> None:
     code = kernels.KERNELS[name].__code__
     # Either module's helpers would be missing from an emitted module that copies the kernel.
     module_globals = (set(vars(kernels)) | set(vars(image_kernels)) |
-                      set(vars(sequence_kernels))) - {"np"}
+                      set(vars(sequence_kernels)) | set(vars(sampling_kernels))) - {"np"}
     assert not set(code.co_names) & module_globals
     assert not code.co_freevars
     assert not any(inspect.iscode(c) for c in code.co_consts)

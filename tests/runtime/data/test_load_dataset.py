@@ -15,13 +15,13 @@ def test_load_dataset_unknown_name_lists_the_choices() -> None:
         load_dataset("cifar10")
     assert str(e.value) == (
         "unknown dataset 'cifar10': expected 'spiral', 'mnist', 'corpus(\"file.txt\")', "
-        "'markov(words=300)', or a path to a .npz or .csv file")
+        "'markov(words=300)', or a path to a .npz, .csv or .txt file")
 
 
 def test_load_dataset_unsupported_file_type(tmp_path: Path) -> None:
-    path = tmp_path / "data.txt"
+    path = tmp_path / "data.json"
     path.write_text("1,2\n")
-    with pytest.raises(DataError, match=rf"^{path}: unsupported data file type '\.txt'"):
+    with pytest.raises(DataError, match=rf"^{path}: unsupported data file type '\.json'"):
         load_dataset(str(path))
 
 
