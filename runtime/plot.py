@@ -96,6 +96,8 @@ def figure(history: Any, *, title: str = "") -> Any:
     panels = [("loss", "loss")]
     if any(_series(rows, f"{s}_acc") for s, _ in SPLITS):
         panels.append(("accuracy", "acc"))
+    if any(_series(rows, f"{s}_ppl") for s, _ in SPLITS):  # a language model (DLFS-2 ch. 5)
+        panels.append(("perplexity", "ppl"))
     fig = Figure(figsize=(10, 4) if len(panels) == 2 else (5.5, 4), dpi=100)
     for i, (name, key) in enumerate(panels):
         ax = fig.add_subplot(1, len(panels), i + 1)

@@ -40,6 +40,18 @@ def test_plot_history_without_accuracy_draws_one_panel(tmp_path: Path) -> None:
     assert _png_size(tmp_path / "mse.png") == (550, 400)
 
 
+def test_plot_history_of_a_language_model_draws_perplexity(tmp_path: Path) -> None:
+    from matplotlib.figure import Figure  # noqa: F401 (the extra is installed)
+
+    from netc.runtime.plot import figure
+
+    history = [{"epoch": e, "train_loss": 3 / e, "train_ppl": 20 / e, "val_loss": 3.1 / e,
+                "val_ppl": 22 / e, "seconds": 0} for e in range(1, 4)]
+    fig = figure(history)
+    assert [ax.get_ylabel() for ax in fig.axes] == ["loss", "perplexity"]
+    assert [line.get_label() for line in fig.axes[1].get_lines()] == ["train", "val"]
+
+
 def test_plot_missing_matplotlib_fails_before_training(monkeypatch: pytest.MonkeyPatch,
                                                        tmp_path: Path, capsys) -> None:
     monkeypatch.setitem(sys.modules, "matplotlib", None)
