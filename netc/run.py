@@ -111,9 +111,21 @@ def run(args: Namespace) -> int:
     notes = [n for c in callbacks if (n := getattr(c, "report", lambda: None)())]
     if new_epochs or not notes:  # Why: a run that had stopped early says so instead
         print(_summary(history, len(new_epochs), cfg, time.perf_counter() - started, args))
+    if new_epochs and cfg["bptt"] and cfg["data"] == "corpus":
+        _test_perplexity(net, plan, cfg)
     for note in notes:
         print(note)
     return 0
+
+
+def _test_perplexity(net: Any, plan: Any, cfg: dict[str, Any]) -> None:
+    """A corpus's test split (PTB's ptb.test.txt), once at the end, as DLFS-2 reports it."""
+    from .runtime.data import corpus
+
+    test = corpus("corpus", dict(plan.run.data_args)).test
+    if test is not None and len(test) > cfg["batch_size"] * cfg["bptt"]:
+        ppl = net.perplexity(test, batch_size=cfg["batch_size"], bptt=cfg["bptt"])
+        print(f"test perplexity {ppl:.2f} ({len(test):,} tokens)")
 
 
 def _contexts(data: Any, steps: int) -> Any:

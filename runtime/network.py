@@ -157,6 +157,25 @@ class Network:
                 v[...] = saved[k]
         return ckpt.meta
 
+    def perplexity(self, ids: ArrayLike, *, batch_size: int | None = None,
+                   bptt: int | None = None) -> float:
+        """A language model's perplexity over the corpus `ids`, exp(mean loss per token),
+        streamed as training streams it (`batch_size` streams of `bptt` tokens, the state
+        carried from zeros; defaults: the spec's `train:` settings), as DLFS-2's
+        `eval_perplexity`."""
+        import math
+
+        from .streams import corpus_ids, stream_loss
+
+        n = batch_size or self.plan.run.batch_size
+        steps = bptt or int(dict(self.plan.run.fit).get("bptt", 0)) or self.plan.input_width
+        if not self.plan.vocab or steps != self.plan.input_width:
+            raise ValueError(f"perplexity: the network reads rows of {self.plan.input_width} "
+                             f"values; a language model's are `bptt` token ids")
+        loss = stream_loss(self.passes(n), corpus_ids(ids, self.plan.vocab, "perplexity: ids"),
+                           n, steps, "perplexity: the corpus")
+        return math.exp(loss) if loss < 700 else math.inf
+
     def most_similar(self, query: str, top: int = 5,
                      words: list[str] | tuple[str, ...] | None = None) -> list[tuple[str, float]]:
         """The words nearest `query` by cosine similarity of the first embed layer's vectors

@@ -149,24 +149,33 @@ class StreamTrainer(Trainer):
         return rec
 
     def stream_loss(self, ids: NDArray) -> float:
-        """Mean loss per token over `ids` streamed as in training, from a zero state, in
-        evaluation mode; the training streams' state is kept aside meanwhile."""
-        forward, loss, _, _, _, _, (flag, state) = self._passes
-        kept = [a.copy() for a in state]
-        for a in state:
-            a.fill(0)
-        streams = Streams(ids, self.batch_size, self.bptt, f"{self.data_name}: held-out corpus")
-        total, flag[0] = 0.0, True
-        try:
-            for k in range(streams.iters):
-                streams.fill(k, self._xb, self._tb)
-                forward(self._xb, False)
-                total += loss(self._tb)
-        finally:
-            flag[0] = False
-            for a, saved in zip(state, kept, strict=True):
-                a[...] = saved
-        return total / streams.iters
+        """Mean loss per token over `ids`, streamed as in training (see `stream_loss`)."""
+        return stream_loss(self._passes, ids, self.batch_size, self.bptt,
+                           f"{self.data_name}: held-out corpus")
+
+
+def stream_loss(passes: tuple[Any, ...], ids: NDArray, batch_size: int, steps: int,
+                what: str) -> float:
+    """Mean loss per token over `ids` read as `batch_size` streams of `steps`-token windows,
+    the state carried from a zero start, in evaluation mode (DLFS-2's `eval_perplexity`);
+    a state the passes carried before (a training run's) is put back afterwards."""
+    forward, loss, _, _, _, _, (flag, state) = passes
+    kept = [a.copy() for a in state]
+    for a in state:
+        a.fill(0)
+    streams = Streams(ids, batch_size, steps, what)
+    xb, tb = np.empty((batch_size, steps), np.int64), np.empty((batch_size, steps), np.int64)
+    total, flag[0] = 0.0, True
+    try:
+        for k in range(streams.iters):
+            streams.fill(k, xb, tb)
+            forward(xb, False)
+            total += loss(tb)
+    finally:
+        flag[0] = False
+        for a, saved in zip(state, kept, strict=True):
+            a[...] = saved
+    return total / streams.iters
 
 
 def _perplexity(loss: float) -> float:

@@ -71,6 +71,7 @@ def test_run_trains_on_a_text_file(tmp_path: Path, capsys: pytest.CaptureFixture
     text.write_text("\n".join(" ".join(f"w{i}" for i in rng.integers(0, 31, 12))
                               for _ in range(300)) + "\n")
     (tmp_path / "tiny.valid.txt").write_text("w1 w2 w3\n" * 60)
+    (tmp_path / "tiny.test.txt").write_text("w3 w2 w1\n" * 60)
     spec = tmp_path / "lm.net"
     spec.write_text(LM.replace("data: markov(words=32, tokens=6000)",
                                f'data: corpus("{text.name}")'))
@@ -78,6 +79,7 @@ def test_run_trains_on_a_text_file(tmp_path: Path, capsys: pytest.CaptureFixture
     code, out, err = _run(capsys, "run", spec, "--epochs", "1")
     assert code == 0, err
     assert "val perplexity" in out
+    assert "test perplexity" in out and "(240 tokens)" in out  # 60 lines of 3 words + <eos>
 
 
 def test_similar_prints_neighbours_and_analogies(tmp_path: Path,

@@ -69,6 +69,9 @@ def test_language_model_reaches_the_sources_perplexity() -> None:
     assert last["val_ppl"] == pytest.approx(np.exp(last["val_loss"]))
     assert best < last["val_ppl"] < 1.10 * best, (last, best)
     assert history[0]["train_ppl"] > last["train_ppl"]
+    # the same figure from the public API, streamed as training streams the held-out text
+    assert net.perplexity(corpus.valid, batch_size=10) == pytest.approx(last["val_ppl"],
+                                                                         rel=1e-12)
 
 
 def _fit(net: netc.Network, ids: np.ndarray, **kw: object) -> list[dict]:
