@@ -59,11 +59,20 @@ def _weights(g: Any, lp: Any) -> list[str]:
 
 
 def recurrent_onnx(g: Any, lp: Any) -> None:
-    """rnn, lstm, gru: (n, T, D) -> (T, n, D) -> ONNX op -> Y (T, 1, n, H) -> (n, T, H)."""
+    """rnn, lstm, gru: (n, T, D) -> (T, n, D) -> ONNX op -> Y (T, 1, n, H) -> (n, T, H). With
+    `init=` the second input, (n, H) -> (1, n, H), is the op's initial_h (an LSTM's
+    initial_c left out: zeros, as the layer starts its cell)."""
+    x, start = g.inputs[:1], g.inputs[1:]
+    extra: list[str] = []
+    if start:
+        g.inputs = start
+        g.node("Unsqueeze", [g.ints(f"{lp.label}.state_axis", [0])], f"{lp.label}.initial_h")
+        extra = ["", g.inputs[0]]  # no sequence_lens; initial_h
+    g.inputs = x
     g.node("Transpose", [], f"{lp.label}.time_major", perm=[1, 0, 2])
     attrs = {"linear_before_reset": 0} if lp.op == "gru" else {}
-    g.node(lp.op.upper(), _weights(g, lp), f"{lp.label}.{lp.op}", hidden_size=lp.shape[-1],
-           **attrs)
+    g.node(lp.op.upper(), [*_weights(g, lp), *extra], f"{lp.label}.{lp.op}",
+           hidden_size=lp.shape[-1], **attrs)
     g.node("Transpose", [], f"{lp.label}.batch_major", perm=[2, 0, 1, 3])
     g.node("Squeeze", [g.ints(f"{lp.label}.direction_axis", [2])], lp.label)
 

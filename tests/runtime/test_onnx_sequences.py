@@ -41,6 +41,9 @@ SPECS = {
              ["Gather", "ReduceMean", "Gemm", "Softmax"]),
     "dropout": (TOKENS + "embed(8) -> dropout(0.5) -> lstm(7) -> dropout(0.3) -> rnn(6)"
                 " -> affine(50) -> softmax_ce", None),
+    # init=: the encoder's last state is the decoders' initial_h
+    "start_state": (TOKENS + "embed(8) -> gru(7) => enc\nembed(8) -> lstm(7, init=enc.last) "
+                    "-> rnn(7, init=enc.last) -> affine(50) -> softmax_ce", None),
 }
 
 
