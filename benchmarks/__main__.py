@@ -1,9 +1,10 @@
-"""`python -m benchmarks [--cases mlp,big,tiny,residual,conv,deepconv] [--rounds N] [--json FILE]`.
+"""`python -m benchmarks [--cases mlp,...,rnnlm] [--rounds N] [--json FILE] [--skip-extras]`.
 
 Trains each case with netc, PyTorch (CPU, eager, same threads), a plain NumPy loop (affine
 chains only) and the GEMM-only bound, interleaved, and prints medians, ratios and the share
 of netc's step outside the matrix products; then the startup,
-compile-time and memory measurements. Needs the `bench` extra (`pip install -e '.[bench]'`).
+compile-time and memory measurements. The cases are in cases.py (all by default); `rnnlm`
+counts tokens/s. Needs the `bench` extra (`pip install -e '.[bench]'`).
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ import platform
 import sys
 from datetime import date
 
-from .cases import CASES
+from .cases import CASES, LMCase
 from .contenders import gemm_runner, netc_runner, numpy_runner, torch_runner
 from .extras import cold_start, compile_scaling, peak_memory
-from .measure import interleaved, median, median_ratio
+from .measure import interleaved, median, median_ratio, ratio_range
 
 
 def training(names: list[str], rounds: int, threads: int) -> dict:
@@ -33,7 +34,9 @@ def training(names: list[str], rounds: int, threads: int) -> dict:
             print("PyTorch is not installed: pip install -e '.[bench]'", file=sys.stderr)
         times = interleaved(runners, rounds)
         done = case.samples * case.epochs
-        row = {"samples_per_s": {k: done / median(v) for k, v in times.items()},
+        # A language model's samples are tokens (each one prediction).
+        row = {"unit": "tokens" if isinstance(case, LMCase) else "samples",
+               "samples_per_s": {k: done / median(v) for k, v in times.items()},
                "efficiency": 1 / median_ratio(times["netc"], times["gemm"])}
         # What the rest of the step (im2col, pooling, elementwise, optimizer) costs.
         row["outside_gemm_share"] = 1 - median_ratio(times["gemm"], times["netc"])
@@ -41,6 +44,7 @@ def training(names: list[str], rounds: int, threads: int) -> dict:
             row["netc_over_numpy"] = median_ratio(times["numpy"], times["netc"])
         if "torch" in times:
             row["netc_over_torch"] = median_ratio(times["torch"], times["netc"])
+            row["netc_over_torch_range"] = ratio_range(times["torch"], times["netc"])
             # The ratio netc would reach at 100 % efficiency: what the matrix products alone
             # allow against PyTorch on this machine, whatever the rest of the step costs.
             row["ceiling_over_torch"] = median_ratio(times["torch"], times["gemm"])
@@ -53,9 +57,11 @@ def training(names: list[str], rounds: int, threads: int) -> dict:
 
 def _print_case(name: str, row: dict) -> None:
     sps = row["samples_per_s"]
-    line = f"{name:5s} netc {sps['netc']:>10,.0f} samples/s"
+    line = f"{name:5s} netc {sps['netc']:>10,.0f} {row['unit']}/s"
     if "torch" in sps:
+        low, high = row["netc_over_torch_range"]
         line += (f"  torch {sps['torch']:>10,.0f}  netc/torch {row['netc_over_torch']:5.2f}x"
+                 f" [{low:.2f}-{high:.2f}]"
                  f" (GEMM-only/torch {row['ceiling_over_torch']:.2f}x)")
     line += f"  efficiency {row['efficiency']:.0%} (outside GEMMs {row['outside_gemm_share']:.0%})"
     if "netc_over_numpy" in row:
@@ -67,7 +73,7 @@ def _print_case(name: str, row: dict) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(prog="python -m benchmarks")
-    p.add_argument("--cases", default="mlp,big,tiny,residual,conv,deepconv")
+    p.add_argument("--cases", default="mlp,big,tiny,residual,conv,deepconv,rnnlm")
     p.add_argument("--rounds", type=int, default=7)
     p.add_argument("--json", metavar="FILE")
     p.add_argument("--skip-extras", action="store_true")

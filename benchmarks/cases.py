@@ -2,7 +2,9 @@
 
 Every contender trains the same layers on the same synthetic data in the same batch order
 (the permutation netc's trainer draws from the seed), so only the implementation differs.
-`Case` is an affine chain (with residual blocks or not); `ConvCase` a convnet on images.
+`Case` is an affine chain (with residual blocks or not); `ConvCase` a convnet on images;
+`LMCase` a language model trained by truncated BPTT over one corpus (no shuffling: both sides
+read the same windows in the text's order, see lm.py).
 """
 
 from __future__ import annotations
@@ -160,7 +162,53 @@ class ConvCase:
         return _orders(self.samples, self.epochs, seed)
 
 
-CASES: dict[str, Case | ConvCase] = {
+@dataclass(frozen=True)
+class LMCase:
+    """DLFS-2's Rnnlm: embed(D) -> lstm(H) -> affine(vocab) -> softmax_ce over windows of
+    `bptt` tokens from `batch` streams, SGD with the gradient norm clipped to `clip`, the
+    recurrent state carried from one window to the next. A timed run is `windows` windows."""
+    name: str
+    vocab: int
+    embed: int
+    hidden: int
+    bptt: int
+    batch: int
+    windows: int
+    lr: float = 20.0
+    clip: float = 0.25
+    epochs: int = 1
+
+    @property
+    def spec(self) -> str:
+        return (f"input: tokens({self.vocab})\n"
+                f"train: bptt={self.bptt}, batch_size={self.batch}, clip={self.clip}\n"
+                f"optimizer: sgd(lr={self.lr:g})\n"
+                f"embed({self.embed}) -> lstm({self.hidden}) -> affine({self.vocab})"
+                " -> softmax_ce\n")
+
+    @property
+    def samples(self) -> int:
+        """Tokens trained on per epoch (each is one prediction): what `samples/s` counts."""
+        return self.windows * self.batch * self.bptt
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return (self.bptt,)
+
+    @property
+    def numpy_loop(self) -> bool:
+        return False
+
+    def data(self, seed: int = 0) -> np.ndarray:
+        """`samples + 1` token ids (the last is only a target) with Zipf frequencies,
+        p(rank k) ~ 1/k, as words in text have: how often ids repeat within a window is what
+        the embedding's gradient sums cost."""
+        rng = np.random.default_rng(seed)
+        p = 1.0 / np.arange(1, self.vocab + 1)
+        return rng.choice(self.vocab, self.samples + 1, p=p / p.sum())
+
+
+CASES: dict[str, Case | ConvCase | LMCase] = {
     "mlp": Case("mlp", (784, 50, 10), "sigmoid", 20_000, 100),
     "big": Case("big", (784, 1000, 1000, 10), "relu", 10_240, 256, lr=0.01),
     # The spiral: 10 steps an epoch, so 300 epochs (spiral.net's own count) per timed run.
@@ -178,4 +226,7 @@ CASES: dict[str, Case | ConvCase] = {
     "deepconv": ConvCase("deepconv", (1, 28, 28), (
         Conv(16, 3, 1), Conv(16, 3, 1), Pool(2), Conv(32, 3, 1), Conv(32, 3, 2), Pool(2),
         Conv(64, 3, 1), Conv(64, 3, 1), Pool(2), 50, 10), 1_000, 100),
+    # DLFS-2 ch. 6 Rnnlm at PTB's vocabulary (specs/rnnlm.net's shapes with 10,000 words): 20
+    # windows of 20 x 35 tokens (14,000 tokens, about 2 s a run on one core).
+    "rnnlm": LMCase("rnnlm", 10_000, 100, 100, 35, 20, 20),
 }

@@ -32,3 +32,9 @@ def median(xs: list[float]) -> float:
 def median_ratio(a: list[float], b: list[float]) -> float:
     """Median of the per-round ratios a/b (each round's pair ran back to back)."""
     return statistics.median(x / y for x, y in zip(a, b, strict=True))
+
+
+def ratio_range(a: list[float], b: list[float]) -> tuple[float, float]:
+    """The smallest and largest per-round ratio a/b: the spread around median_ratio."""
+    ratios = [x / y for x, y in zip(a, b, strict=True)]
+    return min(ratios), max(ratios)
