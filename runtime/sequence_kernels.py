@@ -210,13 +210,15 @@ def gru_forward(
 def gru_backward(
     dy: NDArray, Wx: NDArray, Wh: NDArray, xt: NDArray, G: NDArray, Hs: NDArray, dx: NDArray | None,
     dWx: NDArray, dWh: NDArray, db: NDArray, dG: NDArray, G2: NDArray,
+    dh0: NDArray | None = None,
 ) -> None:
     """DLFS-2 GRU backward, truncated at the window: dA_h = dh*z*(1-hh^2),
     dhr = dA_h Whh.T, dA_z = dh*(hh-h)*z(1-z), dA_r = dhr*h*r(1-r),
     dh_prev = dh*(1-z) + r*dhr + [dA_z dA_r] [Whz Whr].T; weights, bias and dx over all steps.
 
     dy (n, T, H), dx (n, T, D) or None; dG (T, n, 3H) scratch; G2 as forward left it. xt is
-    overwritten by dx's time-major copy once dWx is formed.
+    overwritten by dx's time-major copy once dWx is formed. dh0 (n, H), where given, receives
+    the gradient of the state the window started from (a layer with `init=`).
     """
     (T, n, D), H = xt.shape, Wh.shape[0]
     # The carried dh (zero: no gradient comes from a later window) and two temporaries.
@@ -245,6 +247,8 @@ def gru_backward(
         dh += dhr
         np.matmul(dA[:, :2 * H], Wh[:, :2 * H].T, out=tmp)
         dh += tmp
+    if dh0 is not None:
+        np.copyto(dh0, dh)
     dGf = dG.reshape(T * n, 3 * H)
     x2 = xt.reshape(T * n, D)
     np.matmul(x2.T, dGf, out=dWx)

@@ -36,10 +36,6 @@ def _tokens(shapes: tuple[Shape, ...], op: Any) -> Shape:
 
 def _sequence(shapes: tuple[Shape, ...], op: Any) -> Shape:
     x = shapes[0]
-    if len(shapes) > 1 and op.op == "gru":
-        raise ShapeError("gru does not take init= yet (lstm and rnn do)", notes="",
-                         hint="start a gru from zeros, or use lstm(..., init=...)",
-                         code="not_supported_yet")
     if len(shapes) > 1 and shapes[1] != (op.hidden,):  # `init=`: the state it starts from
         raise ShapeError(f"{op.op}({op.hidden}) starts from a state of shape "
                          f"{shown((op.hidden,))}, but init= gives {shown(shapes[1])}",
@@ -109,10 +105,12 @@ def _recurrent_label(lp: Any) -> str:
     return f"{lp.op}({lp.in_shape[-1]}, {lp.shape[-1]})"
 
 
-def _starts(forward: str, backward: str, cells: str = "") -> dict[str, Any]:
+def _starts(forward: str, backward: str, cells: str = "", *, gives_dh0: bool = False
+            ) -> dict[str, Any]:
     """A recurrent layer's templates: from the carried state (`stream`), or, with `init=`, from
     its second input `s` (copied into `h0`; an LSTM's cell starts at zero, as DLFS-2's
-    decoder) whose gradient `ds` is dh0 = dA_0 Wh^T, A_0 the first step's pre-activations."""
+    decoder) whose gradient `ds` is dh0 = dA_0 Wh^T, A_0 the first step's pre-activations
+    (a GRU's kernel hands its own dh0 over: `gives_dh0`, the call's last argument)."""
     def fwd(names: dict[str, str], lp: Any) -> str:
         if len(lp.inputs) < 2:
             return forward.format_map({**names, "flag": "stream"})
@@ -124,6 +122,8 @@ def _starts(forward: str, backward: str, cells: str = "") -> dict[str, Any]:
         call = backward.format_map(names)
         if len(lp.inputs) < 2:
             return call
+        if gives_dh0:
+            return f"{call[:-1]}, {names['ds']})"
         return f"{call}; np.matmul({names['dG']}[0], {names['Wh']}.T, out={names['ds']})"
 
     return {"forward": fwd, "backward": bwd}
@@ -155,10 +155,10 @@ OPS = (
                    _named(_time_major("h"), "Tc"), _DG)),
     OpDef("gru", s.GRUSpec, ((), ("hidden",)), **RECURRENT,
           onnx=recurrent_onnx,
-          # no `init=` yet: its dh0 needs the kernel's own carried gradient
-          forward="gru_forward({x}, {Wx}, {Wh}, {b}, {y}, {h0}, stream, {xt}, {G}, {Hs}, {G2})",
-          backward="gru_backward({dy}, {Wx}, {Wh}, {xt}, {G}, {Hs}, {dx}, {dWx}, {dWh}, {db}, "
-                   "{dG}, {G2})",
+          **_starts("gru_forward({x}, {Wx}, {Wh}, {b}, {y}, {h0}, {flag}, {xt}, {G}, {Hs}, "
+                    "{G2})",
+                    "gru_backward({dy}, {Wx}, {Wh}, {xt}, {G}, {Hs}, {dx}, {dWx}, {dWh}, {db}, "
+                    "{dG}, {G2})", gives_dh0=True),
           scratch=(_state("h0"), _XT, _G, _H1, _DG, _named(_time_major("h"), "G2"))),
     OpDef("last", s.LastSpec, shape=_steps_out, forward="last_forward({x}, {y})",
           backward="last_backward({dy}, {dx})", onnx=last_onnx),

@@ -15,7 +15,7 @@ SEQ2SEQ = ("input: tokens(11), steps=4\nembed(5) -> {enc}(6) => enc\n"
 
 
 @pytest.mark.parametrize(("enc", "dec"), [("lstm", "lstm"), ("rnn", "rnn"), ("gru", "lstm"),
-                                          ("lstm", "rnn")])
+                                          ("lstm", "rnn"), ("lstm", "gru"), ("gru", "gru")])
 def test_start_state_gradients_reach_the_encoder(enc: str, dec: str) -> None:
     net = netc.compile(SEQ2SEQ.format(enc=enc, dec=dec), seed=0, dtype="float64")
     assert [lp.op for lp in net.plan.layers] == ["embed", enc, "embed", "last", dec, "affine",
@@ -58,8 +58,3 @@ def test_start_state_errors_are_located(text: str, code: str, message: str) -> N
     d = info.value.diagnostics[0]
     assert (d.code, d.message) == (code, message) and d.span is not None and d.hint
 
-
-def test_gru_start_state_is_refused_until_supported() -> None:
-    with pytest.raises(SpecError, match="gru does not take init= yet"):
-        netc.plan("input: tokens(9), steps=3\nembed(4) -> gru(5) => e\n"
-                  "embed(4) -> gru(5, init=e.last) -> affine(9) -> softmax_ce")

@@ -43,7 +43,8 @@ SPECS = {
                 " -> affine(50) -> softmax_ce", None),
     # init=: the encoder's last state is the decoders' initial_h
     "start_state": (TOKENS + "embed(8) -> gru(7) => enc\nembed(8) -> lstm(7, init=enc.last) "
-                    "-> rnn(7, init=enc.last) -> affine(50) -> softmax_ce", None),
+                    "-> rnn(7, init=enc.last) -> gru(7, init=enc.last) -> affine(50) -> "
+                    "softmax_ce", None),
 }
 
 
