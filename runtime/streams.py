@@ -50,8 +50,11 @@ class Streams:
 def corpus_ids(x: ArrayLike, vocab: int, what: str) -> NDArray:
     """A corpus as one row of token ids, checked against the vocabulary."""
     arr = np.asarray(x)
-    return token_ids(arr.reshape(1, -1) if arr.ndim == 1 else arr, vocab,
-                     arr.size if arr.ndim == 1 else -1, what)[0]
+    if arr.ndim != 1:
+        raise DataError(f"{what} must be one sequence of token ids (1-D), not an array of "
+                        f"shape {arr.shape}\n  hint: a language model reads its corpus as "
+                        "one text; pass ids.ravel() if the rows are consecutive")
+    return token_ids(arr.reshape(1, -1), vocab, arr.size, what)[0]
 
 
 class StreamTrainer(Trainer):

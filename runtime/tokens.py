@@ -33,8 +33,9 @@ def token_ids(x: ArrayLike, vocab: int, steps: int, what: str) -> NDArray:
                         f"token ids, (rows, {steps})")
     if x.size and (x.min() < 0 or x.max() >= vocab):
         bad = x.max() if x.max() >= vocab else x.min()
-        row = int(np.argwhere(x == bad)[0][0])
-        raise DataError(f"{what}: token id {int(bad)} in row {row} is outside the vocabulary "
+        row, step = (int(i) for i in np.argwhere(x == bad)[0])
+        where = f"at position {step:,}" if len(x) == 1 else f"in row {row:,} (step {step})"
+        raise DataError(f"{what}: token id {int(bad)} {where} is outside the vocabulary "
                         f"of {vocab:,} (ids 0 to {vocab - 1:,})")
     return x.astype(np.int64, copy=False)
 

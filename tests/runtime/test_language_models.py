@@ -120,8 +120,13 @@ def test_clip_bounds_each_step() -> None:
 
 def test_language_model_inputs_are_checked() -> None:
     net = netc.compile(LM)
-    with pytest.raises(DataError, match="token id 40 in row 0 is outside the vocabulary of 40"):
+    with pytest.raises(DataError, match="token id 40 at position 0 is outside the vocabulary "
+                                        "of 40"):
         net.fit(np.full(100, 40), bptt=5, batch_size=4, verbose=0)
+    with pytest.raises(DataError, match=r"one sequence of token ids \(1-D\)"):
+        net.fit(np.zeros((10, 10), int), bptt=5, batch_size=4, verbose=0)
+    with pytest.raises(DataError, match=r"token id -1 in row 1 \(step 2\)"):
+        net.predict(np.array([[0, 0, 0, 0, 0], [0, 0, -1, 0, 0]]))
     with pytest.raises(DataError, match="too few for 4 streams of 5 steps"):
         net.fit(np.zeros(10, int), bptt=5, batch_size=4, verbose=0)
     with pytest.raises(DataError, match="no targets"):
