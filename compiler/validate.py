@@ -170,12 +170,22 @@ def _run(decls: Sequence[Declaration], smap: SourceMap, problems: list[Diagnosti
     if any(v is None for v in parts.values()):
         return None
     run = s.RunSpec(**parts)
-    return _token_steps(run, seen.get("input"), problems)
+    return _token_steps(run, seen.get("input"), "data" in seen, problems)
 
 
-def _token_steps(run: s.RunSpec, d: Declaration | None, problems: list[Diagnostic]) -> Any:
-    """`input: tokens` holds `steps` token ids a row: as given, else `train: bptt`'s window."""
+def _token_steps(run: s.RunSpec, d: Declaration | None, data: bool,
+                 problems: list[Diagnostic]) -> Any:
+    """`input: tokens` holds `steps` token ids a row: as given, else `train: bptt`'s window.
+    Its `data:`, where declared (the Python API may give its own arrays), must be text."""
     given = run.input
+    if data and given is not None and given.tokens is not None and \
+            run.data.source in ("spiral", "mnist"):
+        problems.append(Diagnostic(
+            "data_mismatch", f"a token input reads text, but the data is {run.data.source!r}",
+            d.span if d is not None else None, loc=("input",),
+            hint='train on text: data: corpus("train.txt") or markov(words=300), or a .npz '
+                 "of token ids"))
+        return None
     if given is None or given.tokens is None or given.steps is not None:
         return run
     if not run.train.bptt:

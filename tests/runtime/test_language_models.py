@@ -207,3 +207,12 @@ def test_public_data_api_gives_what_netc_run_trains_on(tmp_path) -> None:
     assert corpus.words == ("you", "say", "goodbye", "and", "i", "hello", ".", "<eos>")
     x, t = netc.datasets.contexts_target(corpus.train, window=1)
     assert x[:2].tolist() == [[0, 2], [1, 3]] and t[:2].tolist() == [1, 2]
+
+
+def test_token_input_with_image_or_point_data_is_located() -> None:
+    with pytest.raises(SpecError) as info:
+        netc.plan("data: mnist\ninput: tokens(5)\ntrain: bptt=5\nembed(4) -> lstm(4) -> "
+                  "affine(5) -> softmax_ce")
+    d = info.value.diagnostics[0]
+    assert d.code == "data_mismatch" and (d.span.line, d.span.column) == (2, 1)
+    assert "a token input reads text, but the data is 'mnist'" in d.message
