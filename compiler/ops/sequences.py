@@ -39,7 +39,9 @@ def _sequence(shapes: tuple[Shape, ...], op: Any) -> Shape:
     if len(shapes) > 1 and shapes[1] != (op.hidden,):  # `init=`: the state it starts from
         raise ShapeError(f"{op.op}({op.hidden}) starts from a state of shape "
                          f"{shown((op.hidden,))}, but init= gives {shown(shapes[1])}",
-                         hint=f"give it a state {op.hidden} wide (the last step of a "
+                         hint="init= takes one state a row: pass the sequence's last step, "
+                              "init=NAME.last" if len(shapes[1]) == 2 else
+                              f"give it a state {op.hidden} wide (the last step of a "
                               f"{op.op}({op.hidden}), say)", notes="met")
     if len(x) != 2:
         raise ShapeError(f"{op.op} takes a sequence (steps, width) per row, but receives "
