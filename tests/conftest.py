@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -41,3 +42,15 @@ def shared_dir() -> Path:
     if not (SHARED / "checks" / "contract.py").is_file():
         missing(f"{SHARED} is not beside the checkout")
     return SHARED
+
+
+@pytest.fixture(scope="session")
+def ort() -> Any:
+    """onnxruntime (and onnx, which the export imports): a skip without the extra, a failure
+    under CI, where the test extra is installed."""
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime
+    except ImportError:
+        missing("onnx or onnxruntime not installed (pip install -e '.[onnx]')")
+    return onnxruntime

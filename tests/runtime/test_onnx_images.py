@@ -17,7 +17,6 @@ import netc
 from netc.cli import main
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from conftest import missing  # noqa: E402 (a plain import: --import-mode=importlib)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,18 +42,6 @@ SPECS = {
         ["Conv", "BatchNormalization", "Relu", "MaxPool", "Conv", "GlobalAveragePool",
          "Flatten", "Gemm", "Softmax"]),
 }
-
-
-@pytest.fixture(scope="module")
-def ort() -> Any:
-    """onnxruntime (and onnx, which the export imports): a skip without the extra, a failure
-    under CI, where the test extra is installed."""
-    try:
-        import onnx  # noqa: F401
-        import onnxruntime
-    except ImportError:
-        missing("onnx or onnxruntime not installed (pip install -e '.[onnx]')")
-    return onnxruntime
 
 
 def _perturb(net: Any) -> None:

@@ -17,7 +17,6 @@ import pytest
 import netc
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from conftest import missing  # noqa: E402 (a plain import: --import-mode=importlib)
 
 TOKENS = "input: tokens(50)\ntrain: bptt=5\n"
 # name: (spec, the ONNX node types in order). Widths differ layer to layer (8 -> 7 -> 6), so a
@@ -46,18 +45,6 @@ SPECS = {
                     "-> rnn(7, init=enc.last) -> gru(7, init=enc.last) -> affine(50) -> "
                     "softmax_ce", None),
 }
-
-
-@pytest.fixture(scope="module")
-def ort() -> Any:
-    """onnxruntime (and onnx, which the export imports): a skip without the extra, a failure
-    under CI, where the test extra is installed."""
-    try:
-        import onnx  # noqa: F401
-        import onnxruntime
-    except ImportError:
-        missing("onnx or onnxruntime not installed (pip install -e '.[onnx]')")
-    return onnxruntime
 
 
 def _randomise(net: Any, seed: int = 1) -> None:
