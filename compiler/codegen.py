@@ -90,7 +90,12 @@ _CONSTANTS = {
 
 
 def _used_constants(layers: Sequence[LayerPlan]) -> set[str]:
-    return {c for layer in layers for c in OPS[layer.op].constants}
+    """The constants the layers' calls name. Why not every declared one: a dense op over a
+    sequence reads `ones_t{steps}` instead of `ones`, and only a recurrent layer given a
+    start state (`init=`, a second input) reads `start`; an unused local fails ruff in
+    emitted modules."""
+    return {c for layer in layers for c in OPS[layer.op].constants
+            if not (c == "ones" and layer.steps or c == "start" and len(layer.inputs) < 2)}
 
 
 def _constants(plan: NetPlan) -> list[str]:

@@ -217,8 +217,9 @@ def test_standalone_module_loss_falls_on_spiral(tmp_path):
     assert losses[-1] < 0.5 * losses[0]
 
 
-def test_standalone_module_has_help_and_passes_ruff(tmp_path):
-    _, module = _emit(tmp_path, "all", SPECS["all_layers_softmax_ce"])
+@pytest.mark.parametrize("name", ["all_layers_softmax_ce", "language_model", "cbow"])
+def test_standalone_module_has_help_and_passes_ruff(tmp_path, name):
+    _, module = _emit(tmp_path, "all", SPECS[name])
     help_text = subprocess.run([sys.executable, str(module), "--help"], capture_output=True,
                                text=True, cwd=tmp_path, timeout=60)
     assert help_text.returncode == 0, help_text.stderr
