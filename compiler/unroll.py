@@ -168,11 +168,13 @@ FORMS = (
     ("concat(f, g, ...)", "each branch applied to the input, joined on the feature axis"),
     ("a -> b => h", "names the value after b; a later pipeline may start from it: h -> c"),
     ("h.last -> c", "the last time step of the sequence h (a recurrent layer's final state)"),
+    ("lstm(128, init=enc.last)", "a recurrent layer starting from another pipeline's state"),
     ("affine(50)@A", "labels a layer's weights; a later affine(50)@A shares them"),
     ("affine(tied=A)", "uses A's weight transposed (weight tying), with its own bias"),
     ("blk(n, p=1) = ...", "a block with parameters, used as blk(16) or blk(16, p=2)"),
     ("input: 1x28x28", "an image (channels first); input: 5x8 a sequence of 5 steps"),
     ("input: a: 784, b: 10", "several inputs, by name; pipelines start from them: a -> ..."),
+    ("input: tokens", "token ids, bptt (or steps=) a row; the vocabulary from data: corpus(...)"),
 )
 
 _COMBINATOR_USAGE = {
