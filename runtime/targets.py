@@ -65,6 +65,11 @@ def as_inputs(x: ArrayLike, net: Any, source: str | None = None, *,
     if isinstance(x, Mapping):
         x = _side_by_side(x, net, source)
     if net.plan.vocab:
+        if np.ndim(x) == 1 and net.plan.input_width > 1:
+            raise DataError(f"{_prefix(source)}inputs are one sequence of {np.size(x):,} token "
+                            f"ids, but the network takes rows of {net.plan.input_width}\n  "
+                            "hint: to train a language model on a corpus, stream it: "
+                            "`train: bptt=35` in the spec, or fit(ids, bptt=35)")
         return token_ids(x, net.plan.vocab, net.plan.input_width, f"{_prefix(source)}inputs")
     try:
         x = np.asarray(x)

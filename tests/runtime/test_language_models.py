@@ -131,6 +131,10 @@ def test_language_model_inputs_are_checked() -> None:
         net.fit(np.zeros(10, int), bptt=5, batch_size=4, verbose=0)
     with pytest.raises(DataError, match="no targets"):
         net.fit(np.zeros(100, int), np.zeros(100, int), bptt=5, batch_size=4, verbose=0)
+    plain = netc.compile("input: tokens(40), steps=5\nembed(8) -> lstm(8) -> affine(40) -> "
+                         "softmax_ce")
+    with pytest.raises(DataError, match=r"one sequence of 100 token ids(.|\n)*bptt=35"):
+        plain.fit(np.zeros(100, int), np.zeros(100, int))
     with pytest.raises(DataError, match="whole token ids"):
         net.predict(np.full((2, 5), 0.5))
 
