@@ -90,12 +90,9 @@ _CONSTANTS = {
 
 
 def _used_constants(layers: Sequence[LayerPlan]) -> set[str]:
-    """The constants the layers' calls name. Why not every declared one: a dense op over a
-    sequence reads `ones_t{steps}` instead of `ones`, and only a recurrent layer given a
-    start state (`init=`, a second input) reads `start`; an unused local fails ruff in
-    emitted modules."""
-    return {c for layer in layers for c in OPS[layer.op].constants
-            if not (c == "ones" and layer.steps or c == "start" and len(layer.inputs) < 2)}
+    """The constants the layers' calls read (`nodecode.constants`): an unused local would
+    fail ruff in emitted modules."""
+    return {c for layer in layers for c in nodecode.constants(layer)}
 
 
 def _constants(plan: NetPlan) -> list[str]:
@@ -113,8 +110,7 @@ def _constants(plan: NetPlan) -> list[str]:
 
 def _step_ones(layers: Sequence[LayerPlan]) -> list[str]:
     """The `ones` of each sequence length that a per-time-step dense op reads."""
-    return sorted({f"ones_t{lp.steps}" for lp in layers if lp.steps and
-                   "ones" in OPS[lp.op].constants})
+    return sorted(c for c in _used_constants(layers) if c.startswith("ones_t"))
 
 
 def _loss_call(loss: LayerPlan, last: str) -> str:
@@ -203,7 +199,7 @@ def bound_bytes(plan: NetPlan, n: int, itemsize: int) -> int:
     fixed = sum(size(shape) for shape in scratch if "n" not in shape) + plan.loss.n_out
     fixed += sum(size(shape) for shape in f.shares.values())
     # Why 8 per row: `rows` holds int64 indices, whatever the float type.
-    return (n * per_row + fixed) * itemsize + 8 * n * ("rows" in OPS[plan.loss.op].constants)
+    return (n * per_row + fixed) * itemsize + 8 * n * ("rows" in nodecode.constants(plan.loss))
 
 
 def _carried(layers: Sequence[LayerPlan]) -> list[str]:

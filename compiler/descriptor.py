@@ -134,7 +134,9 @@ class OpDef(SchemaFacts):
     params: tuple[ParamRule, ...] = ()
     state: tuple[ParamRule, ...] = ()
     scratch: tuple[Scratch, ...] = ()
-    constants: tuple[str, ...] = ()  # per-batch constants its calls use ("ones")
+    # Per-batch constants its calls use ("ones"), or a function of the node's `LayerPlan`
+    # giving them, for an op whose calls differ by node (a recurrent layer given `init=`).
+    constants: tuple[str, ...] | Callable[[Any], tuple[str, ...]] = ()
     in_place: bool = False  # forward may write its output over its input
     needs_output: bool = False  # backward reads the output (so nobody may overwrite it)
     grad_in_place: bool = False  # backward may write dx over dy

@@ -22,7 +22,7 @@ def names(layer: LayerPlan) -> dict[str, str]:
     # Why plain loops: this runs three times per layer, and most tuples here are empty.
     i, op = layer.index, OPS[layer.op]
     names = {k: repr(v) for k, v in layer.attrs} if layer.attrs else {}
-    for c in op.constants:
+    for c in _declared(layer):
         names[c] = c  # per-batch constants go by their own name
     for arrays in (layer.params, layer.uses):
         for p in arrays:
@@ -32,6 +32,18 @@ def names(layer: LayerPlan) -> dict[str, str]:
     for s in op.scratch:
         names[s.name] = f"{s.name}{i}"
     return names
+
+
+def _declared(layer: LayerPlan) -> tuple[str, ...]:
+    found = OPS[layer.op].constants
+    return found(layer) if callable(found) else found
+
+
+def constants(layer: LayerPlan) -> tuple[str, ...]:
+    """The per-batch constants a node's calls read: its op's (`OpDef.constants`), `ones` on
+    a sequence as the `ones_t{steps}` of its rows (see `_operands`)."""
+    return tuple(f"ones_t{layer.steps}" if c == "ones" and layer.steps else c
+                 for c in _declared(layer))
 
 
 def forward(layer: LayerPlan, f: Flow) -> str:

@@ -131,8 +131,13 @@ def _starts(forward: str, backward: str, cells: str = "", *, gives_dh0: bool = F
     return {"forward": fwd, "backward": bwd}
 
 
+def _flags(lp: Any) -> tuple[str, ...]:
+    """`stream` (carry the state across calls), and `start` where `init=` gives the state."""
+    return ("stream", "start") if len(lp.inputs) > 1 else ("stream",)
+
+
 RECURRENT = {"shape": _sequence, "sets_width": True, "params": _RECURRENT_PARAMS,
-             "constants": ("stream", "start"), "label": _recurrent_label}
+             "constants": _flags, "label": _recurrent_label}
 
 OPS = (
     OpDef("embed", s.EmbedSpec, ((), ("dim",)), shape=_tokens, sets_width=True,
