@@ -238,7 +238,9 @@ class Trainer:
         isfinite, bound, op = math.isfinite, {}, self.net.plan.loss.op
         # Why one argmax into an epoch-long buffer: comparing with the labels per step costs
         # three NumPy calls (a fifth of a small network's step); it is done once per call.
-        preds = self._preds if op == "softmax_ce" and self.t.ndim == 1 else None
+        # A softmax over a sequence's steps (one class a step) is scored per batch instead.
+        per_step = len(self.net.plan.loss.in_shape) == 2
+        preds = self._preds if op == "softmax_ce" and not per_step else None
         first = st.step
         start = time.perf_counter() - st.seconds
         # Why locals and one binding per batch size: this loop runs once per mini-batch, and
@@ -263,7 +265,7 @@ class Trainer:
             st.loss_sum += value * len(idx)
             if preds is not None:
                 np.argmax(out, axis=1, out=preds[st.step * bs:st.step * bs + len(idx)])
-            elif op in ("sigmoid_ce", "softmax_ce"):  # softmax_ce here: one-hot or per step
+            elif op == "sigmoid_ce" or per_step:
                 st.correct_sum += accuracy(out, tb, op) * len(idx)
             backward(xb, tb, None, scale)
             if self.clip:
