@@ -74,11 +74,16 @@ def held_out(x: NDArray, t: NDArray, subset: int, split: float, seed: int,
     return x[train], t[train], (x[val], t[val])
 
 
+# Which parameters are weight matrices (DLFS's weight decay reaches these only): `W`, and a
+# recurrent layer's `Wx` and `Wh`; the standalone module's DECAYED list reads the same.
+WEIGHTS = (".W", ".Wx", ".Wh")
+
+
 def weights_mask(params: dict[str, NDArray], dtype: np.dtype) -> NDArray:
     """1 over the weight matrices (`*.W`, a recurrent layer's `*.Wx` and `*.Wh`), 0 over
     biases and batchnorm's gamma and beta, in the flat parameter buffer's order: DLFS's
     weight decay leaves those undecayed."""
-    parts = [np.full(p.size, 1 if k.endswith((".W", ".Wx", ".Wh")) else 0, dtype)
+    parts = [np.full(p.size, 1 if k.endswith(WEIGHTS) else 0, dtype)
              for k, p in params.items()]
     return np.concatenate(parts) if parts else np.zeros(0, dtype)
 

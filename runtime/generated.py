@@ -21,6 +21,7 @@ from ..compiler.codegen import header, passes_source, step_source
 from ..compiler.ops import OPS
 from ..compiler.plan import NetPlan
 from . import kernels, optim
+from .fitsettings import WEIGHTS
 from .initializers import _scheme_std
 
 _KERNELS: dict[str, Callable[..., Any]] = {
@@ -107,7 +108,7 @@ def standalone_module(plan: NetPlan, extra: str = "") -> str:
         "# ---- this network " + "-" * 60, "",
         _constant("PARAMS", params), _constant("INITS", inits), _constant("BUFFERS", buffers),
         # Why by name: netc's weight decay (unless wd_all) skips biases, gamma and beta.
-        _constant("DECAYED", [k for k, _ in params if k.endswith((".W", ".Wx", ".Wh"))]),
+        _constant("DECAYED", [k for k, _ in params if k.endswith(WEIGHTS)]),
         f"INPUT_WIDTH = {plan.input_width!r}", f"LOSS = {plan.loss.op!r}",
         # Why not the data's name: it may be a path, and no spec text enters the module.
         f"RAW_PIXELS = {plan.run.data == 'mnist'!r}  # uint8 inputs are MNIST pixels",
