@@ -236,6 +236,7 @@ def _read_lines(p: Path) -> tuple[list[str], int]:
             numbers.append(number)
     while lines and not lines[-1].strip():
         lines.pop()
+        numbers.pop()
     if not lines:
         raise DataError(f"{p}: is empty; expected lines 'question_answer' in the book's format, "
                         f"such as {EXAMPLE}")
