@@ -179,7 +179,8 @@ def _allocations(body: Sequence[LayerPlan], f: Flow) -> list[str]:
         for name in (f.ys[layer.index], f.gs[layer.index]):
             if name not in seen:
                 seen.add(name)
-                lines.append(f"    {name} = np.empty({nodecode.rows(f.shapes[name])}, dtype)")
+                lines.append(f"    {name} = np.empty({nodecode.rows(f.shapes[name])}, "
+                             f"{f.dtype(name)})")
         lines += _scratch(layer)
     for temp in f.temps:
         lines.append(f"    {temp} = np.empty({nodecode.rows(f.shapes[temp])}, dtype)  # a share of "
@@ -248,7 +249,7 @@ def _parted(plan: NetPlan, body: Sequence[LayerPlan], f: Flow, timed: bool,
         used = dict.fromkeys(n for lp in layers for n in _used(f, lp.index))
         buffers = [f"    {n} = A[{n!r}]" if spans[n][0] < k else
                    f"    {n} = {f'A[{n!r}] = ' if spans[n][1] > k else ''}"
-                   f"np.empty({nodecode.rows(f.shapes[n])}, dtype)" for n in used]
+                   f"np.empty({nodecode.rows(f.shapes[n])}, {f.dtype(n)})" for n in used]
         out += _part(k, layers, f, buffers, timed, trace)
     return [*out, *_parted_bind(plan, body, f, len(parts), timed, trace)]
 

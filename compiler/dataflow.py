@@ -84,6 +84,14 @@ class Flow:
         return {f"d{name}_rows": shape for name, _, shape in self.parts.values()
                 if _copied(name, shape)}
 
+    # Buffers not in the network's float type: token ids sliced by a `steps` node (int64).
+    dtypes: dict[str, str] = field(default_factory=dict)
+
+    def dtype(self, name: str) -> str:
+        """The type `bind` allocates buffer `name` in, as generated code writes it."""
+        found = self.dtypes.get(name)
+        return f"np.{found}" if found else "dtype"
+
     loss_rank: int = 1  # of the loss's input rows: above 1, the loss sees them flat
     # Input value (-1, -2, ...) -> (its name in the passes, its columns in a data row, shape).
     parts: dict[int, tuple[str, tuple[int, int], tuple[int, ...]]] = field(
@@ -139,6 +147,11 @@ def _flow(plan: NetPlan) -> Flow:
         if OPS[lp.op].grad_in_place and len(lp.inputs) == 1 and j >= 0 and \
                 len(readers[j]) == 1:
             f.gs[j] = f.gs[lp.index]
+    tokens = {j for j in range(-len(plan.input_parts or "x"), 0)} if plan.vocab else set()
+    for lp in layers[:-1]:
+        if lp.op == "steps" and lp.inputs[0] in tokens:  # ids stay ids
+            tokens.add(lp.index)
+            f.dtypes[f.ys[lp.index]] = f.dtypes[f.gs[lp.index]] = "int64"
     f.parts = _parts(plan)
     f.xs = [tuple(f.parts[j][0] if j < 0 else f.ys[j] for j in lp.inputs) for lp in layers]
     _gradients(plan, f)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 from typing import Any
 
 from ..errors import Diagnostic, SpecLimitError, SpecShapeError
@@ -18,7 +19,8 @@ from .ops import OPS
 from .plan import LayerPlan, NetPlan, ParamPlan, RunPlan
 from .shapes import NodeShape, infer, input_chains
 from .sharing import share
-from .spec import NetSpec
+from .spec import PAIR_DATA, NetSpec
+from .teacher import teacher_forcing
 from .validate import SourceMap
 
 MAX_PARAMS = 2**31
@@ -26,7 +28,7 @@ MAX_PARAMS = 2**31
 
 def lower(spec: NetSpec, smap: SourceMap, source: Source | None = None) -> NetPlan:
     """Infer and check every shape, name every parameter, and build the plan."""
-    spec = _with_vocabulary(spec)
+    spec = _vocab_widths(_with_vocabulary(spec), smap, source)
     starts, problems = input_chains(spec), []
     parts = tuple((name, shape) for name, shape in spec.run.input.parts) \
         if spec.run.input is not None else ()
@@ -38,14 +40,16 @@ def lower(spec: NetSpec, smap: SourceMap, source: Source | None = None) -> NetPl
         wide = any(d.code == "too_wide" for d in problems)
         raise (SpecLimitError if wide else SpecShapeError)(problems, source)
     inputs = spec.edges()
-    layers = share([_layer(i, op, shapes[i], inputs[i], spec, smap)
+    layers = share([_layer(i, op, shapes[i], inputs[i], spec, smap,
+                           _in_shapes(inputs[i], shapes, parts, input_shape))
                     for i, op in enumerate(spec.layers)], spec, smap, problems)
     if problems:
         raise SpecShapeError(problems, source)
-    plan = NetPlan(tuple(layers), size(input_shape), _run(spec), _hash(layers, parts),
-                   source.path if source else "<string>", input_shape=input_shape,
-                   input_parts=parts, vocab=(spec.run.input.tokens or 0) if spec.run.input
-                   else 0)
+    target, generate = teacher_forcing(tuple(layers), parts, spec.run.generate, smap, source)
+    plan = NetPlan(tuple(layers), size(input_shape), replace(_run(spec), generate=generate),
+                   _hash(layers, parts), source.path if source else "<string>",
+                   input_shape=input_shape, input_parts=parts, vocab=(
+                       spec.run.input.tokens or 0) if spec.run.input else 0, target=target)
     _check_limit(plan, source)
     return plan
 
@@ -62,16 +66,46 @@ def _with_vocabulary(spec: NetSpec) -> NetSpec:
             "input": given.model_copy(update={"tokens": vocab})})})
     if not vocab:
         return spec
-    edges = spec.edges()
+    edges, ids = spec.edges(), set(range(-max(1, len(given.parts)), 0))
+    for i, op in enumerate(spec.layers):  # `tgt[:-1]`: token ids still
+        if op.op == "steps" and edges[i][0] in ids:
+            ids.add(i)
     # Why ns_loss too: it scores the vocabulary's words, wherever its input comes from.
     layers = tuple(op.model_copy(update={"vocab": vocab}) if getattr(op, "vocab", 0) is None
-                   and (op.op == "ns_loss" or edges[i] == (-1,)) else op
+                   and (op.op == "ns_loss" or edges[i][0] in ids) else op
+                   for i, op in enumerate(spec.layers))
+    return spec.model_copy(update={"layers": layers})
+
+
+def _in_shapes(inputs: tuple[int, ...], shapes: list[NodeShape],
+               parts: tuple[tuple[str, tuple[int, ...]], ...], input_shape: tuple[int, ...]
+               ) -> tuple[tuple[int, ...], ...]:
+    """One row of each input of a node that reads two or more; () for the rest."""
+    if len(inputs) < 2:
+        return ()
+    return tuple(shapes[j].shape if j >= 0 else parts[-1 - j][1] if parts else input_shape
+                 for j in inputs)
+
+
+def _vocab_widths(spec: NetSpec, smap: SourceMap, source: Source | None) -> NetSpec:
+    """`affine` with its width left out before a softmax_ce: the vocabulary's size."""
+    marked = [i for i in range(len(spec.layers)) if (i, "n_out:vocab") in smap.args]
+    vocab = spec.run.input.tokens if spec.run.input is not None else None
+    if marked and not vocab:
+        raise SpecShapeError([Diagnostic(
+            "unknown_width", "affine leaves its width out, which only a token input's "
+            "vocabulary decides", smap.args[(marked[0], "n_out:vocab")],
+            hint="give the width, e.g. affine(10), or read tokens: input: tokens",
+            notes=smap.notes(marked[0]))], source)
+    if not marked:
+        return spec
+    layers = tuple(op.model_copy(update={"n_out": vocab}) if i in marked else op
                    for i, op in enumerate(spec.layers))
     return spec.model_copy(update={"layers": layers})
 
 
 def _layer(i: int, op: Any, node: NodeShape, inputs: tuple[int, ...], spec: NetSpec,
-           smap: SourceMap) -> LayerPlan:
+           smap: SourceMap, in_shapes: tuple[tuple[int, ...], ...] = ()) -> LayerPlan:
     label, desc = f"{i}.{op.op}", OPS[op.op]
     n_in, n_out = node.n_in, size(node.shape)
     x, y = node.in_shape or (n_in,), node.shape
@@ -90,7 +124,7 @@ def _layer(i: int, op: Any, node: NodeShape, inputs: tuple[int, ...], spec: NetS
 
     return LayerPlan(i, op.op, op.kind, n_in, n_out, attrs, arrays(desc.params),
                      arrays(desc.state), smap.call_span(i), inputs, node.shape,
-                     steps=node.steps, in_shape=x)
+                     steps=node.steps, in_shape=x, in_shapes=in_shapes)
 
 
 def _init(i: int, op: Any, spec: NetSpec) -> tuple[str, float | None]:
@@ -117,6 +151,8 @@ def _run(spec: NetSpec) -> RunPlan:
 
 
 def _data_args(data: Any) -> tuple[tuple[str, Any], ...]:
+    if data.source in PAIR_DATA:
+        return (("path", data.path), ("reverse", data.reverse))
     if data.source == "corpus":
         return (("path", data.path),)
     if data.source == "markov":

@@ -79,6 +79,8 @@ class LayerPlan:
     weight_label: str | None = None  # `@A`: the label its weights are shared under
     steps: int = 0  # a dense op on a sequence: applied per time step over this many steps
     in_shape: tuple[int, ...] = ()  # one row of its (first) input; left out, `(n_in,)`
+    # One row of each input, for a node reading two or more (attention's keys); else ().
+    in_shapes: tuple[tuple[int, ...], ...] = ()
 
     def __post_init__(self) -> None:
         if not self.inputs:
@@ -121,6 +123,9 @@ class RunPlan:
     fit: tuple[tuple[str, float], ...] = ()
     # The data's own arguments: corpus's path, markov's words and tokens.
     data_args: tuple[tuple[str, Any], ...] = ()
+    # `generate: greedy(tgt, steps=N)`: (input index k, steps, the decoder's first column of
+    # input k), checked by compiler/teacher.py; None without it.
+    generate: tuple[int, int, int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +145,9 @@ class NetPlan:
     # A token input (`input: tokens(V)`): rows of `input_width` integer ids below `vocab`;
     # 0 for float data.
     vocab: int = 0
+    # `softmax_ce(tgt[1:])`: the targets are columns [start, stop) of input k's, (k, start,
+    # stop); None where the targets come apart from the inputs.
+    target: tuple[int, int, int] | None = None
 
     def value_name(self, j: int) -> str:
         """How the summary names value j: `3` (node 3), `input`, or `input a`."""

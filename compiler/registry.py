@@ -44,6 +44,7 @@ SETTINGS = _table(
     OpInfo("optimizer", s.OptimizerSpec, ((), ("name",))),
     OpInfo("train", s.TrainSpec),
     OpInfo("init", s.InitSpec, ((), ("scheme",))),
+    OpInfo("generate", s.GenerateSpec, ((), ("method",))),
 )
 
 OPTIMIZERS = _table(

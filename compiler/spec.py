@@ -226,6 +226,8 @@ class MeanSpec(OpSpec):
 
 class SoftmaxCESpec(OpSpec):
     op: Literal["softmax_ce"] = "softmax_ce"
+    target: str | None = Field(None, description="a slice of a token input holding the "
+                               "targets (teacher forcing): softmax_ce(tgt[1:])")
     kind: ClassVar[str] = "loss"
     description: ClassVar[str] = "softmax + cross-entropy (labels: class indices or one-hot)"
 
@@ -285,7 +287,8 @@ class InputSpec(SettingSpec):
     steps: Size | None = Field(None, description="tokens per row; default: `train: bptt`")
     named: tuple[tuple[str, tuple[Size, ...]], ...] | None = Field(
         None, description="several inputs by name, `a: 784, b: 1x28x28`; each row of the "
-        "data holds them side by side, in this order")
+        "data holds them side by side, in this order; token inputs `src: tokens` (shape () "
+        "until the data gives their lengths)")
     description: ClassVar[str] = "input width or shape, so the first layer may leave n_in out"
 
     @model_validator(mode="before")
@@ -295,12 +298,12 @@ class InputSpec(SettingSpec):
         # in a data row, so the width is the values per row: the product, or their sum.
         if not isinstance(data, dict) or "width" in data:
             return data
+        if isinstance(data.get("named"), tuple):
+            return {**data, "width": sum(_values(shape) for _, shape in data["named"])}
         if "tokens" in data:  # Why 1: validate sets the steps (`steps=`, else train's bptt)
             return {**data, "width": data.get("steps", 1)}
         if isinstance(data.get("shape"), tuple):
             return {**data, "width": _values(data["shape"])}
-        if isinstance(data.get("named"), tuple):
-            return {**data, "width": sum(_values(shape) for _, shape in data["named"])}
         return data
 
     @property
@@ -316,13 +319,15 @@ class InputSpec(SettingSpec):
 
 # The data `netc run` can load (`netc.runtime.data` holds the same lists; a test keeps them
 # equal). `validate` refuses any other `data:` value, so `data: minst` fails at `check`.
-DATA_NAMES = ("spiral", "mnist", "corpus", "markov")
+DATA_NAMES = ("spiral", "mnist", "corpus", "markov", "addition", "dates", "pairs")
+PAIR_DATA = ("addition", "dates", "pairs")  # question/answer pairs for seq2seq
 DATA_SUFFIXES = (".npz", ".csv")
 
 
 class DataSpec(SettingSpec):
     source: str = Field("spiral", description="spiral, mnist, corpus(\"file.txt\"), "
-                        "markov(words=300), or a .npz/.csv file")
+                        "markov(words=300), addition, dates, pairs(\"file.txt\"), or a "
+                        ".npz/.csv file")
     path: str | None = Field(None, description="corpus: the training text, one sentence a "
                              "line (PTB's ptb.train.txt beside ptb.valid.txt, ptb.test.txt)")
     # Why 32: the source's words come in groups of 4 and each group has 8 successor groups.
@@ -330,6 +335,8 @@ class DataSpec(SettingSpec):
         300, description="markov: vocabulary size of the generated source (at least 32)")
     tokens: Size = Field(1_000_000, description="markov: training tokens (valid and test "
                          "a tenth each)")
+    reverse: bool = Field(False, description="addition, dates, pairs: questions read "
+                          "backwards (DLFS-2 ch. 7's reversed input)")
     description: ClassVar[str] = "the training data"
 
 
@@ -356,6 +363,16 @@ def _model(model_name: str, base: type[SettingSpec], description: str, **fields:
 TrainSpec = _model("TrainSpec", SettingSpec, "the training loop", **_fields(*rules.TRAIN.values()),
                    dtype=(Literal["float32", "float64"],
                           Field("float32", description="floating point type")))
+
+
+class GenerateSpec(SettingSpec):
+    method: Literal["greedy"] = Field("greedy", description="greedy: each step's most "
+                                      "likely token, fed back as the next step's input")
+    input: str = Field(description="the token input the decoder reads (its first token is "
+                       "the start symbol)")
+    steps: Size | None = Field(None, description="tokens generated; default: the target's "
+                               "length")
+    description: ClassVar[str] = "how a seq2seq model answers: generate: greedy(tgt, steps=4)"
 
 
 class InitSpec(SettingSpec):
@@ -403,6 +420,7 @@ class RunSpec(BaseModel):
     optimizer: OptimizerSpec = SGDSpec()
     train: TrainSpec = TrainSpec()
     init: InitSpec = InitSpec()
+    generate: GenerateSpec | None = None
 
 
 class NetSpec(BaseModel):

@@ -20,10 +20,11 @@ from ..dsl.nodes import Arg, Call, Definition, Pipeline, Repeat, Stage, TensorRe
 from ..errors import Diagnostic, SpecStructureError
 from ..source import Source, Span
 from .expanded import Expanded, Via
+from .references import TARGETED, loss_target, slice_start
 from .registry import OPS, suggest
 
 INPUT = -1  # the network's input, as plan.INPUT
-COMBINATORS = ("residual", "add", "concat")
+COMBINATORS = ("residual", "add", "concat", "attention")
 RECURRENT = ("rnn", "lstm", "gru")  # layers that may start from a given state (`init=`)
 
 
@@ -148,6 +149,9 @@ def _stage(b: _Builder, todo: list, s: Stage, via: Via | None, env: Env, first: 
         _combinator(b, todo, _substituted(s, env), via, env)
     elif isinstance(s, Call) and s.name in RECURRENT and any(a.name == "init" for a in s.args):
         _start_state(b, _substituted(s, env), via)
+    elif isinstance(s, Call) and s.name in TARGETED and \
+            any(isinstance(a.value, TensorRef) for a in s.args):
+        b.emit(loss_target(b, s), via, (b.cur,))  # `softmax_ce(tgt[1:])`
     elif isinstance(s, Call):
         if s.name in COMBINATORS and not s.has_parens:
             b.fail("bad_combinator", f"{s.name} needs its branches in parentheses", s.span,
@@ -156,6 +160,8 @@ def _stage(b: _Builder, todo: list, s: Stage, via: Via | None, env: Env, first: 
     elif s.attr == "last" and not s.sliced and first:  # `h.last -> ...`: h's last step
         _name_ref(b, Call(s.name, (), s.name_span, s.name_span, False), first)
         b.emit(Call("last", (), s.span, s.span, False), via, (b.cur,))
+    elif s.sliced and not s.attr and first:  # `tgt[:-1] -> ...`: some of tgt's steps
+        slice_start(b, s, via, _name_ref)
     else:  # any other TensorRef: refused earlier by `check_supported`
         b.fail("not_supported_yet", "a tensor reference is not supported here yet", s.span)
 
@@ -169,18 +175,23 @@ FORMS = (
     ("a -> b => h", "names the value after b; a later pipeline may start from it: h -> c"),
     ("h.last -> c", "the last time step of the sequence h (a recurrent layer's final state)"),
     ("lstm(128, init=enc.last)", "a recurrent layer starting from another pipeline's state"),
+    ("tgt[:-1] -> c", "some steps of a sequence (teacher forcing: all but the last)"),
+    ("softmax_ce(tgt[1:])", "the loss's targets: steps of a token input (all but the first)"),
+    ("attention(hd, hs)", "each step of hd attends over hs's steps (DLFS-2 ch. 8)"),
     ("affine(50)@A", "labels a layer's weights; a later affine(50)@A shares them"),
     ("affine(tied=A)", "uses A's weight transposed (weight tying), with its own bias"),
     ("blk(n, p=1) = ...", "a block with parameters, used as blk(16) or blk(16, p=2)"),
     ("input: 1x28x28", "an image (channels first); input: 5x8 a sequence of 5 steps"),
     ("input: a: 784, b: 10", "several inputs, by name; pipelines start from them: a -> ..."),
     ("input: tokens", "token ids, bptt (or steps=) a row; the vocabulary from data: corpus(...)"),
+    ("input: src: tokens, tgt: tokens", "two token inputs (seq2seq), lengths from the data"),
 )
 
 _COMBINATOR_USAGE = {
     "residual": "write residual(f) for x + f(x), or residual(f, skip=g) for g(x) + f(x)",
     "add": "write add(f, g) to add the outputs of two branches from the same input",
     "concat": "write concat(f, g) to join two branches' outputs along the feature axis",
+    "attention": "write attention(hd, hs): the decoder's states attend over the encoder's",
 }
 
 
@@ -198,13 +209,14 @@ def _combinator(b: _Builder, todo: list, call: Call, via: Via | None, env: Env) 
         op = "add"
     else:
         named = [a for a in args if a.name is not None]
-        if named or len(args) < 2:
-            b.fail("bad_combinator", f"{call.name} takes two or more branches" +
+        if named or len(args) < 2 or (call.name == "attention" and len(args) != 2):
+            many = "two" if call.name == "attention" else "two or more"
+            b.fail("bad_combinator", f"{call.name} takes {many} branches" +
                    (f", not '{named[0].name}='" if named else f", got {len(args)}"),
                    named[0].span if named else call.span, hint=_COMBINATOR_USAGE[call.name])
         order, op = args, call.name
     for a in order:
-        if a is not None and not isinstance(a.value, (Pipeline, Repeat, Call)):
+        if a is not None and not isinstance(a.value, (Pipeline, Repeat, Call, TensorRef)):
             b.fail("bad_combinator", f"a branch of {call.name} must be layers, got "
                    f"{a.value!r}", a.value_span, hint=_COMBINATOR_USAGE[call.name])
     m = _Merge(call, op, via)

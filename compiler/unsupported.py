@@ -14,6 +14,7 @@ from ..dsl.nodes import Arg, Call, Dims, Pipeline, Program, Repeat, TensorRef
 from ..errors import Diagnostic, SpecStructureError
 from ..source import Span
 from .ops import OPS
+from .references import TARGETED
 from .unroll import COMBINATORS, RECURRENT
 
 _HINT = ("netc reads this form of the next language version (netc fmt keeps it) but cannot "
@@ -30,15 +31,17 @@ def check_supported(program: Program) -> None:
 
 def _forms(program: Program) -> Iterator[tuple[str, Span]]:
     for decl in program.declarations:
+        # Why: token ids and numbers side by side in one data row have no common type.
+        kinds = {_is_tokens(a.value) for a in decl.args if a.colon}
         for arg in decl.args:
-            yield from _arg_forms(arg, declaration=True)
+            yield from _arg_forms(arg, declaration=True, mixed=len(kinds) > 1)
     todo: list[object] = [*program.pipelines, *(d.body for d in program.definitions)]
     while todo:
         node = todo.pop()
         if isinstance(node, Pipeline):
             first = node.stages[0] if node.stages else None
-            starts = isinstance(first, TensorRef) and first.attr == "last" and not first.sliced
-            todo.extend(node.stages[1:] if starts else node.stages)  # `h.last -> ...`: built
+            # `h.last -> ...` and `tgt[:-1] -> ...`: built
+            todo.extend(node.stages[1:] if _starts(first) else node.stages)
         elif isinstance(node, Repeat):
             todo.append(node.body)
         elif isinstance(node, TensorRef):
@@ -48,12 +51,23 @@ def _forms(program: Program) -> Iterator[tuple[str, Span]]:
                 if node.name in COMBINATORS and isinstance(arg.value, (Pipeline, Repeat)):
                     todo.append(arg.value)  # a branch: built by the graph (unroll.py)
                     continue
+                if node.name in COMBINATORS and _starts(arg.value):
+                    continue  # `concat(d, h.last)`: a branch that is a named value
+                if node.name in TARGETED and isinstance(arg.value, TensorRef) and \
+                        arg.name in (None, "target") and not arg.value.attr:
+                    continue  # `softmax_ce(tgt[1:])`: targets from an input (references.py)
                 if node.name in RECURRENT and arg.name == "init" and _is_last(arg.value):
                     continue  # `lstm(h, init=enc.last)`: built by the graph (unroll.py)
                 found = list(_arg_forms(arg, declaration=False, shapes=_takes_shapes(node.name)))
                 yield from found
                 if not found and isinstance(arg.value, Call):
                     todo.append(arg.value)
+
+
+def _starts(value: object) -> bool:
+    """The references a pipeline (or a merge's branch) may start from: `h.last`, `tgt[:-1]`."""
+    return isinstance(value, TensorRef) and (
+        (value.attr == "last" and not value.sliced) or (value.sliced and not value.attr))
 
 
 def _is_last(value: object) -> bool:
@@ -65,10 +79,15 @@ def _takes_shapes(name: str) -> bool:
     return name in OPS and getattr(OPS[name].schema, "takes_shapes", False)
 
 
-def _arg_forms(arg: Arg, *, declaration: bool, shapes: bool = False
+def _is_tokens(value: object) -> bool:
+    return isinstance(value, Call) and value.name == "tokens"
+
+
+def _arg_forms(arg: Arg, *, declaration: bool, shapes: bool = False, mixed: bool = False
                ) -> Iterator[tuple[str, Span]]:
     value = arg.value
-    if arg.colon and not isinstance(value, (int, Dims)):
+    tokens = _is_tokens(value) and not mixed  # `src: tokens, tgt: tokens`: built
+    if arg.colon and not isinstance(value, (int, Dims)) and not tokens:
         yield f"a named input of {_shown(value)} ('{arg.name}: ...')", arg.span
     elif isinstance(value, Dims) and not declaration and not shapes:
         yield f"a shape ('{value.text}') as an argument", arg.value_span

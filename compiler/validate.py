@@ -81,7 +81,16 @@ def _layer(i: int, ex: Expanded, smap: SourceMap, problems: list[Diagnostic],
         # Why a stand-in: a tied layer's width is its label's weight's, which only shape
         # inference knows; it never reads n_out of a tied layer (shapes.py).
         fields["n_out"] = 1
+    elif call.name == "affine" and "n_out" not in fields and _scores_tokens(i, smap):
+        # `... -> affine -> softmax_ce` over tokens: the vocabulary's size, which lowering
+        # knows (LANGUAGE-V2); a stand-in until then, marked so.
+        fields["n_out"], smap.args[(i, "n_out:vocab")] = 1, call.span
     return _check(info, fields, call, lambda f: smap.arg_span(i, f), problems, notes)
+
+
+def _scores_tokens(i: int, smap: SourceMap) -> bool:
+    """Whether layer i feeds a softmax_ce (which may score a token vocabulary)."""
+    return any(i in ex.inputs and ex.call.name == "softmax_ce" for ex in smap.layers[i + 1:])
 
 
 def _bind(info: OpInfo, args: Sequence[Arg], call: Call, problems: list[Diagnostic],
@@ -186,7 +195,7 @@ def _token_steps(run: s.RunSpec, d: Declaration | None, data: bool,
             hint='train on text: data: corpus("train.txt") or markov(words=300), or a .npz '
                  "of token ids"))
         return None
-    if given is None or given.tokens is None or given.steps is not None:
+    if given is None or given.tokens is None or given.steps is not None or given.named:
         return run
     if not run.train.bptt:
         assert d is not None
@@ -210,7 +219,8 @@ def _setting(info: OpInfo, d: Declaration, smap: SourceMap,
         found = OPTIMIZERS.get(head.name) if d.key == "optimizer" else None
         # `data: corpus("ptb.train.txt")` gives the path by position.
         names = iter(found.positional[-1] if found else
-                     ("path",) if d.key == "data" and head.name == "corpus" else ())
+                     ("path",) if d.key == "data" and head.name in ("corpus", "pairs") else
+                     ("input", "steps") if d.key == "generate" else ())
         inner = [a if a.name else Arg(next(names, None), a.value, a.span, a.value_span)
                  for a in head.args]
         args = [Arg(None, Call(head.name, (), head.name_span, head.name_span, False),
@@ -235,12 +245,14 @@ def _setting(info: OpInfo, d: Declaration, smap: SourceMap,
     if d.key == "data" and result is not None and not _known_data(result.source):
         problems.append(_unknown_data(result.source, spans.get("source", d.span)))
         return None
-    if d.key == "data" and result is not None and (result.source == "corpus") != \
+    if d.key == "data" and result is not None and (result.source in ("corpus", "pairs")) != \
             (result.path is not None):
+        example = 'pairs("addition.txt")' if result.source == "pairs" else \
+            'corpus("ptb.train.txt")'
         problems.append(Diagnostic(
-            "bad_data", "corpus needs the path of its training text" if result.path is None
-            else f"{result.source} takes no path", spans.get("path", d.span),
-            loc=("data", "path"), hint='write data: corpus("ptb.train.txt")'))
+            "bad_data", f"{result.source} needs the path of its text file"
+            if result.path is None else f"{result.source} takes no path",
+            spans.get("path", d.span), loc=("data", "path"), hint=f"write data: {example}"))
         return None
     return result
 
@@ -256,10 +268,16 @@ def _input_shape(d: Declaration) -> list[Arg]:
         vocab = sizes[0] if len(sizes) == 1 else 0 if not sizes else sizes
         return [Arg("tokens", vocab, head.span, head.value_span), *args[1:]]
     if any(a.colon for a in args):
-        named = tuple((a.name, a.value.dims if isinstance(a.value, Dims) else (a.value,))
-                      for a in args if a.colon)
+        named = tuple((a.name, _named_shape(a.value)) for a in args if a.colon)
         span = args[0].span.through(args[-1].span)
-        return [Arg("named", named, span, span), *(a for a in args if not a.colon)]
+        tokens = [a for a in args if a.colon and _is_tokens(a.value)]
+        # `src: tokens, tgt: tokens`: one vocabulary (`tokens(V)` on any of them), and each
+        # input's length from the data (shape () until then) or `tokens(V, steps=7)`.
+        vocab = [a.value.args[0].value for a in tokens if a.value.args and
+                 a.value.args[0].name is None]
+        given = [Arg("tokens", vocab[0] if vocab else 0, tokens[0].span,
+                     tokens[0].value_span)] if tokens else []
+        return [Arg("named", named, span, span), *given, *(a for a in args if not a.colon)]
     positional = [a for a in args if a.name is None]
     if len(positional) == 1 and isinstance(positional[0].value, Dims):
         a = positional[0]
@@ -270,6 +288,21 @@ def _input_shape(d: Declaration) -> list[Arg]:
         return [Arg("shape", tuple(a.value for a in positional), span, span),
                 *(b for b in args if b.name is not None)]
     return args
+
+
+def _is_tokens(value: object) -> bool:
+    return isinstance(value, Call) and value.name == "tokens"
+
+
+def _named_shape(value: object) -> object:
+    """A named input's row shape: `784`, `1x28x28`, or a token input's steps (`()`: the
+    data's)."""
+    if isinstance(value, Dims):
+        return value.dims
+    if _is_tokens(value):
+        steps = [a.value for a in value.args if a.name == "steps"]  # type: ignore[attr-defined]
+        return tuple(steps)
+    return (value,)
 
 
 def _known_data(source: str) -> bool:

@@ -7,7 +7,18 @@ adds one. Validate, lower (parameters), codegen, ONNX export and the summary rea
 from __future__ import annotations
 
 from ..descriptor import OpDef
-from . import activations, dense, images, layout, losses, merge, regularizers, reshape, sequences
+from . import (
+    activations,
+    dense,
+    images,
+    layout,
+    losses,
+    merge,
+    regularizers,
+    reshape,
+    seq2seq,
+    sequences,
+)
 
 OPS: dict[str, OpDef] = {}
 
@@ -18,8 +29,8 @@ def register(op: OpDef) -> OpDef:
     return op
 
 
-for _module in (dense, images, sequences, activations, regularizers, reshape, layout, merge,
-                losses):
+for _module in (dense, images, sequences, seq2seq, activations, regularizers, reshape, layout,
+                merge, losses):
     for _op in _module.OPS:
         register(_op)
 

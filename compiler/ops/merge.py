@@ -40,6 +40,8 @@ def concat_shape(shapes: tuple[Shape, ...], op: Any) -> Shape:
     """Inputs equal but for the last axis; the output's last axis is the sum of theirs.
     Images join on the channels (inception's and DenseNet's concat): equal heights and widths."""
     _two_or_more("concat", shapes)
+    if any(len(x) == 2 for x in shapes) and all(len(x) <= 2 for x in shapes):
+        return _peeky(shapes)
     axis = 0 if all(len(x) == 3 for x in shapes) else len(shapes[0]) - 1
     rest = [x[:axis] + x[axis + 1:] for x in shapes]
     if any(len(x) != len(shapes[0]) for x in shapes) or any(r != rest[0] for r in rest):
@@ -53,6 +55,17 @@ def concat_shape(shapes: tuple[Shape, ...], op: Any) -> Shape:
     out = list(shapes[0])
     out[axis] = sum(x[axis] for x in shapes)
     return tuple(out)
+
+
+def _peeky(shapes: tuple[Shape, ...]) -> Shape:
+    """Sequences (steps, d), and vectors (h,) among them: each vector repeated at every step
+    (DLFS-2's peeky decoder); the sequences' steps must agree and the widths add up."""
+    steps = {x[0] for x in shapes if len(x) == 2}
+    if len(steps) > 1:
+        raise ShapeError(f"concat joins sequences step by step, so their steps must agree, but "
+                         f"receives {_listed(shapes)}", hint="concatenate sequences of the same "
+                         "steps (slice one: h[1:]); a vector (h.last) is repeated at every step")
+    return (steps.pop(), sum(x[-1] for x in shapes))
 
 
 def _add_onnx(g: Any, lp: Any) -> None:

@@ -10,11 +10,11 @@ import netc
 from netc.errors import SpecStructureError
 
 CASES = [
-    ("input: src: tokens\naffine(2, 3) -> softmax_ce\n", 1, 8,
+    ("input: src: tokens, b: 4\naffine(2, 3) -> softmax_ce\n", 1, 8,
      "a named input of 'tokens' ('src: ...')"),
     ("affine(2, 3) -> h.last -> softmax_ce\n", 1, 17, "a tensor reference ('h.last')"),
-    ("affine(2, 3) -> concat(tgt[:-1], relu) -> softmax_ce\n", 1, 24,
-     "a tensor reference ('tgt[:-1]')"),
+    ("affine(2, 3) -> concat(tgt.first, relu) -> softmax_ce\n", 1, 24,
+     "a tensor reference ('tgt.first')"),
 ]
 
 
@@ -30,7 +30,7 @@ def test_unsupported_v2_form_is_one_located_error(text, line, col, what):
 
 
 def test_unsupported_forms_are_all_reported_and_fmt_still_reads_them():
-    text = "input: a: tokens\naffine(2, 3)@A => h\nh -> h.last -> softmax_ce\n"
+    text = "input: a: tokens, b: 4\naffine(2, 3)@A => h\nh -> h.last -> softmax_ce\n"
     with pytest.raises(SpecStructureError) as info:
         netc.compile(text)
     assert len(info.value.diagnostics) == 2

@@ -241,7 +241,7 @@ def test_validate_unknown_setting_suggests_nearest() -> None:
 
 def test_validate_unknown_setting_lists_settings() -> None:
     err = _error("zzz: 2\naffine(2, 3) -> mse")
-    assert err.diagnostics[0].hint == "settings are: input, data, optimizer, train, init"
+    assert err.diagnostics[0].hint == "settings are: input, data, optimizer, train, init, generate"
 
 
 def test_validate_duplicate_setting() -> None:
