@@ -69,6 +69,8 @@ def vocabulary(spec: Any, smap: Any, source: Source) -> Any:
     """`input: tokens` alone takes its vocabulary's size from the data: markov's `words`, or
     the words of the corpus's training file (read once per process, as `netc run` reads it)."""
     given = spec.run.input
+    if given is not None and given.named and given.tokens is not None:
+        return _pair_shapes(spec, smap, source)
     if given is None or given.tokens != 0:
         return spec
     data = spec.run.data
@@ -88,6 +90,38 @@ def vocabulary(spec: Any, smap: Any, source: Source) -> Any:
             hint='use data: corpus("train.txt") or markov(words=300), or give the size: '
                  "input: tokens(10000)")], source)
     run = spec.run.model_copy(update={"input": given.model_copy(update={"tokens": vocab})})
+    return spec.model_copy(update={"run": run})
+
+
+def _pair_shapes(spec: Any, smap: Any, source: Source) -> Any:
+    """`input: src: tokens, tgt: tokens`: the questions' and answers' lengths and their
+    vocabulary, from `data: addition`, `dates` or `pairs("file.txt")` (generated or read once
+    per process); what `tokens(V, steps=T)` gives stays."""
+    from .compiler.spec import PAIR_DATA
+    from .errors import Diagnostic, SpecValidationError
+
+    given, data = spec.run.input, spec.run.data
+    known = given.tokens and all(shape for _, shape in given.named)
+    if known:
+        return spec
+    span = smap.args.get(("run", "input", "named"), source.span(0, 0))
+    if data.source not in PAIR_DATA or len(given.named) != 2:
+        raise SpecValidationError([Diagnostic(
+            "missing_steps", "token inputs by name take their lengths and vocabulary from "
+            "question/answer data" + ("" if len(given.named) == 2 else
+                                      f", which feeds two of them, not {len(given.named)}"),
+            span, loc=("input", "named"), hint="use data: addition, dates or "
+            'pairs("file.txt") with input: src: tokens, tgt: tokens, or give each its size: '
+            "src: tokens(13, steps=7)")], source)
+    from .runtime.data import pairs
+
+    found = pairs(data.source, data.path, data.reverse)
+    lengths = (found.questions.shape[1], found.answers.shape[1])
+    named = tuple((name, shape or (steps,)) for (name, shape), steps in
+                  zip(given.named, lengths, strict=True))
+    update = {"named": named, "tokens": given.tokens or len(found.chars),
+              "width": sum(shape[0] for _, shape in named)}
+    run = spec.run.model_copy(update={"input": given.model_copy(update=update)})
     return spec.model_copy(update={"run": run})
 
 

@@ -178,6 +178,9 @@ def _parser() -> argparse.ArgumentParser:
     from .cli_tools import add_commands
 
     add_commands(sub, common, _optimizers())
+    from .cli_seq2seq import add_commands as add_seq2seq
+
+    add_seq2seq(sub, common)
     return p
 
 

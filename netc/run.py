@@ -57,8 +57,9 @@ def run(args: Namespace) -> int:
     data = load_dataset(cfg["data"], data_dir=args.data_dir, seed=cfg["seed"],
                         progress=not args.quiet, dtype=cfg["dtype"], input_shape=plan.input_shape,
                         data_args=dict(plan.run.data_args) if cfg["data"] == plan.run.data
-                        else None)
-    if plan.vocab and not cfg["bptt"] and data.t_train is None:  # word2vec: CBOW's contexts
+                        else None, pairs=plan.target is not None)
+    # word2vec: CBOW's contexts (a seq2seq spec's targets are among its inputs instead)
+    if plan.vocab and not cfg["bptt"] and data.t_train is None and plan.target is None:
         data = _contexts(data, plan.input_width)
     net = build(plan, seed=cfg["seed"], dtype=cfg["dtype"])
     progress = Progress(cfg["epochs"], quiet=args.quiet,

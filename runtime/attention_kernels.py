@@ -1,4 +1,5 @@
-"""Runtime stage: the NumPy kernels of dot-product attention (DLFS-2 ch. 8: AttentionWeight
+"""Runtime stage: the NumPy kernels of seq2seq (DLFS-2 ch. 7-8): a slice of a sequence's steps
+(teacher forcing's `tgt[:-1]`) and dot-product attention (ch. 8: AttentionWeight
 followed by WeightSum, with no 1/sqrt(H) scaling), under the rules of `kernels.py`
 (self-contained top-level functions over `np` and their arguments, out arrays written and never
 rebound, the dtype of the inputs kept).
@@ -57,4 +58,19 @@ def attention_backward(
         dhs += np.matmul(da.swapaxes(-1, -2), hd)
 
 
-ATTENTION_KERNELS = {f.__name__: f for f in (attention_forward, attention_backward)}
+def steps_forward(x: NDArray, start: int | None, stop: int | None, y: NDArray) -> None:
+    """y = x[:, start:stop], some steps.  x (n, T, ...) (token ids too: y has x's type)."""
+    np.copyto(y, x[:, start:stop])
+
+
+def steps_backward(dy: NDArray, start: int | None, stop: int | None, dx: NDArray | None
+                   ) -> None:
+    """dx = 0 but dx[:, start:stop] = dy.  dy (n, kept, ...), dx (n, T, ...) or None."""
+    if dx is None:
+        return
+    dx.fill(0)
+    np.copyto(dx[:, start:stop], dy)
+
+
+ATTENTION_KERNELS = {f.__name__: f for f in (attention_forward, attention_backward,
+                                             steps_forward, steps_backward)}

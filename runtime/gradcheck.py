@@ -130,6 +130,10 @@ def random_batch(net: Network, n: int, seed: int = 0) -> tuple[NDArray, NDArray]
     x = rng.integers(0, plan.vocab, (n, plan.input_width)) if plan.vocab else \
         rng.standard_normal((n, plan.input_width))  # token ids for a language model
     k, loss, scores = plan.n_outputs, plan.loss.op, plan.loss.in_shape
+    if plan.target is not None:  # seq2seq: the targets are columns of the inputs
+        from .generation import targets_of
+
+        return x, targets_of(plan, x)
     if loss == "ns_loss":  # a word id per row
         return x, rng.integers(0, int(plan.loss.attr("vocab")), n)
     if loss == "softmax_ce" and len(scores) == 2:  # a class per time step

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from .attention_kernels import ATTENTION_KERNELS
 from .image_kernels import IMAGE_KERNELS
 from .sampling_kernels import SAMPLING_KERNELS
 from .sequence_kernels import SEQUENCE_KERNELS
@@ -283,7 +284,8 @@ def concat_forward(xs: tuple[NDArray, ...], y: NDArray) -> None:
             start += x.shape[0]
             continue
         stop = start + x.shape[-1]
-        y[..., start:stop] = x
+        # A vector beside a sequence is repeated at every step (DLFS-2's peeky decoder).
+        y[..., start:stop] = x if x.ndim == y.ndim else x[:, None]
         start = stop
 
 
@@ -298,8 +300,10 @@ def concat_backward(dy: NDArray, xs: tuple[NDArray, ...], dxs: tuple[NDArray | N
             start += x.shape[0]
             continue
         stop = start + x.shape[-1]
-        if dx is not None:
+        if dx is not None and dx.ndim == dy.ndim:
             np.copyto(dx, dy[..., start:stop])
+        elif dx is not None:  # a vector repeated at every step: its steps' gradients add up
+            np.sum(dy[..., start:stop], axis=1, out=dx)
         start = stop
 
 
@@ -437,6 +441,7 @@ KERNELS: dict[str, Callable[..., Any]] = {
         mse_backward,
         *IMAGE_KERNELS,
         *SEQUENCE_KERNELS.values(),
+        *ATTENTION_KERNELS.values(),
         *SAMPLING_KERNELS,
     )
 }

@@ -8,7 +8,7 @@ made a contract). The math lives in the kernels; this class only drives generate
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from os import PathLike
 from typing import TYPE_CHECKING, Any
 
@@ -195,6 +195,23 @@ class Network:
             raise DataError(f"{self.plan.path}: the data is {run.data!r}, which has no words; "
                             "pass words=[...] (id -> word)")
         return corpus(run.data, dict(run.data_args)).words
+
+    def generate(self, questions: str | Sequence[str]) -> str | list[str]:
+        """A seq2seq network's answers (`generate: greedy(...)`), decoded greedily from the
+        start symbol: one question as text gives one answer, a list a list (DLFS-2 ch. 7)."""
+        from .answers import generate
+
+        if isinstance(questions, str):
+            return generate(self, [questions])[0]
+        return generate(self, list(questions))
+
+    def attention(self, question: str) -> tuple[NDArray, str, str]:
+        """(weights, question, answer): what the first attention layer looked at while
+        answering `question`, one row per answer character over the question's characters
+        (DLFS-2 ch. 8's heat map; `netc attention` draws it)."""
+        from .answers import attention
+
+        return attention(self, question)
 
     def export_onnx(self, path: str | PathLike[str]) -> None:
         """Write the inference graph with the current weights as an ONNX model (netc[onnx])."""

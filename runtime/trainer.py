@@ -52,7 +52,16 @@ def _validation(data: Any, net: Network, source: str | None) -> tuple[NDArray, N
     vx = as_inputs(data[0], net, source)
     if not len(vx):
         raise DataError(f"{source}: no samples (leave validation_data out instead)")
-    return vx, as_targets(data[1], net, len(vx), source)
+    return vx, as_targets(_targets(data[1], vx, net), net, len(vx), source)
+
+
+def _targets(t: Any, x: NDArray, net: Network) -> Any:
+    """`softmax_ce(tgt[1:])` with no targets given: they are columns of the inputs."""
+    if t is None and net.plan.target is not None:
+        from .generation import targets_of
+
+        return targets_of(net.plan, x)
+    return t
 
 
 def _eval_train(eval_train: bool | None, evaluate: bool | None) -> bool:
@@ -159,7 +168,7 @@ class Trainer:
         if not len(self.x):
             raise DataError(f"{data_name}: the training data has no samples" if data_name
                             else "fit: x has no samples (training needs at least one)")
-        self.t = as_targets(t, self.net, len(self.x), data_name)
+        self.t = as_targets(_targets(t, self.x, self.net), self.net, len(self.x), data_name)
         self.x, self.t, split = held_out(self.x, self.t, subset, validation_split, seed,
                                             data_name)
         if split is not None and validation_data is not None:
@@ -306,7 +315,9 @@ class Trainer:
             sets.insert(0, ("train", (self.x, self.t)))
         else:
             rec["train_loss"] = st.loss_sum / n
-            if self.net.plan.loss.op in ("softmax_ce", "sigmoid_ce"):
+            # Why not for generate: a teacher-forced token's accuracy is no exact match.
+            if self.net.plan.loss.op in ("softmax_ce", "sigmoid_ce") and \
+                    not self.net.plan.run.generate:
                 rec["train_acc"] = st.correct_sum / n
         for name, (x, t) in sets:
             loss, acc = self.evaluate(x, t)
@@ -326,6 +337,10 @@ class Trainer:
             forward(xc, False)
             total += float(loss(tc)) * len(xc)
             preds.append(out.copy())
+        if self.net.plan.run.generate:  # seq2seq: whole answers, decoded greedily
+            from .generation import exact_match, greedy
+
+            return total / len(x), exact_match(greedy(self.net, x), t)
         return total / len(x), accuracy(np.concatenate(preds), t, self.net.plan.loss.op)
 
     def _diverged(self, value: float, xb: NDArray, tb: NDArray, idx: NDArray,

@@ -11,6 +11,8 @@ import difflib
 import os
 from pathlib import Path
 
+import numpy as np
+
 from ...errors import DataError
 from ...terminal import printable
 from ..targets import image_mismatch
@@ -18,6 +20,7 @@ from .corpus import Corpus
 from .dataset import Dataset
 from .files import load_npz
 from .mnist import COLS, ROWS, load_mnist
+from .pairs import Pairs
 from .spiral import load_spiral
 from .tables import load_csv
 
@@ -25,10 +28,11 @@ __all__ = ["CHOICES", "NAMES", "SUFFIXES", "Dataset", "load_dataset"]
 
 # Why spelled out again in `netc.compiler.spec`: the compiler may not import the runtime;
 # a test keeps the two lists equal.
-NAMES = ("spiral", "mnist", "corpus", "markov")
+NAMES = ("spiral", "mnist", "corpus", "markov", "addition", "dates", "pairs")
+PAIR_NAMES = ("addition", "dates", "pairs")
 SUFFIXES = (".npz", ".csv")
-CHOICES = ("'spiral', 'mnist', 'corpus(\"file.txt\")', 'markov(words=300)', or a path to "
-           "a .npz, .csv or .txt file")
+CHOICES = ("'spiral', 'mnist', 'corpus(\"file.txt\")', 'markov(words=300)', 'addition', "
+           "'dates', 'pairs(\"file.txt\")', or a path to a .npz, .csv or .txt file")
 MNIST_IMAGE = (1, ROWS, COLS)
 
 
@@ -42,6 +46,7 @@ def load_dataset(
     dtype: str = "float64",
     input_shape: tuple[int, ...] = (),
     data_args: dict[str, object] | None = None,
+    pairs: bool = False,
 ) -> Dataset:
     """Load `name`: "spiral", "mnist", or a `.npz`/`.csv` path.
 
@@ -54,6 +59,9 @@ def load_dataset(
     image = (input_shape[0], input_shape[1], input_shape[2]) if len(input_shape) == 3 else None
     if name in ("corpus", "markov"):
         return load_text(name, data_args or {})
+    if name in PAIR_NAMES or (pairs and name.lower().endswith(".txt")):
+        args = data_args or {}  # `--data addition.txt` for a seq2seq spec: its pairs
+        return load_pairs(name, str(args.get("path") or name), bool(args.get("reverse")))
     if name.lower().endswith(".txt"):  # `netc run --data ptb.train.txt`: a text corpus
         return load_text("corpus", {"path": name})
     if name == "spiral":
@@ -85,6 +93,17 @@ def load_text(name: str, args: dict[str, object]) -> Dataset:
                    str(args.get("path", c.name)), c.vocab_size)
 
 
+def load_pairs(name: str, path: str, reverse: bool) -> Dataset:
+    """A seq2seq model's data: each row the question's ids then the answer's (start symbol
+    first), as the spec's two token inputs take them side by side; no targets (the loss's
+    `softmax_ce(tgt[1:])` names them among the inputs); the vocabulary's size as `n_classes`."""
+    found = pairs("pairs" if name not in PAIR_NAMES else name, path, reverse)
+    rows = np.concatenate([found.questions, found.answers], axis=1).astype(np.int64)
+    cut = len(rows) - found.test
+    return Dataset(found.name, rows[:cut], None, rows[cut:], None,  # type: ignore[arg-type]
+                   found.name if name in ("addition", "dates") else path, len(found.chars))
+
+
 def corpus(name: str, args: dict[str, object]) -> Corpus:
     """`corpus("file.txt")` read, or `markov(words=..., tokens=...)` drawn (seed 0: the same
     text whatever the training seed), cached for the process."""
@@ -99,3 +118,19 @@ def corpus(name: str, args: dict[str, object]) -> Corpus:
 
 
 _CORPORA: dict[tuple, Corpus] = {}
+
+
+def pairs(name: str, path: str | None = None, reverse: bool = False) -> Pairs:
+    """Question/answer pairs for seq2seq: `addition`, `dates` (generated, seed 0: the same
+    problems whatever the training seed) or `pairs("file.txt")` read, cached for the process."""
+    key = (name, path, reverse)
+    if key not in _PAIRS:
+        from .pairs import addition_pairs, date_pairs, read_pairs
+
+        _PAIRS.clear()
+        _PAIRS[key] = addition_pairs(reverse) if name == "addition" else \
+            date_pairs(reverse) if name == "dates" else read_pairs(str(path), reverse)
+    return _PAIRS[key]
+
+
+_PAIRS: dict[tuple, Pairs] = {}

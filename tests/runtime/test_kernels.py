@@ -490,10 +490,10 @@ def test_mse_forward_hand_computed() -> None:
 
 
 # The graph ops' kernels (variadic merges, flatten) are tested in test_merge_kernels.py, the
-# sequence ops' in test_sequence_kernels.py.
+# sequence ops' in test_sequence_kernels.py, seq2seq's in test_attention_kernels.py.
 GRAPH_KERNELS = {f"{op}_{d}" for d in ("forward", "backward")
                  for op in ("add", "concat", "flatten", "embed", "lstm", "gru", "rnn", "last",
-                            "seq_mean", "ns_loss")}
+                            "seq_mean", "ns_loss", "steps", "attention")}
 EXPECTED_KERNELS = {
     f"{op}_{d}" for d in ("forward", "backward")
     for op in ("affine", "matmul", "sigmoid", "tanh", "relu", "leaky_relu", "softmax", "dropout",
