@@ -1,10 +1,11 @@
-"""`python -m benchmarks [--cases mlp,...,rnnlm] [--rounds N] [--json FILE] [--skip-extras]`.
+"""`python -m benchmarks [--cases mlp,...,seq2seq] [--rounds N] [--json FILE] [--skip-extras]`.
 
 Trains each case with netc, PyTorch (CPU, eager, same threads), a plain NumPy loop (affine
 chains only) and the GEMM-only bound, interleaved, and prints medians, ratios and the share
 of netc's step outside the matrix products; then the startup,
 compile-time and memory measurements. The cases are in cases.py (all by default); `rnnlm`
-counts tokens/s. Needs the `bench` extra (`pip install -e '.[bench]'`).
+counts tokens/s, `seq2seq` question/answer pairs. Needs the `bench` extra
+(`pip install -e '.[bench]'`).
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ def _print_case(name: str, row: dict) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(prog="python -m benchmarks")
-    p.add_argument("--cases", default="mlp,big,tiny,residual,conv,deepconv,rnnlm")
+    p.add_argument("--cases", default="mlp,big,tiny,residual,conv,deepconv,rnnlm,seq2seq")
     p.add_argument("--rounds", type=int, default=7)
     p.add_argument("--json", metavar="FILE")
     p.add_argument("--skip-extras", action="store_true")

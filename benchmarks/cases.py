@@ -4,7 +4,8 @@ Every contender trains the same layers on the same synthetic data in the same ba
 (the permutation netc's trainer draws from the seed), so only the implementation differs.
 `Case` is an affine chain (with residual blocks or not); `ConvCase` a convnet on images;
 `LMCase` a language model trained by truncated BPTT over one corpus (no shuffling: both sides
-read the same windows in the text's order, see lm.py).
+read the same windows in the text's order, see lm.py); `Seq2seqCase` DLFS-2's peeky seq2seq on
+the addition problems (see seq2seq.py).
 """
 
 from __future__ import annotations
@@ -208,7 +209,68 @@ class LMCase:
         return rng.choice(self.vocab, self.samples + 1, p=p / p.sum())
 
 
-CASES: dict[str, Case | ConvCase | LMCase] = {
+@dataclass(frozen=True)
+class Seq2seqCase:
+    """DLFS-2 ch. 7.5's peeky seq2seq (specs/addition_peeky.net) on the reversed addition
+    problems, Adam with the gradient norm clipped to `clip`: encoder embed(D) -> lstm(H), its
+    last state h; decoder embed(D) of the answer's teacher-forced tokens beside h at each step
+    -> lstm(H) started from h -> concat h -> affine(vocab) -> softmax_ce. A timed run is
+    `batches` batches of the training split's first rows."""
+    name: str
+    embed: int = 16
+    hidden: int = 128
+    batch: int = 128
+    batches: int = 40
+    lr: float = 0.001
+    clip: float = 5.0
+    epochs: int = 1
+    # The addition data's shapes: "999+999" reversed, "_" and four answer characters.
+    vocab: int = 13
+    src: int = 7
+    tgt: int = 5
+
+    @property
+    def spec(self) -> str:
+        """The network of specs/addition_peeky.net, its sizes given here rather than read
+        from `data:` (so a test can shrink the layers)."""
+        d, h = self.embed, self.hidden
+        return (f"input: src: tokens({self.vocab}, steps={self.src}), "
+                f"tgt: tokens({self.vocab}, steps={self.tgt})\n"
+                f"optimizer: adam(lr={self.lr:g})\n"
+                f"train: batch_size={self.batch}, clip={self.clip:g}\n"
+                f"src -> embed({d}) -> lstm({h}) => h\n"
+                f"concat(tgt[:-1] -> embed({d}), h.last) -> lstm({h}, init=h.last) => d\n"
+                "concat(d, h.last) -> affine -> softmax_ce(tgt[1:])\n")
+
+    @property
+    def samples(self) -> int:
+        """Question/answer pairs trained on per epoch: what `samples/s` counts."""
+        return self.batches * self.batch
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return (self.src + self.tgt,)
+
+    @property
+    def numpy_loop(self) -> bool:
+        return False
+
+    def data(self, seed: int = 0) -> np.ndarray:
+        """The first `samples` rows [question ids | answer ids] of the reversed addition
+        problems' training split (generated from seed 0 whatever `seed`: netc's own data)."""
+        from netc.runtime.data import load_pairs
+
+        rows = load_pairs("addition", "addition", True).x_train
+        if len(rows) < self.samples:
+            raise ValueError(f"case {self.name!r}: {self.samples} samples asked for, the "
+                             f"addition data has {len(rows)}")
+        return rows[:self.samples]
+
+    def orders(self, seed: int = 0) -> list[np.ndarray]:
+        return _orders(self.samples, self.epochs, seed)
+
+
+CASES: dict[str, Case | ConvCase | LMCase | Seq2seqCase] = {
     "mlp": Case("mlp", (784, 50, 10), "sigmoid", 20_000, 100),
     "big": Case("big", (784, 1000, 1000, 10), "relu", 10_240, 256, lr=0.01),
     # The spiral: 10 steps an epoch, so 300 epochs (spiral.net's own count) per timed run.
@@ -229,4 +291,7 @@ CASES: dict[str, Case | ConvCase | LMCase] = {
     # DLFS-2 ch. 6 Rnnlm at PTB's vocabulary (specs/rnnlm.net's shapes with 10,000 words): 20
     # windows of 20 x 35 tokens (14,000 tokens, about 2 s a run on one core).
     "rnnlm": LMCase("rnnlm", 10_000, 100, 100, 35, 20, 20),
+    # DLFS-2 ch. 7.5 peeky seq2seq (specs/addition_peeky.net): 40 batches of 128 addition
+    # problems, about a ninth of an epoch (0.4 s a run on one core).
+    "seq2seq": Seq2seqCase("seq2seq"),
 }

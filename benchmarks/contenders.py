@@ -1,5 +1,6 @@
 """The contenders: netc's `net.fit`, PyTorch eager on the CPU, a plain NumPy loop (affine
-chains only), and the GEMM-only bound (a language model's, `LMCase`, are in lm.py).
+chains only), and the GEMM-only bound (a language model's, `LMCase`, are in lm.py; a seq2seq
+model's, `Seq2seqCase`, in seq2seq.py).
 
 Each function trains (or, for the bound, multiplies) for `epochs` epochs and returns the
 wall-clock seconds; setup (compiling, building tensors) happens before the clock starts.
@@ -15,16 +16,20 @@ import numpy as np
 
 import netc
 
-from . import lm
-from .cases import Case, Conv, ConvCase, LMCase, Pool
+from . import lm, seq2seq
+from .cases import Case, Conv, ConvCase, LMCase, Pool, Seq2seqCase
+
+AnyCase = Case | ConvCase | LMCase | Seq2seqCase
 
 if TYPE_CHECKING:
     from torch import nn
 
 
-def netc_runner(case: Case | ConvCase | LMCase) -> Callable[[], float]:
+def netc_runner(case: AnyCase) -> Callable[[], float]:
     if isinstance(case, LMCase):
         return lm.netc_lm_runner(case)
+    if isinstance(case, Seq2seqCase):
+        return seq2seq.netc_seq2seq_runner(case)
     x, t = case.data()
     net = netc.compile(case.spec, seed=0)
 
@@ -37,9 +42,11 @@ def netc_runner(case: Case | ConvCase | LMCase) -> Callable[[], float]:
     return run
 
 
-def torch_runner(case: Case | ConvCase | LMCase, threads: int) -> Callable[[], float]:
+def torch_runner(case: AnyCase, threads: int) -> Callable[[], float]:
     if isinstance(case, LMCase):
         return lm.torch_lm_runner(case, threads)
+    if isinstance(case, Seq2seqCase):
+        return seq2seq.torch_seq2seq_runner(case, threads)
     import torch
 
     torch.set_num_threads(threads)
@@ -66,7 +73,7 @@ def torch_runner(case: Case | ConvCase | LMCase, threads: int) -> Callable[[], f
     return run
 
 
-def torch_model(case: Case | ConvCase | LMCase) -> nn.Module:
+def torch_model(case: AnyCase) -> nn.Module:
     """The case's network as a PyTorch module: `Linear` and the activation, and for each
     residual block a module whose forward is `x + f(x)`, followed by the activation; for a
     ConvCase, `Conv2d`/`MaxPool2d`/`Linear` of the same sizes."""
@@ -76,6 +83,8 @@ def torch_model(case: Case | ConvCase | LMCase) -> nn.Module:
         return _torch_convnet(case)
     if isinstance(case, LMCase):
         return lm.torch_lm(case)
+    if isinstance(case, Seq2seqCase):
+        return seq2seq.torch_seq2seq(case)
 
     act = {"sigmoid": nn.Sigmoid, "relu": nn.ReLU}[case.activation]
 
@@ -95,7 +104,7 @@ def torch_model(case: Case | ConvCase | LMCase) -> nn.Module:
     return nn.Sequential(*layers, nn.Linear(*case.widths[-2:]))
 
 
-def numpy_runner(case: Case | ConvCase | LMCase) -> Callable[[], float]:
+def numpy_runner(case: AnyCase) -> Callable[[], float]:
     """A plain NumPy training loop, as in the DLFS reference code: the point of comparison
     the performance issue quotes (new arrays every step, `x[idx]`, `W -= lr * dW`). Plain
     chains only: a residual block does not fit DLFS's layer-after-layer loop
@@ -146,13 +155,15 @@ def numpy_runner(case: Case | ConvCase | LMCase) -> Callable[[], float]:
     return run
 
 
-def gemm_runner(case: Case | ConvCase | LMCase) -> Callable[[], float]:
+def gemm_runner(case: AnyCase) -> Callable[[], float]:
     """The same steps' matrix products alone: forward x@W, backward x.T@dy and dy@W.T (a
     residual block's skip adds no product, so its two layers chain like any others)."""
     if isinstance(case, ConvCase):
         return _conv_gemm_runner(case)
     if isinstance(case, LMCase):
         return lm.lm_gemm_runner(case)
+    if isinstance(case, Seq2seqCase):
+        return seq2seq.seq2seq_gemm_runner(case)
     rng = np.random.default_rng(0)
     ws = [rng.random((a, b), dtype=np.float32) * 0.01
           for a, b in zip(case.dims[:-1], case.dims[1:], strict=True)]

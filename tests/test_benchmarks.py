@@ -6,13 +6,14 @@ Speed itself is never asserted here (machines are noisy); `python -m benchmarks`
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from benchmarks import contenders, lm, measure
+from benchmarks import contenders, lm, measure, seq2seq
 from benchmarks.__main__ import training
-from benchmarks.cases import CASES, LMCase
+from benchmarks.cases import CASES, LMCase, Seq2seqCase
 
 
 def test_interleaved_takes_turns_and_times_every_round(monkeypatch):
@@ -75,9 +76,9 @@ def test_pytorch_contender_has_the_same_layers_as_netc():
     pytest.importorskip("torch")
     import netc
 
-    # The language model's layers differ in layout (gate order, embedding); its test below
-    # checks the stronger thing, that both sides train to the same weights.
-    for case in (c for c in CASES.values() if not isinstance(c, LMCase)):
+    # The language model's and seq2seq's layers differ in layout (gate order, embedding);
+    # their tests below check the stronger thing, that both sides train to the same weights.
+    for case in (c for c in CASES.values() if not isinstance(c, (LMCase, Seq2seqCase))):
         model = contenders.torch_model(case)
         net = netc.compile(case.spec, seed=0)
         torch_shapes = sorted(tuple(p.shape) for p in model.parameters())
@@ -228,3 +229,84 @@ def test_rnnlm_case_reports_tokens_per_second(monkeypatch, capsys):
         assert low <= row["netc_over_torch"] <= high
     out = capsys.readouterr().out
     assert out.startswith("rnnlm netc") and "tokens/s" in out
+
+
+# Three batches of four problems through small layers: the same code paths as `seq2seq`.
+SMALL_S2S = dataclasses.replace(CASES["seq2seq"], embed=4, hidden=8, batch=4, batches=3)
+
+
+def test_seq2seq_case_is_the_peeky_spec_on_the_addition_rows():
+    case = CASES["seq2seq"]
+    spec = Path(__file__).resolve().parents[1] / "specs" / "addition_peeky.net"
+    layers = [line for line in spec.read_text().splitlines() if "->" in line]
+    # The network lines of the spec file, as the case writes them (sizes given, no data:).
+    assert case.spec.splitlines()[-3:] == layers
+    assert case.spec.startswith("input: src: tokens(13, steps=7), tgt: tokens(13, steps=5)\n")
+    rows = SMALL_S2S.data()
+    assert rows.shape == (12, 12) and rows.dtype == np.int64 and rows.max() < 13
+    assert SMALL_S2S.samples == 12 and len(SMALL_S2S.orders()[0]) == 12
+    assert (rows[:, 7] == rows[0, 7]).all()  # every answer starts with the start symbol
+    with pytest.raises(ValueError, match="samples"):
+        dataclasses.replace(SMALL_S2S, batches=20_000).data()
+
+
+def test_pytorch_seq2seq_computes_netcs_step_and_trains_to_its_weights():
+    """Same weights: the same loss and gradients on a batch; the same rows in the same order
+    (Adam, clipping): the same weights after, so the two contenders time one computation."""
+    torch = pytest.importorskip("torch")
+    import netc
+
+    case = SMALL_S2S
+    # Why float64: Adam's step m / sqrt(v) of a gradient near zero turns float32's rounding
+    # differences into visible ones; in float64 both sides agree to many digits.
+    net = netc.compile(case.spec, seed=0, dtype="float64")
+    model = contenders.torch_model(case).double()
+    seq2seq.copy_netc_weights(model, dict(net.params))
+    rows = case.data()
+    x, t = rows[:4], rows[:4, 8:]
+    loss = torch.nn.CrossEntropyLoss()(model(torch.from_numpy(x)).reshape(-1, 13),
+                                       torch.from_numpy(t).reshape(-1))
+    loss.backward()
+    assert loss.item() == pytest.approx(net.loss(x, t), rel=1e-10)
+    grads = contenders.torch_model(case).double()  # netc's gradients in PyTorch's layout
+    seq2seq.copy_netc_weights(grads, net.gradients(x, t))
+    for (name, ours), theirs in zip(grads.named_parameters(), model.parameters(), strict=True):
+        if theirs.requires_grad:
+            np.testing.assert_allclose(ours.detach().numpy(), theirs.grad.numpy(), rtol=1e-8,
+                                       atol=1e-12, err_msg=name)
+    seq2seq.copy_netc_weights(model, dict(net.params))
+    before = {k: v.copy() for k, v in net.params.items()}
+    # Why eps all but 0 on both sides: PyTorch adds it after the bias correction, netc (DLFS)
+    # before, which parts the steps of gradients near eps (some here are 1e-10); the rest of
+    # Adam is one formula.
+    net.fit(rows, None, epochs=1, batch_size=4, optimizer="adam", lr=case.lr, clip=case.clip,
+            seed=0, eval_train=False, verbose=0, eps=1e-30)
+    opt = seq2seq.torch_seq2seq_optimizer(case, model)
+    opt.param_groups[0]["eps"] = 1e-30
+    seq2seq.torch_seq2seq_train(case, model, opt, torch.from_numpy(rows),
+                                torch.from_numpy(case.orders()[0]))
+    # Three Adam steps move a weight by up to 3 lr: the moves are what is compared.
+    assert np.abs(net.params["10.affine.b"] - before["10.affine.b"]).max() > 2e-3
+    start = contenders.torch_model(case).double()
+    seq2seq.copy_netc_weights(start, before)
+    moved = contenders.torch_model(case).double()
+    seq2seq.copy_netc_weights(moved, dict(net.params))
+    for (name, ours), theirs, first in zip(moved.named_parameters(), model.parameters(),
+                                           start.parameters(), strict=True):
+        np.testing.assert_allclose((ours - first).detach().numpy(),
+                                   (theirs - first).detach().numpy(), atol=1e-9, err_msg=name)
+
+
+def test_seq2seq_case_reports_samples_per_second(monkeypatch, capsys):
+    monkeypatch.setattr(measure, "PAUSE_S", 0.0)
+    monkeypatch.setitem(CASES, "seq2seq", SMALL_S2S)
+    with pytest.raises(ValueError, match="affine chains"):
+        contenders.numpy_runner(SMALL_S2S)
+    row = training(["seq2seq"], rounds=1, threads=1)["seq2seq"]
+    assert row["unit"] == "samples" and "numpy" not in row["samples_per_s"]
+    assert row["samples_per_s"]["netc"] > 0 and row["samples_per_s"]["gemm"] > 0
+    assert 0 < row["efficiency"] < 10
+    if "torch" in row["samples_per_s"]:
+        low, high = row["netc_over_torch_range"]
+        assert low <= row["netc_over_torch"] <= high
+    assert capsys.readouterr().out.startswith("seq2seq netc")
