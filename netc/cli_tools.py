@@ -108,9 +108,15 @@ def cmd_export(args: argparse.Namespace) -> int:
               file=sys.stderr)
     net = load(args.spec, checkpoint=args.checkpoint)
     net.export_onnx(out)
-    dims = ", ".join(str(d) for d in net.plan.input_shape)
-    print(f"wrote {shown(out)} (ONNX opset 17: input 'input' (batch, {dims}), "
+    parts = net.plan.input_parts or (("input", net.plan.input_shape),)
+    given = ", ".join(f"'{name}' (batch, {', '.join(str(d) for d in shape)})"
+                      for name, shape in parts)
+    print(f"wrote {shown(out)} (ONNX opset 17: input {given}, "
           f"output 'output' (batch, {net.plan.n_outputs}))")
+    if net.plan.run.generate:  # seq2seq: also the encoder and one decoder step
+        encoder, decoder = net.export_onnx_steps(out)
+        print(f"wrote {shown(encoder)} and {shown(decoder)} (generation step by step: "
+              "the encoder once, the decoder once per token)")
     return 0
 
 

@@ -219,6 +219,14 @@ class Network:
 
         export_onnx(self, path)
 
+    def export_onnx_steps(self, path: str | PathLike[str]) -> tuple[str, str]:
+        """A seq2seq network as ONNX models for step-by-step generation: the encoder and one
+        decoder step, beside `path` (`x.encoder.onnx`, `x.decoder.onnx`); returns their paths
+        (runtime/onnx_seq2seq.py says what each reads and returns)."""
+        from .onnx_seq2seq import export_steps
+
+        return export_steps(self, path)
+
     def summary(self) -> None:
         """Print the layer table of `netc check` (and return nothing, as Keras's does)."""
         print(self.summary_text())

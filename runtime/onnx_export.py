@@ -126,7 +126,7 @@ def to_model(net: Network) -> Any:
     _name_output(g, _add_nodes(g, net))
     f32, plan = onnx.TensorProto.FLOAT, net.plan
     # Token ids (`input: tokens(V)`) are int64, what Gather takes as indices and numpy's ids.
-    given = onnx.TensorProto.INT64 if plan.vocab and not plan.input_parts else f32
+    given = onnx.TensorProto.INT64 if plan.vocab else f32  # named token inputs too
     graph = onnx.helper.make_graph(
         g.nodes, f"netc_{shown(os.path.basename(plan.path)) or 'net'}",
         [onnx.helper.make_tensor_value_info(name, given, ["batch", *shape]) for name, shape in

@@ -77,7 +77,29 @@ def _add_onnx(g: Any, lp: Any) -> None:
 
 
 def _concat_onnx(g: Any, lp: Any) -> None:
+    shapes = lp.in_shapes
+    if any(len(x) == 1 for x in shapes) and any(len(x) == 2 for x in shapes):
+        _repeat_vectors(g, lp, shapes)
     g.node("Concat", [], lp.label, axis=1 if len(lp.shape) == 3 else -1)
+
+
+def _repeat_vectors(g: Any, lp: Any, shapes: tuple[Shape, ...]) -> None:
+    """Peeky concat: each vector (n, h) -> Unsqueeze (n, 1, h) -> Expand to (n, steps, h),
+    the steps read from a sequence input at run time (so a one-step decoder works too)."""
+    values = list(g.inputs)
+    g.inputs = [values[next(k for k, x in enumerate(shapes) if len(x) == 2)]]
+    g.node("Shape", [], f"{lp.label}.steps", start=1, end=2)
+    one = g.ints(f"{lp.label}.one", [1])
+    g.inputs = [one, g.inputs[0], one]
+    g.node("Concat", [], f"{lp.label}.tiles", axis=0)
+    tiles = g.inputs[0]
+    for k, x in enumerate(shapes):
+        if len(x) == 1:
+            g.inputs = [values[k]]
+            g.node("Unsqueeze", [one], f"{lp.label}.vector{k}")
+            g.node("Expand", [tiles], f"{lp.label}.repeated{k}")
+            values[k] = g.inputs[0]
+    g.inputs = values
 
 
 OPS = (

@@ -94,3 +94,33 @@ def mean_onnx(g: Any, lp: Any) -> None:
     """The mean over the steps, (n, T, D) -> (n, D). Opset 17's ReduceMean takes its axes as
     an attribute (an input from opset 18)."""
     g.node("ReduceMean", [], lp.label, axes=[1], keepdims=0)
+
+
+def recurrent_step_onnx(g: Any, lp: Any, state: tuple[str, ...]) -> tuple[str, ...]:
+    """A decoder's recurrent layer for one step of greedy generation (runtime/onnx_seq2seq.py):
+    as `recurrent_onnx`, but it starts from the state inputs `state` ((n, H) h, and c for an
+    LSTM) and returns the names of its final state, (n, H) each (ONNX's Y_h, Y_c)."""
+    x = g.inputs[:1]
+    starts = []
+    for k, name in enumerate(state):
+        g.inputs = [name]
+        g.node("Unsqueeze", [g.ints(f"{lp.label}.state_axis{k}", [0])], f"{lp.label}.start{k}")
+        starts.append(g.inputs[0])
+    g.inputs = x
+    g.node("Transpose", [], f"{lp.label}.time_major", perm=[1, 0, 2])
+    attrs = {"linear_before_reset": 0} if lp.op == "gru" else {}
+    outs = [f"{lp.label}.{lp.op}.out", *(f"{lp.label}.final{k}" for k in range(len(state)))]
+    g.nodes.append(g.onnx.helper.make_node(
+        lp.op.upper(), [*g.inputs, *_weights(g, lp), "", *starts], outs,
+        name=f"{lp.label}.{lp.op}", hidden_size=lp.shape[-1], **attrs))
+    g.inputs = [outs[0]]
+    g.node("Transpose", [], f"{lp.label}.batch_major", perm=[2, 0, 1, 3])
+    g.node("Squeeze", [g.ints(f"{lp.label}.direction_axis", [2])], lp.label)
+    finals = []
+    for k, out in enumerate(outs[1:]):
+        g.nodes.append(g.onnx.helper.make_node(
+            "Squeeze", [out, g.ints(f"{lp.label}.final_axis{k}", [0])],
+            [f"{lp.label}.next{k}"], name=f"{lp.label}.next{k}"))
+        finals.append(f"{lp.label}.next{k}")
+    g.inputs = [f"{lp.label}.out"]
+    return tuple(finals)
