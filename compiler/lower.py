@@ -111,7 +111,7 @@ def _layer(i: int, op: Any, node: NodeShape, inputs: tuple[int, ...], spec: NetS
     x, y = node.in_shape or (n_in,), node.shape
     attrs = tuple((k, v) for k, v in op.model_dump().items()
                   if k not in ("op", "n_in", "n_out", "init", "std") and
-                  not (k == "tied" and v is None))  # Why: chains keep their plan hash
+                  not (k in ("tied", "target") and v is None))  # Why: plans keep their hash
 
     def arrays(rules: tuple[ParamRule, ...]) -> tuple[ParamPlan, ...]:
         out = []

@@ -60,7 +60,8 @@ def loss_target(b: Any, call: Call) -> Call:
     if found is None or found.index >= 0:
         from .registry import suggest
 
-        hint = f"name a token input: {call.name}({next(iter(inputs), 'tgt')}[1:])"
+        last = list(inputs)[-1] if inputs else "tgt"  # the answer comes last, by custom
+        hint = f"name a token input: {call.name}({last}[1:])"
         if not inputs:
             hint = "declare the targets' input: input: src: tokens, tgt: tokens"
         elif found is None:

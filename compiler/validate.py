@@ -45,7 +45,9 @@ def validate(program: Program, calls: Sequence[Expanded]) -> tuple[s.NetSpec, So
     problems: list[Diagnostic] = []
     smap = SourceMap(tuple(calls))
     blocks = {d.name for d in program.definitions}
-    layers = [_layer(i, ex, smap, problems, blocks) for i, ex in enumerate(calls)]
+    tokens = any(d.key == "input" and any(_is_tokens(a.value) for a in d.args)
+                 for d in program.declarations)
+    layers = [_layer(i, ex, smap, problems, blocks, tokens) for i, ex in enumerate(calls)]
     run = _run(program.declarations, smap, problems)
     if problems:
         raise SpecValidationError(problems, program.source)
@@ -56,7 +58,9 @@ def validate(program: Program, calls: Sequence[Expanded]) -> tuple[s.NetSpec, So
 
 
 def _layer(i: int, ex: Expanded, smap: SourceMap, problems: list[Diagnostic],
-           blocks: frozenset[str] | set[str] = frozenset()) -> Any:
+           blocks: frozenset[str] | set[str] = frozenset(), tokens: bool = False) -> Any:
+    """One call validated; `tokens`: the spec reads token ids (an affine before a softmax_ce
+    may then leave its width to the vocabulary)."""
     call, notes = ex.call, ex.notes()
     info = OPS.get(call.name)
     if info is None and call.name in blocks:  # `h(3)` where `h = ...` is a block
@@ -81,7 +85,8 @@ def _layer(i: int, ex: Expanded, smap: SourceMap, problems: list[Diagnostic],
         # Why a stand-in: a tied layer's width is its label's weight's, which only shape
         # inference knows; it never reads n_out of a tied layer (shapes.py).
         fields["n_out"] = 1
-    elif call.name == "affine" and "n_out" not in fields and _scores_tokens(i, smap):
+    elif call.name == "affine" and "n_out" not in fields and tokens and \
+            _scores_tokens(i, smap):
         # `... -> affine -> softmax_ce` over tokens: the vocabulary's size, which lowering
         # knows (LANGUAGE-V2); a stand-in until then, marked so.
         fields["n_out"], smap.args[(i, "n_out:vocab")] = 1, call.span

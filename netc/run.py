@@ -79,7 +79,8 @@ def run(args: Namespace) -> int:
         history = net.fit(
             data.x_train, data.t_train, epochs=cfg["epochs"], batch_size=cfg["batch_size"],
             optimizer=cfg["optimizer"], seed=cfg["seed"], validation_data=validation,
-            validation_label="test" if validation and not plan.vocab else "val",
+            # A language model's held-out text is its validation split; seq2seq's is a test set.
+            validation_label="test" if validation and (not plan.vocab or plan.target) else "val",
             # eval_train, subset, validation_split, wd_all; keep_best is `best`, built by
             # `_check_outputs` (its path probed before the data is loaded, and only then)
             **{k: cfg[k] for k in FIT_SETTINGS if k != "keep_best"}, keep_best=False,

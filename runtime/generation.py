@@ -20,7 +20,6 @@ import numpy as np
 from numpy.typing import NDArray
 
 
-
 def answer_columns(plan: Any) -> tuple[int, int]:
     """The data row's columns (first, steps) the decoder reads: its start symbol's column
     and how many tokens greedy decoding writes after it."""
