@@ -142,6 +142,9 @@ class OpDef(SchemaFacts):
     grad_in_place: bool = False  # backward may write dx over dy
     head: str | None = None  # losses: the kernel that turns scores into predictions
     onnx: Callable[..., None] | None = None  # (graph builder, layer) -> adds its nodes
+    # A recurrent layer's ONNX form for one step of generation from given state inputs:
+    # (graph builder, layer, state names) -> the names of its final state.
+    onnx_step: Callable[..., tuple[str, ...]] | None = None
     label: Callable[[Any], str] | None = None  # summary label from the LayerPlan
     # Kernels its templates call that runtime/kernels.py does not hold (an op added from
     # outside netc): top-level functions over numpy, copied into emitted modules like ours.

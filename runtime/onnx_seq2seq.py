@@ -13,7 +13,7 @@ from its `init=` value (returned by the encoder as well, as `init_h<node>`) or z
 cell from zeros, as the network's own decoder does; the argmax is fed back.
 
 Node forms come from the op descriptors as in `onnx_export.py`; the recurrent layers' step
-form is `sequences_onnx.recurrent_step_onnx`.
+form is their descriptor's `onnx_step`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from ..atomic import write_atomically
-from ..compiler.ops.sequences_onnx import recurrent_step_onnx
+from ..compiler.ops import OPS
 from ..compiler.plan import INPUT
 from ..errors import DataError
 from .onnx_export import OPSET, _add_layer, _Graph, _onnx
@@ -30,7 +30,11 @@ from .onnx_export import OPSET, _add_layer, _Graph, _onnx
 if TYPE_CHECKING:
     from .network import Network
 
-RECURRENT = ("rnn", "lstm", "gru")
+
+
+def _stepped(lp: Any) -> bool:
+    """A layer that carries a state from step to step (a recurrent one)."""
+    return OPS[lp.op].onnx_step is not None
 
 
 def split(net: Network) -> tuple[list[Any], list[Any], list[int]]:
@@ -87,7 +91,7 @@ def encoder_model(net: Network) -> Any:
         _identity(g, values[j], f"enc_{j}")
         outputs.append(_info(onnx, f"enc_{j}", onnx.TensorProto.FLOAT, shapes[j]))
     for lp in dec:
-        if lp.op in RECURRENT and len(lp.inputs) > 1:
+        if _stepped(lp) and len(lp.inputs) > 1:
             _identity(g, values[lp.inputs[1]], f"init_h{lp.index}")
             outputs.append(_info(onnx, f"init_h{lp.index}", onnx.TensorProto.FLOAT,
                                  (lp.shape[-1],)))
@@ -112,11 +116,12 @@ def decoder_step_model(net: Network) -> Any:
         if lp.op == "steps" and lp.inputs[0] == INPUT - plan.run.generate[0]:
             values[lp.index] = "token"  # the decoder's input is one token a step
             continue
-        g.inputs = [values[lp.inputs[0]]] if lp.op in RECURRENT else \
-            [values[j] for j in lp.inputs]
-        if lp.op in RECURRENT:
-            state = tuple(f"{c}{lp.index}" for c in ("h", "c")[:2 if lp.op == "lstm" else 1])
-            finals = recurrent_step_onnx(g, lp, state)
+        g.inputs = [values[lp.inputs[0]]] if _stepped(lp) else [values[j] for j in lp.inputs]
+        if _stepped(lp):
+            # Why by the scratch: an LSTM carries a cell beside its h (its c0 buffer).
+            cells = any(b.name == "c0" for b in OPS[lp.op].scratch)
+            state = tuple(f"{c}{lp.index}" for c in ("h", "c")[:2 if cells else 1])
+            finals = OPS[lp.op].onnx_step(g, lp, state)  # type: ignore[misc]
             for name, final in zip(state, finals, strict=True):
                 inputs.append(_info(onnx, name, f32, (lp.shape[-1],)))
                 _identity(g, final, f"{name}.next")

@@ -250,6 +250,8 @@ class Trainer:
         # A softmax over a sequence's steps (one class a step) is scored per batch instead.
         per_step = len(self.net.plan.loss.in_shape) == 2
         preds = self._preds if op == "softmax_ce" and not per_step else None
+        # seq2seq reports exact-match accuracy of generated answers, not of teacher forcing
+        scored = (op == "sigmoid_ce" or per_step) and not self.net.plan.run.generate
         first = st.step
         start = time.perf_counter() - st.seconds
         # Why locals and one binding per batch size: this loop runs once per mini-batch, and
@@ -274,7 +276,7 @@ class Trainer:
             st.loss_sum += value * len(idx)
             if preds is not None:
                 np.argmax(out, axis=1, out=preds[st.step * bs:st.step * bs + len(idx)])
-            elif op == "sigmoid_ce" or per_step:
+            elif scored:
                 st.correct_sum += accuracy(out, tb, op) * len(idx)
             backward(xb, tb, None, scale)
             if self.clip:

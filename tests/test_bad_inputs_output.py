@@ -17,6 +17,7 @@ import subprocess
 import sys
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -296,7 +297,9 @@ def test_shipped_specs_do_not_warn(spec: str, capsys: pytest.CaptureFixture[str]
     rng = np.random.default_rng(0)  # MNIST is not downloaded here: data of its shape
     x = rng.random((600, plan.input_width))
     data = npz(tmp_path, x_train=x, t_train=(x[:, 0] * plan.n_outputs).astype(int))
-    if plan.vocab:  # a language model: a short text over its vocabulary
+    if plan.target is not None:  # seq2seq: 300 of its own question_answer lines
+        data = _pairs_file(plan, tmp_path / "pairs.txt")
+    elif plan.vocab:  # a language model: a short text over its vocabulary
         data = tmp_path / "text.txt"
         words = rng.integers(0, plan.vocab - 1, 1500)  # and "<eos>" ends each line
         data.write_text("\n".join(" ".join(f"w{i}" for i in words[k:k + 30])
@@ -305,3 +308,16 @@ def test_shipped_specs_do_not_warn(spec: str, capsys: pytest.CaptureFixture[str]
     code, out, err = run_cli(capsys, ["run", ROOT / "specs" / spec, "--data", data,
                                       "--epochs", "2" if plan.vocab else "15", "--quiet"])
     assert code == 0 and err == "", err
+
+
+def _pairs_file(plan: Any, path: Path) -> Path:
+    """The first 300 problems of the spec's `data:` written in the book's format."""
+    from netc.runtime.answers import pair_data
+
+    found = pair_data(plan)
+    lines = []
+    for q, a in zip(found.questions[:300], found.answers[:300], strict=True):
+        q = q[::-1] if found.reverse else q
+        lines.append("".join(found.chars[i] for i in q) + "".join(found.chars[i] for i in a))
+    path.write_text("\n".join(lines) + "\n")
+    return path

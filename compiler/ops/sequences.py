@@ -19,7 +19,7 @@ from typing import Any
 
 from .. import spec as s
 from ..descriptor import OpDef, ParamRule, Scratch, Shape, ShapeError, shown
-from .sequences_onnx import embed_onnx, last_onnx, mean_onnx, recurrent_onnx
+from .sequences_onnx import embed_onnx, last_onnx, mean_onnx, recurrent_onnx, recurrent_step_onnx
 
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 
@@ -137,7 +137,8 @@ def _flags(lp: Any) -> tuple[str, ...]:
 
 
 RECURRENT = {"shape": _sequence, "sets_width": True, "params": _RECURRENT_PARAMS,
-             "constants": _flags, "label": _recurrent_label}
+             "constants": _flags, "label": _recurrent_label, "onnx": recurrent_onnx,
+             "onnx_step": recurrent_step_onnx}
 
 OPS = (
     OpDef("embed", s.EmbedSpec, ((), ("dim",)), shape=_tokens, sets_width=True,
@@ -148,12 +149,10 @@ OPS = (
           label=lambda lp: f"embed({lp.attr('vocab')}, {lp.shape[-1]})",
           onnx=embed_onnx),
     OpDef("rnn", s.RNNSpec, ((), ("hidden",)), **RECURRENT,
-          onnx=recurrent_onnx,
           **_starts("rnn_forward({x}, {Wx}, {Wh}, {b}, {y}, {h0}, {flag}, {xt}, {Hs})",
                     "rnn_backward({dy}, {Wx}, {Wh}, {xt}, {Hs}, {dx}, {dWx}, {dWh}, {db}, {dG})"),
           scratch=(_state("h0"), _XT, _H1, _named(_time_major("h"), "dG"))),
     OpDef("lstm", s.LSTMSpec, ((), ("hidden",)), **RECURRENT,
-          onnx=recurrent_onnx,
           **_starts("lstm_forward({x}, {Wx}, {Wh}, {b}, {y}, {h0}, {c0}, {flag}, {xt}, {G}, "
                     "{Hs}, {Cs}, {Tc})",
                     "lstm_backward({dy}, {Wx}, {Wh}, {xt}, {G}, {Hs}, {Cs}, {Tc}, {dx}, {dWx}, "
@@ -161,7 +160,6 @@ OPS = (
           scratch=(_state("h0"), _state("c0"), _XT, _G, _H1, _named(_time_major("h", 1), "Cs"),
                    _named(_time_major("h"), "Tc"), _DG)),
     OpDef("gru", s.GRUSpec, ((), ("hidden",)), **RECURRENT,
-          onnx=recurrent_onnx,
           **_starts("gru_forward({x}, {Wx}, {Wh}, {b}, {y}, {h0}, {flag}, {xt}, {G}, {Hs}, "
                     "{G2})",
                     "gru_backward({dy}, {Wx}, {Wh}, {xt}, {G}, {Hs}, {dx}, {dWx}, {dWh}, {db}, "

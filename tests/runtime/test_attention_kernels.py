@@ -167,7 +167,8 @@ def standalone(name: str) -> Callable[..., Any]:
 
 
 def test_registry_and_source_are_self_contained() -> None:
-    assert set(ak.ATTENTION_KERNELS) == {"attention_forward", "attention_backward"}
+    assert set(ak.ATTENTION_KERNELS) == {"attention_forward", "attention_backward",
+                                         "steps_forward", "steps_backward"}
     fwd, bwd = standalone("attention_forward"), standalone("attention_backward")
     hd, hs, dy = inputs(2, 3, 4, 5, seed=6)
     y, a = forward(hd, hs, fwd)
@@ -182,3 +183,35 @@ def test_registry_and_source_are_self_contained() -> None:
                 assert g is None
             else:
                 np.testing.assert_array_equal(g, w)
+
+
+def test_steps_kernels_slice_and_scatter_back() -> None:
+    x = np.arange(2 * 5 * 3, dtype=np.float32).reshape(2, 5, 3)
+    y = np.empty((2, 4, 3), np.float32)
+    ak.steps_forward(x, None, -1, y)
+    np.testing.assert_array_equal(y, x[:, :-1])
+    ids = np.arange(10).reshape(2, 5)
+    kept = np.empty((2, 4), np.int64)
+    ak.steps_forward(ids, 1, None, kept)
+    np.testing.assert_array_equal(kept, ids[:, 1:])
+    dx = np.full_like(x, np.nan)
+    ak.steps_backward(y, None, -1, dx)
+    np.testing.assert_array_equal(dx[:, :-1], y)
+    np.testing.assert_array_equal(dx[:, -1], 0)
+    ak.steps_backward(y, None, -1, None)  # no gradient asked: nothing to do
+
+
+def test_peeky_concat_repeats_a_vector_and_sums_its_gradient() -> None:
+    from netc.runtime.kernels import concat_backward, concat_forward
+
+    rng = np.random.default_rng(0)
+    seq, vec = rng.normal(size=(2, 4, 3)), rng.normal(size=(2, 5))
+    y = np.empty((2, 4, 8))
+    concat_forward((seq, vec), y)
+    np.testing.assert_array_equal(y[..., :3], seq)
+    np.testing.assert_array_equal(y[..., 3:], np.repeat(vec[:, None], 4, axis=1))
+    dy = rng.normal(size=y.shape)
+    dseq, dvec = np.empty_like(seq), np.empty_like(vec)
+    concat_backward(dy, (seq, vec), (dseq, dvec))
+    np.testing.assert_array_equal(dseq, dy[..., :3])
+    np.testing.assert_allclose(dvec, dy[..., 3:].sum(axis=1))

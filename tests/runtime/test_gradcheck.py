@@ -35,7 +35,9 @@ IMAGE_CALLS = {"conv": "conv(3, 3, pad=1)", "pool": "pool(2, stride=1)",
                "global_avg_pool": "global_avg_pool"}
 # Ops over sequences (DLFS-2 ch. 4-6) run on token ids through an embed.
 SEQUENCE_CALLS = {"embed": "embed(4)", "rnn": "rnn(4)", "lstm": "lstm(4)", "gru": "gru(3)",
-                  "last": "last", "mean": "mean"}
+                  "last": "last", "mean": "mean", "steps": "steps(start=1)",
+                  # its two branches from the same sequence: queries and keys differ
+                  "attention": "attention(tanh, sigmoid -> steps(stop=-1))"}
 LAYER_OPS = [name for name, info in OPS.items() if info.kind != "loss" and name not in
              IMAGE_CALLS and name not in SEQUENCE_CALLS]
 # Image ops, and the ops that also take images, each before and after every image op.
@@ -98,7 +100,8 @@ def test_gradcheck_image_pair_passes(a, b):
 
 # Every sequence op after an embed, before another; `last` and `mean` end the sequence.
 @pytest.mark.parametrize(("a", "b"), list(itertools.product(
-    ["rnn", "lstm", "gru", "dropout", "tanh", "affine"], ["rnn", "lstm", "gru", "last", "mean"])))
+    ["rnn", "lstm", "gru", "dropout", "tanh", "affine"],
+    ["rnn", "lstm", "gru", "last", "mean", "steps", "attention"])))
 def test_gradcheck_sequence_pair_passes(a, b):
     loss = LOSSES[(len(a) + len(b)) % len(LOSSES)]
     call = SEQUENCE_CALLS.get(a) or _call(a)

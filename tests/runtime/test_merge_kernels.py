@@ -168,6 +168,8 @@ def test_merge_ops_are_described() -> None:
     ("concat", ((3,), (8,)), (11,)),
     ("concat", ((4, 3), (4, 1), (4, 2)), (4, 6)),
     ("concat", ((1, 4, 4), (3, 4, 4)), (4, 4, 4)),
+    ("concat", ((4, 3), (12,)), (4, 15)),  # peeky: the vector at every step
+    ("concat", ((5,), (4, 3), (2,)), (4, 10)),
     ("flatten", ((1, 28, 28),), (784,)),
     ("flatten", ((30, 12, 12),), (4320,)),
     ("flatten", ((7,),), (7,)),
@@ -190,7 +192,10 @@ def test_shape_rules_accept(op: str, shapes: tuple[tuple[int, ...], ...],
      "give it a second branch"),
     ("concat", ((1, 28, 28), (1, 14, 28)), "concat joins its inputs on the channels, so the "
      "others must agree, but receives (batch, 1, 28, 28) and (batch, 1, 14, 28)", "flatten"),
-    ("concat", ((4, 3), (12,)), "receives (batch, 4, 3) and (batch, 12)", "flatten"),
+    ("concat", ((4, 3), (5, 3)), "concat joins sequences step by step, so their steps must "
+     "agree, but receives (batch, 4, 3) and (batch, 5, 3)", "slice one"),
+    ("concat", ((4, 3), (1, 28, 28)), "receives (batch, 4, 3) and (batch, 1, 28, 28)",
+     "flatten"),
 ])
 def test_shape_rules_refuse_with_reason_and_fix(op: str, shapes: tuple[tuple[int, ...], ...],
                                                 reason: str, hint: str) -> None:

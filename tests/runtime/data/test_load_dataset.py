@@ -15,7 +15,8 @@ def test_load_dataset_unknown_name_lists_the_choices() -> None:
         load_dataset("cifar10")
     assert str(e.value) == (
         "unknown dataset 'cifar10': expected 'spiral', 'mnist', 'corpus(\"file.txt\")', "
-        "'markov(words=300)', or a path to a .npz, .csv or .txt file")
+        "'markov(words=300)', 'addition', 'dates', 'pairs(\"file.txt\")', or a path to a "
+        ".npz, .csv or .txt file")
 
 
 def test_load_dataset_unsupported_file_type(tmp_path: Path) -> None:
