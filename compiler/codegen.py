@@ -42,7 +42,7 @@ def passes_source(plan: NetPlan, *, timed: bool = False, trace: bool = True) -> 
     out += _bindings(plan.layers, f)
     out += _allocations(body, f)
     out.append(f"    out = np.empty((n, {plan.loss.n_out}), dtype)  # the loss's prediction")
-    out += _scratch(plan.loss)
+    out += scratch_lines(plan.loss)
     out += _constants(plan)
     out += _forward_fn(body, f, timed)
     out += _loss_fn(plan.loss, f.flat(f.last()), timed)
@@ -181,7 +181,7 @@ def _allocations(body: Sequence[LayerPlan], f: Flow) -> list[str]:
                 seen.add(name)
                 lines.append(f"    {name} = np.empty({nodecode.rows(f.shapes[name])}, "
                              f"{f.dtype(name)})")
-        lines += _scratch(layer)
+        lines += scratch_lines(layer)
     for temp in f.temps:
         lines.append(f"    {temp} = np.empty({nodecode.rows(f.shapes[temp])}, dtype)  # a share of "
                      "a gradient")
@@ -215,7 +215,7 @@ def _carry(layers: Sequence[LayerPlan], parted: bool = False) -> list[str]:
     return [f"    carry = ({flag}, ({''.join(n + ', ' for n in names)}))  # (flag, carried state)"]
 
 
-def _scratch(layer: LayerPlan) -> list[str]:
+def scratch_lines(layer: LayerPlan) -> list[str]:
     """The buffers a layer keeps for its own backward pass (dropout's mask, batchnorm's)."""
     return [f"    {b.name}{layer.index} = np.{'zeros' if b.carried else 'empty'}("
             f"{nodecode.shape_text(nodecode.scratch_shape(layer, b))}, "
@@ -265,7 +265,7 @@ def _part(k: int, layers: Sequence[LayerPlan], f: Flow, buffers: list[str], time
     if "ones" in _used_constants(layers):
         out.append("    ones = A['ones']")
     out += [f"    {name} = A[{name!r}]" for name in _step_ones(layers)]
-    out += [line for layer in layers for line in _scratch(layer)]
+    out += [line for layer in layers for line in scratch_lines(layer)]
     out += [f"    A[{n!r}] = {n}  # carried state" for n in _carried(layers)]
     if "stream" in _used_constants(layers):
         out.append("    stream = A['stream']")
@@ -303,7 +303,7 @@ def _parted_bind(plan: NetPlan, body: Sequence[LayerPlan], f: Flow, parts: int, 
            "    A = {}  # the buffers that cross from one part to the next"]
     out += _bindings([plan.loss], f)  # a loss's own arrays (ns_loss's output vectors)
     out.append(f"    out = np.empty((n, {plan.loss.n_out}), dtype)  # the loss's prediction")
-    out += _scratch(plan.loss)
+    out += scratch_lines(plan.loss)
     out += _constants(plan)
     if "ones" in _used_constants(body):
         out.append("    A['ones'] = ones")

@@ -137,6 +137,10 @@ class OpDef(SchemaFacts):
     # Per-batch constants its calls use ("ones"), or a function of the node's `LayerPlan`
     # giving them, for an op whose calls differ by node (a recurrent layer given `init=`).
     constants: tuple[str, ...] | Callable[[Any], tuple[str, ...]] = ()
+    # Over sequences, each output step depends on input steps up to it only (a recurrent
+    # layer through its carried state): a decoder may run it one step at a time
+    # (compiler/stepper.py). Elementwise (`shape` None) and `per_step` ops are so anyway.
+    stepwise: bool = False
     in_place: bool = False  # forward may write its output over its input
     needs_output: bool = False  # backward reads the output (so nobody may overwrite it)
     grad_in_place: bool = False  # backward may write dx over dy

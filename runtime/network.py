@@ -30,7 +30,7 @@ class Network:
     """A compiled network: `params`, `predict`, `loss`, `gradients`, `accuracy`, `fit`."""
 
     __slots__ = ("plan", "flat_params", "flat_grads", "params", "grads", "buffers", "dtype",
-                 "rng", "source", "eval_rows", "_bind", "_bound")
+                 "rng", "source", "eval_rows", "_bind", "_bound", "_steps")
 
     def __init__(self, plan: NetPlan, flat_params: NDArray, params: dict[str, NDArray],
                  buffers: dict[str, NDArray], dtype: np.dtype, rng: np.random.Generator,
@@ -48,6 +48,8 @@ class Network:
         self.eval_rows = plan.eval_rows  # rows predicted or evaluated at a time
         self._bind = bind
         self._bound: OrderedDict[int, tuple[Callable[..., Any], ...]] = OrderedDict()
+        # A seq2seq decoder's (encode, first, step) for one batch size (runtime/generation.py)
+        self._steps: dict[int, tuple[Callable[..., Any], ...]] = {}
 
     def passes(self, n: int) -> tuple[Callable[..., Any], ...]:
         """(forward, loss, backward, predict) over buffers for batch size `n`."""

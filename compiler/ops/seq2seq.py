@@ -103,7 +103,7 @@ OPS = (
           onnx=_steps_onnx),
     # Two inputs, not a variadic merge: the keys reach the templates as the second
     # operand `s`/`ds`, as a recurrent layer's `init=` state does.
-    OpDef("attention", AttentionSpec, shape=_attention_shape, sets_width=True,
+    OpDef("attention", AttentionSpec, shape=_attention_shape, sets_width=True, stepwise=True,
           forward="attention_forward({x}, {s}, {y}, {a})",
           backward="attention_backward({dy}, {x}, {s}, {a}, {dx}, {ds}, {da})",
           scratch=(Scratch("a", per_row=False, shape=_weights),

@@ -138,10 +138,10 @@ def _flags(lp: Any) -> tuple[str, ...]:
 
 RECURRENT = {"shape": _sequence, "sets_width": True, "params": _RECURRENT_PARAMS,
              "constants": _flags, "label": _recurrent_label, "onnx": recurrent_onnx,
-             "onnx_step": recurrent_step_onnx}
+             "onnx_step": recurrent_step_onnx, "stepwise": True}
 
 OPS = (
-    OpDef("embed", s.EmbedSpec, ((), ("dim",)), shape=_tokens, sets_width=True,
+    OpDef("embed", s.EmbedSpec, ((), ("dim",)), shape=_tokens, sets_width=True, stepwise=True,
           forward="embed_forward({x}, {W}, {y})",
           backward="embed_backward({dy}, {x}, {dW})",
           params=(ParamRule("W", lambda x, y, op: (op.vocab, op.dim), "weight",

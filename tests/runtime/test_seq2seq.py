@@ -104,6 +104,37 @@ def test_seq2seq_greedy_matches_a_step_by_step_decoder():
     np.testing.assert_array_equal(greedy(net, x), np.stack(out, axis=1))
 
 
+@pytest.mark.parametrize("name", list(SPECS))
+def test_seq2seq_step_decoder_equals_the_teacher_forced_passes(name):
+    """The encoder once and one decoder step at a time (compiler/stepper.py) against the
+    teacher-forced graph run once per token with the answer so far: the same tokens."""
+    from netc.compiler.stepper import stepwise
+    from netc.runtime.generation import _passes, _stepped
+
+    net = netc.compile(SPECS[name], seed=7, dtype="float64")
+    assert stepwise(net.plan)
+    x, _ = random_batch(net, 50, 4)
+    x[:, 4] = 3
+    a = np.empty((50, net.plan.run.generate[1]), np.int64)
+    b = np.empty_like(a)
+    _stepped(net, x.copy(), a, 4)
+    _passes(net, x.copy(), b, 4)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_seq2seq_a_decoder_that_reads_ahead_is_decoded_by_whole_passes():
+    from netc.compiler.stepper import stepwise
+
+    spec = HEAD + ("src -> embed(3) -> lstm(4) => h\n"
+                   "tgt[:-1] -> embed(3) -> mean => m\n"  # the whole answer: not stepwise
+                   "concat(tgt[:-1] -> embed(3), m) -> lstm(4, init=h.last) -> affine -> "
+                   "softmax_ce(tgt[1:])\ngenerate: greedy(tgt)\n")
+    net = netc.compile(spec)
+    assert not stepwise(net.plan)
+    x, _ = random_batch(net, 6, 0)
+    assert greedy(net, x).shape == (6, 3)
+
+
 def test_seq2seq_exact_match_counts_whole_answers():
     t = np.array([[1, 2, 3], [1, 2, 3], [4, 5, 6]])
     assert exact_match(np.array([[1, 2, 3], [1, 2, 0], [4, 5, 6]]), t) == pytest.approx(2 / 3)
