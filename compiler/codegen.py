@@ -168,6 +168,8 @@ def _trace_fn(body: Sequence[LayerPlan], f: Flow) -> list[str]:
            *f.input_view()]
     for layer in body:
         out.append(f"        {nodecode.forward(layer, f)}")
+        if f.folds and f.folded(layer.index):
+            continue  # Why: its buffer is never written
         out.append(f"        if not np.isfinite({f.ys[layer.index]}).all():")
         out.append(f"            return {layer.index}")
     return out + ["        return None"]
@@ -181,7 +183,7 @@ def _allocations(body: Sequence[LayerPlan], f: Flow) -> list[str]:
                 seen.add(name)
                 lines.append(f"    {name} = np.empty({nodecode.rows(f.shapes[name])}, "
                              f"{f.dtype(name)})")
-        lines += scratch_lines(layer)
+        lines += scratch_lines(f.view(layer))
     for temp in f.temps:
         lines.append(f"    {temp} = np.empty({nodecode.rows(f.shapes[temp])}, dtype)  # a share of "
                      "a gradient")
@@ -265,7 +267,7 @@ def _part(k: int, layers: Sequence[LayerPlan], f: Flow, buffers: list[str], time
     if "ones" in _used_constants(layers):
         out.append("    ones = A['ones']")
     out += [f"    {name} = A[{name!r}]" for name in _step_ones(layers)]
-    out += [line for layer in layers for line in scratch_lines(layer)]
+    out += [line for layer in layers for line in scratch_lines(f.view(layer))]
     out += [f"    A[{n!r}] = {n}  # carried state" for n in _carried(layers)]
     if "stream" in _used_constants(layers):
         out.append("    stream = A['stream']")

@@ -17,11 +17,11 @@ A chain gets exactly the names it always had: no temporaries, no additions.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .descriptor import size
 from .ops import OPS
-from .plan import INPUT, NetPlan
+from .plan import INPUT, LayerPlan, NetPlan
 
 
 @dataclass
@@ -83,6 +83,23 @@ class Flow:
         """The buffers `input_writeback` copies from, with their row shapes."""
         return {f"d{name}_rows": shape for name, _, shape in self.parts.values()
                 if _copied(name, shape)}
+
+    # Peeky folds: a recurrent node -> (the concat it reads, the width of the vector that
+    # concat repeats at every step). The recurrent node multiplies the vector by its rows of
+    # Wx once and reads the concat's sequence itself; the concat emits no calls.
+    folds: dict[int, tuple[int, int]] = field(default_factory=dict)
+
+    def folded(self, i: int) -> bool:
+        """Whether node i is a concat folded into the recurrent node that reads it."""
+        return any(c == i for c, _ in self.folds.values())
+
+    def view(self, layer: LayerPlan) -> LayerPlan:
+        """`layer` as its calls see it: a folded recurrent node reads the sequence alone."""
+        fold = self.folds.get(layer.index)
+        if fold is None:
+            return layer
+        shape = (*layer.in_shape[:-1], layer.in_shape[-1] - fold[1])
+        return replace(layer, in_shape=shape, n_in=size(shape))
 
     # Buffers not in the network's float type: token ids sliced by a `steps` node (int64).
     dtypes: dict[str, str] = field(default_factory=dict)
@@ -152,6 +169,7 @@ def _flow(plan: NetPlan) -> Flow:
         if lp.op == "steps" and lp.inputs[0] in tokens:  # ids stay ids
             tokens.add(lp.index)
             f.dtypes[f.ys[lp.index]] = f.dtypes[f.gs[lp.index]] = "int64"
+    f.folds = _folds(plan, readers)
     f.parts = _parts(plan)
     f.xs = [tuple(f.parts[j][0] if j < 0 else f.ys[j] for j in lp.inputs) for lp in layers]
     _gradients(plan, f)
@@ -160,6 +178,23 @@ def _flow(plan: NetPlan) -> Flow:
     j = layers[-1].inputs[0]
     f.loss_rank = len(f.parts[j][2] if j < 0 else layers[j].shape)
     return f
+
+
+def _folds(plan: NetPlan, readers: dict[int, list[int]]) -> dict[int, tuple[int, int]]:
+    """The peeky concats to fold: `concat(x, v) -> lstm` with x a sequence, v a vector, the
+    recurrent node its only reader (DLFS-2 ch. 7's peeky decoder: v Wx[d:] is the same at
+    every step, so it is computed once, as a bias per row)."""
+    found = {}
+    for lp in plan.layers:
+        c = lp.inputs[0]
+        if not OPS[lp.op].peeky or c < 0 or readers[c] != [lp.index]:
+            continue
+        merge = plan.layers[c]
+        shapes = merge.in_shapes
+        if merge.op == "concat" and len(shapes) == 2 and len(shapes[0]) == 2 and \
+                len(shapes[1]) == 1:
+            found[lp.index] = (c, shapes[1][0])
+    return found
 
 
 def _parts(plan: NetPlan) -> dict[int, tuple[str, tuple[int, int], tuple[int, ...]]]:

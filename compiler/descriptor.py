@@ -141,6 +141,10 @@ class OpDef(SchemaFacts):
     # layer through its carried state): a decoder may run it one step at a time
     # (compiler/stepper.py). Elementwise (`shape` None) and `per_step` ops are so anyway.
     stepwise: bool = False
+    # A recurrent layer whose input projection may take a vector repeated at every step as a
+    # bias per row (`concat(x, h.last) -> lstm`, folded by dataflow.py): its templates then
+    # see `p` (the vector), `dp`, and `pb`/`dpb` scratch (n, kH).
+    peeky: bool = False
     in_place: bool = False  # forward may write its output over its input
     needs_output: bool = False  # backward reads the output (so nobody may overwrite it)
     grad_in_place: bool = False  # backward may write dx over dy

@@ -46,7 +46,13 @@ def constants(layer: LayerPlan) -> tuple[str, ...]:
                  for c in _declared(layer))
 
 
+FOLDED = "pass  # folded into the recurrent layer that reads it (dataflow.Flow.folds)"
+
+
 def forward(layer: LayerPlan, f: Flow) -> str:
+    if f.folds and f.folded(layer.index):
+        return FOLDED
+    layer = f.view(layer)
     return render(OPS[layer.op].forward, {**names(layer), **_operands(layer, f)}, layer)
 
 
@@ -67,6 +73,11 @@ def _operands(layer: LayerPlan, f: Flow, grads: bool = False) -> dict[str, str]:
         found.update(xs=_tuple(f.xs[i]), dxs=_tuple([_grad(f, n) for n in f.dxs[i]]))
     if steps:
         found["ones"] = f"ones_t{steps}"
+    if i in f.folds:  # `concat(x, v) -> lstm`: x itself, and v beside it
+        c = f.folds[i][0]
+        found.update(x=f.xs[c][0], p=f.xs[c][1])
+        if grads:
+            found.update(dx=_grad(f, f.dxs[c][0]), dp=_grad(f, f.dxs[c][1]))
     return found
 
 
@@ -86,8 +97,12 @@ def _grad(f: Flow, name: str, width: int = 0) -> str:
 def backward(layer: LayerPlan, f: Flow) -> list[str]:
     """The backward call, then the additions of the shares a fan-out's later readers wrote."""
     i = layer.index
-    call = render(OPS[layer.op].backward, {**names(layer), **_operands(layer, f, grads=True)},
-                  layer)
+    if f.folds and f.folded(i):  # its gradients are written by its reader; adds stay here
+        call = FOLDED
+    else:
+        seen = f.view(layer)
+        call = render(OPS[seen.op].backward,
+                      {**names(seen), **_operands(seen, f, grads=True)}, seen)
     return [f"        {call}{where(layer)}", *(
         f"        if dx is not None:\n            np.add({g}, {t}, out={g})" if f.input_grad(g)
         else

@@ -142,5 +142,5 @@ def _allocations(layers: list[LayerPlan], f: Flow) -> list[str]:
         if name not in seen:
             seen.add(name)
             out.append(f"    {name} = np.empty({nodecode.rows(lp.shape)}, {f.dtype(name)})")
-        out += scratch_lines(lp)
+        out += scratch_lines(f.view(lp))
     return out

@@ -10,6 +10,10 @@ is x copied once so that the input projection of every step is ONE GEMM into the
 The backward fills the gate pre-activation gradients `dG (T, n, kH)` step by step and forms
 the weight gradients as one GEMM each over all steps. Scratch may hold garbage on entry.
 
+`b` is the bias `(kH,)`, or `(n, kH)`: a bias per row, which is how a vector given at every
+step beside the input (a peeky decoder's `concat(x, h.last) -> lstm`) enters without being
+multiplied T times (compiler/dataflow.py folds it).
+
 `stream` is a 1-element bool array: when true the forward starts from the carried `h0`/`c0`
 `(n, H)` and writes its final state back into them (DLFS-2 `stateful=True`, truncated BPTT);
 when false it starts from zeros and leaves them alone. No gradient flows back into h0/c0.
@@ -81,7 +85,7 @@ def lstm_forward(
     # Every step's input projection at once: the only GEMM with T*n rows.
     G2 = G.reshape(T * n, 4 * H)
     np.matmul(xt.reshape(T * n, D), Wx, out=G2)
-    G2 += b
+    G += b  # b (4H,), or (n, 4H): a bias per row (a peeky input folded in)
     G2 *= half
     if stream[0]:
         np.copyto(Hs[0], h0)
@@ -179,7 +183,7 @@ def gru_forward(
     np.copyto(xt, x.transpose(1, 0, 2))
     Gf = G.reshape(T * n, 3 * H)
     np.matmul(xt.reshape(T * n, D), Wx, out=Gf)
-    Gf += b
+    G += b  # (3H,) or (n, 3H) per row
     if stream[0]:
         np.copyto(Hs[0], h0)
     else:
@@ -273,7 +277,7 @@ def rnn_forward(
     # The input projection of every step lands in Hs[1:] and each step adds h Wh to it.
     Hf = Hs[1:].reshape(T * n, H)
     np.matmul(xt.reshape(T * n, D), Wx, out=Hf)
-    Hf += b
+    Hs[1:] += b  # (H,) or (n, H) per row
     if stream[0]:
         np.copyto(Hs[0], h0)
     else:
@@ -317,6 +321,23 @@ def rnn_backward(
         np.copyto(dx, xt.transpose(1, 0, 2))
 
 
+def peek_forward(p: NDArray, Wp: NDArray, b: NDArray, pb: NDArray) -> None:
+    """pb = p Wp + b: a vector given at every step (a peeky decoder's h), as the bias per row
+    of a recurrent layer's input projection.  p (n, P), Wp (P, kH) Wx's rows for it, pb (n, kH)."""
+    np.matmul(p, Wp, out=pb)
+    pb += b
+
+
+def peek_backward(dG: NDArray, p: NDArray, Wp: NDArray, dWp: NDArray, dpb: NDArray,
+                  dp: NDArray | None) -> None:
+    """dpb = the steps' sum of dG; dWp = p.T dpb; dp = dpb Wp.T.  dG (T, n, kH) the input
+    projection's gradient the layer's backward left, dp (n, P) or None."""
+    np.sum(dG, axis=0, out=dpb)
+    np.matmul(p.T, dpb, out=dWp)
+    if dp is not None:
+        np.matmul(dpb, Wp.T, out=dp)
+
+
 def last_forward(x: NDArray, y: NDArray) -> None:
     """y = x[:, -1], the last step.  x (n, T, H), y (n, H)."""
     np.copyto(y, x[:, -1])
@@ -344,5 +365,6 @@ def seq_mean_backward(dy: NDArray, dx: NDArray | None) -> None:
 
 SEQUENCE_KERNELS = {f.__name__: f for f in (
     embed_forward, embed_backward, lstm_forward, lstm_backward, gru_forward, gru_backward,
-    rnn_forward, rnn_backward, last_forward, last_backward, seq_mean_forward,
+    rnn_forward, rnn_backward, peek_forward, peek_backward, last_forward, last_backward,
+    seq_mean_forward,
     seq_mean_backward)}

@@ -114,21 +114,40 @@ def _starts(forward: str, backward: str, cells: str = "", *, gives_dh0: bool = F
     decoder) whose gradient `ds` is dh0 = dA_0 Wh^T, A_0 the first step's pre-activations
     (a GRU's kernel hands its own dh0 over: `gives_dh0`, the call's last argument)."""
     def fwd(names: dict[str, str], lp: Any) -> str:
+        names, peek = _peeked(names, lp)
+        if "p" in names:
+            peek = f"peek_forward({names['p']}, {peek}, {names['b0']}, {names['pb']}); "
         if len(lp.inputs) < 2:
-            return forward.format_map({**names, "flag": "stream"})
+            return peek + forward.format_map({**names, "flag": "stream"})
         reset = f"{names[cells]}.fill(0); " if cells else ""
-        return (f"np.copyto({names['h0']}, {names['s']}); {reset}"
+        return (f"{peek}np.copyto({names['h0']}, {names['s']}); {reset}"
                 + forward.format_map({**names, "flag": "start"}))
 
     def bwd(names: dict[str, str], lp: Any) -> str:
+        names, peek = _peeked(names, lp)
         call = backward.format_map(names)
-        if len(lp.inputs) < 2:
-            return call
-        if gives_dh0:
-            return f"{call[:-1]}, {names['ds']})"
-        return f"{call}; np.matmul({names['dG']}[0], {names['Wh']}.T, out={names['ds']})"
+        if len(lp.inputs) > 1 and gives_dh0:
+            call = f"{call[:-1]}, {names['ds']})"
+        elif len(lp.inputs) > 1:
+            call += f"; np.matmul({names['dG']}[0], {names['Wh']}.T, out={names['ds']})"
+        if "p" in names:  # the folded vector's share of dWx, and its own gradient
+            call += (f"; peek_backward({names['dG']}, {names['p']}, {peek}, "
+                     f"{names['dWx0']}[{lp.in_shape[-1]}:], {names['dpb']}, {names['dp']})")
+        return call
 
     return {"forward": fwd, "backward": bwd}
+
+
+def _peeked(names: dict[str, str], lp: Any) -> tuple[dict[str, str], str]:
+    """With a folded peeky vector (`p`: dataflow.Flow.folds), the kernel reads the sequence
+    with Wx's first rows and a bias per row `pb` = p Wx[d:] + b; returns the names so
+    changed (the originals kept as `b0`, `dWx0`) and the vector's rows of Wx."""
+    if "p" not in names:
+        return names, ""
+    d = lp.in_shape[-1]
+    wx, dwx = names["Wx"], names["dWx"]
+    return ({**names, "Wx": f"{wx}[:{d}]", "dWx": f"{dwx}[:{d}]", "b": names["pb"],
+             "b0": names["b"], "dWx0": dwx}, f"{wx}[{d}:]")
 
 
 def _flags(lp: Any) -> tuple[str, ...]:
@@ -138,7 +157,16 @@ def _flags(lp: Any) -> tuple[str, ...]:
 
 RECURRENT = {"shape": _sequence, "sets_width": True, "params": _RECURRENT_PARAMS,
              "constants": _flags, "label": _recurrent_label, "onnx": recurrent_onnx,
-             "onnx_step": recurrent_step_onnx, "stepwise": True}
+             "onnx_step": recurrent_step_onnx, "stepwise": True, "peeky": True}
+
+
+def _per_row(name: str) -> Scratch:
+    """A folded peeky vector's bias per row, or its gradient, (n, kH)."""
+    return Scratch(name, per_row=False,
+                   shape=lambda lp: ("n", GATES[lp.op] * lp.shape[-1]))
+
+
+_PEEK = (_per_row("pb"), _per_row("dpb"))
 
 OPS = (
     OpDef("embed", s.EmbedSpec, ((), ("dim",)), shape=_tokens, sets_width=True, stepwise=True,
@@ -151,20 +179,20 @@ OPS = (
     OpDef("rnn", s.RNNSpec, ((), ("hidden",)), **RECURRENT,
           **_starts("rnn_forward({x}, {Wx}, {Wh}, {b}, {y}, {h0}, {flag}, {xt}, {Hs})",
                     "rnn_backward({dy}, {Wx}, {Wh}, {xt}, {Hs}, {dx}, {dWx}, {dWh}, {db}, {dG})"),
-          scratch=(_state("h0"), _XT, _H1, _named(_time_major("h"), "dG"))),
+          scratch=(_state("h0"), _XT, _H1, _named(_time_major("h"), "dG"), *_PEEK)),
     OpDef("lstm", s.LSTMSpec, ((), ("hidden",)), **RECURRENT,
           **_starts("lstm_forward({x}, {Wx}, {Wh}, {b}, {y}, {h0}, {c0}, {flag}, {xt}, {G}, "
                     "{Hs}, {Cs}, {Tc})",
                     "lstm_backward({dy}, {Wx}, {Wh}, {xt}, {G}, {Hs}, {Cs}, {Tc}, {dx}, {dWx}, "
                     "{dWh}, {db}, {dG})", cells="c0"),
           scratch=(_state("h0"), _state("c0"), _XT, _G, _H1, _named(_time_major("h", 1), "Cs"),
-                   _named(_time_major("h"), "Tc"), _DG)),
+                   _named(_time_major("h"), "Tc"), _DG, *_PEEK)),
     OpDef("gru", s.GRUSpec, ((), ("hidden",)), **RECURRENT,
           **_starts("gru_forward({x}, {Wx}, {Wh}, {b}, {y}, {h0}, {flag}, {xt}, {G}, {Hs}, "
                     "{G2})",
                     "gru_backward({dy}, {Wx}, {Wh}, {xt}, {G}, {Hs}, {dx}, {dWx}, {dWh}, {db}, "
                     "{dG}, {G2})", gives_dh0=True),
-          scratch=(_state("h0"), _XT, _G, _H1, _DG, _named(_time_major("h"), "G2"))),
+          scratch=(_state("h0"), _XT, _G, _H1, _DG, _named(_time_major("h"), "G2"), *_PEEK)),
     OpDef("last", s.LastSpec, shape=_steps_out, forward="last_forward({x}, {y})",
           backward="last_backward({dy}, {dx})", onnx=last_onnx),
     OpDef("mean", s.MeanSpec, ((), ("axis",)), shape=_steps_out,

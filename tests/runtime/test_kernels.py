@@ -493,7 +493,7 @@ def test_mse_forward_hand_computed() -> None:
 # sequence ops' in test_sequence_kernels.py, seq2seq's in test_attention_kernels.py.
 GRAPH_KERNELS = {f"{op}_{d}" for d in ("forward", "backward")
                  for op in ("add", "concat", "flatten", "embed", "lstm", "gru", "rnn", "last",
-                            "seq_mean", "ns_loss", "steps", "attention")}
+                            "seq_mean", "ns_loss", "steps", "attention", "peek")}
 EXPECTED_KERNELS = {
     f"{op}_{d}" for d in ("forward", "backward")
     for op in ("affine", "matmul", "sigmoid", "tanh", "relu", "leaky_relu", "softmax", "dropout",

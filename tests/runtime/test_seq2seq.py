@@ -221,3 +221,19 @@ def test_seq2seq_peeky_concat_needs_one_length():
 def test_seq2seq_token_inputs_need_their_lengths():
     with pytest.raises(SpecError, match="take their lengths and vocabulary"):
         netc.compile(PLAIN.replace(HEAD, "input: src: tokens, tgt: tokens\n"))
+
+
+def test_seq2seq_peeky_concat_is_folded_into_the_decoder_lstm():
+    """`concat(x, h.last) -> lstm`: the vector's rows of Wx multiply it once per row (a bias
+    per row), not once per step; the concat emits no calls. The gradient checks above and
+    the ONNX comparison (which runs the unfolded graph) prove the folded passes right."""
+    from netc.compiler.dataflow import flow
+
+    net = netc.compile(PEEKY)
+    ops = [lp.op for lp in net.plan.layers]
+    concat, lstm = ops.index("concat"), len(ops) - 1 - ops[::-1].index("lstm")
+    assert flow(net.plan).folds == {lstm: (concat, 4)}
+    assert "peek_forward(" in net.source and "peek_backward(" in net.source
+    assert "concat_forward" in net.source  # the second concat, before an affine, is not folded
+    plain = netc.compile(PLAIN)
+    assert flow(plain.plan).folds == {} and "peek_forward(" not in plain.source

@@ -326,4 +326,4 @@ def test_clip_norm_scales_only_above_threshold() -> None:
 
 def test_registry_lists_every_kernel() -> None:
     assert sk.SEQUENCE_KERNELS["lstm_forward"] is sk.lstm_forward
-    assert len(sk.SEQUENCE_KERNELS) == 12
+    assert len(sk.SEQUENCE_KERNELS) == 14
