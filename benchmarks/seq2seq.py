@@ -148,15 +148,17 @@ def torch_seq2seq_runner(case: Seq2seqCase, threads: int) -> Callable[[], float]
 
 
 def seq2seq_gemm_runner(case: Seq2seqCase) -> Callable[[], float]:
-    """A batch's matrix products with netc's shapes (its generated step concatenates, then
-    multiplies): each LSTM's input projection over all steps and one h Wh per step; the
-    affine over the decoder's steps; backward the affine's dW and dx, one dA Wh.T per step,
-    then dWx, dWh and dx (the embeddings need it) over all steps at once, and the decoder's
-    gradient into its initial state h (dA of its first step times Wh.T)."""
+    """A batch's matrix products with netc's shapes: each LSTM's input projection over all
+    steps and one h Wh per step (the decoder's over its embeddings alone: netc folds the
+    peeky h into a bias per row, h Wx[d:] once, dWx[d:] = h.T sum(dA) and dh = sum(dA)
+    Wx[d:].T); the affine over the decoder's steps; backward the affine's dW and dx, one
+    dA Wh.T per step, then dWx, dWh and dx (the embeddings need it) over all steps at once,
+    and the decoder's gradient into its initial state h (dA of its first step times Wh.T)."""
     rng = np.random.default_rng(0)
     n, d, h, v, steps = case.batch, case.embed, case.hidden, case.vocab, case.tgt - 1
     encoder = _lstm_products(rng, n, case.src, d, h)
-    decoder = _lstm_products(rng, n, steps, d + h, h)
+    decoder = _lstm_products(rng, n, steps, d, h)
+    peek = _products(rng, [(n, h, 4 * h), (h, n, 4 * h), (n, 4 * h, h)])
     affine = _products(rng, [(n * steps, 2 * h, v), (2 * h, n * steps, v), (n * steps, v, 2 * h)])
     into_h = _products(rng, [(n, 4 * h, h)])
     batches = case.batches * case.epochs
@@ -165,11 +167,14 @@ def seq2seq_gemm_runner(case: Seq2seqCase) -> Callable[[], float]:
         start = time.perf_counter()
         for _ in range(batches):
             encoder[0]()
+            peek[0]()
             decoder[0]()
             affine[0]()
             for product in affine[1:]:
                 product()
             decoder[1]()
+            peek[1]()
+            peek[2]()
             into_h[0]()
             encoder[1]()
         return time.perf_counter() - start
