@@ -101,7 +101,7 @@ def _read_ids(p: Path, vocab: dict[str, int], eos: str, train: Path | None) -> N
     words = offset = 0
     with open_regular(p, "text corpus") as f:
         for number, raw in enumerate(f, 1):
-            tokens = _decode(p, raw, number, offset).split()
+            tokens = decode_line(p, raw, number, offset).split()
             offset += len(raw)
             words += len(tokens)
             if eos:
@@ -120,15 +120,16 @@ def _read_ids(p: Path, vocab: dict[str, int], eos: str, train: Path | None) -> N
     return out
 
 
-def _decode(p: Path, raw: bytes, number: int, offset: int) -> str:
-    """One line of `p` as text, or a `DataError` saying why the file is not a text corpus."""
+def decode_line(p: Path, raw: bytes, number: int, offset: int, kind: str = "a text corpus"
+                ) -> str:
+    """Line `number` of `p` as text, or a `DataError` saying why the file is not `kind` (a
+    text corpus, a question/answer file): gzip, a NUL byte, not UTF-8; a BOM dropped."""
     if number == 1 and raw.startswith(b"\x1f\x8b"):
-        raise DataError(f"{p}: is gzip-compressed, not a text corpus; decompress it first "
-                        f"(gunzip)")
+        raise DataError(f"{p}: is gzip-compressed, not {kind}; decompress it first (gunzip)")
     nul = raw.find(0)
     if nul >= 0:
         raise DataError(f"{p}:{number}: holds a NUL byte (byte offset {offset + nul}): a binary "
-                        f"file, not a text corpus")
+                        f"file, not {kind}")
     try:
         line = raw.decode("utf-8")
     except UnicodeDecodeError as e:

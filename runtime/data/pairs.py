@@ -22,6 +22,7 @@ from numpy.typing import ArrayLike, NDArray
 from ...errors import DataError
 from ...reading import open_regular
 from ...terminal import printable
+from .corpus import decode_line
 from .dates import WIDTH as DATE_WIDTH
 from .dates import draw_dates
 
@@ -33,6 +34,7 @@ MAX_GENERATED = 200_000
 """Most problems a generator makes: beyond, finding unseen ones gets slow (addition has 500,500
 distinct sums, and its 3-digit ones are rare draws)."""
 EXAMPLE = "'16+75  _91  ' (addition.txt)"
+KIND = "a question/answer file"  # what a file that is no text is said not to be
 
 
 @dataclass(frozen=True, eq=False)
@@ -230,7 +232,7 @@ def _read_lines(p: Path) -> tuple[list[str], int]:
     offset = 0
     with open_regular(p, "question/answer file") as f:
         for number, raw in enumerate(f, 1):
-            line = _decode(p, raw, number, offset).rstrip("\n").removesuffix("\r")
+            line = decode_line(p, raw, number, offset, KIND).rstrip("\n").removesuffix("\r")
             offset += len(raw)
             lines.append(line)
             numbers.append(number)
@@ -265,20 +267,3 @@ def _widths(p: Path, number: int, line: str) -> tuple[int, int]:
     return cut, len(line) - cut
 
 
-def _decode(p: Path, raw: bytes, number: int, offset: int) -> str:
-    """One line of `p` as text, or a `DataError` saying why the file is no text."""
-    if number == 1 and raw.startswith(b"\x1f\x8b"):
-        raise DataError(f"{p}: is gzip-compressed, not a question/answer file; decompress it "
-                        f"first (gunzip)")
-    nul = raw.find(0)
-    if nul >= 0:
-        raise DataError(f"{p}:{number}: holds a NUL byte (byte offset {offset + nul}): a binary "
-                        f"file, not a question/answer file")
-    try:
-        line = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise DataError(
-            f"{p}:{number}: not UTF-8 text: byte 0x{raw[e.start]:02x} at byte offset "
-            f"{offset + e.start}; convert the file to UTF-8 (e.g. iconv -f latin1 -t utf-8)"
-        ) from None
-    return line.removeprefix("\ufeff") if number == 1 else line
