@@ -72,11 +72,12 @@ def _bindings(layers: Sequence[LayerPlan], f: Flow) -> list[str]:
 
 
 def _forward_fn(body: Sequence[LayerPlan], f: Flow, timed: bool) -> list[str]:
-    out = ["", "    def forward(x, train):", *f.input_view()]
+    calls = []
     for layer in body:
-        out.append(f"        {nodecode.forward(layer, f)}{nodecode.where(layer)}")
-        out += _tick(layer, 0, timed)
-    return out + [f"        return {f.last()}"]
+        calls.append(f"        {nodecode.forward(layer, f)}{nodecode.where(layer)}")
+        calls += _tick(layer, 0, timed)
+    calls.append(f"        return {f.last()}")
+    return ["", "    def forward(x, train):", *f.input_view(reads=calls), *calls]
 
 
 # The per-batch constants an op's templates may name (`OpDef.constants`), in emission order.
@@ -130,9 +131,10 @@ def _backward_fn(loss: LayerPlan, body: Sequence[LayerPlan], f: Flow,
                  timed: bool) -> list[str]:
     # `scale` multiplies dL/dy of the loss: 1/n for the mean loss; plain SGD passes lr/n, so
     # every gradient arrives already multiplied by the learning rate (runtime/optim.py).
-    out = ["", "    def backward(x, t, dx=None, scale=inv_n):", *f.input_view(grads=True),
-           *_loss_backward(loss, f, timed)]
-    return out + _backward_lines(body, f, timed) + f.input_writeback()
+    calls = [*_loss_backward(loss, f, timed), *_backward_lines(body, f, timed),
+             *f.input_writeback()]
+    return ["", "    def backward(x, t, dx=None, scale=inv_n):",
+            *f.input_view(grads=True, reads=calls), *calls]
 
 
 def _loss_backward(loss: LayerPlan, f: Flow, timed: bool) -> list[str]:
@@ -163,21 +165,23 @@ def _predict_fn(loss: LayerPlan, last: str) -> list[str]:
 
 
 def _trace_fn(body: Sequence[LayerPlan], f: Flow) -> list[str]:
-    out = ["", "    def first_nonfinite(x, train):",
-           '        """The first layer whose output is not finite, or None (diagnostics)."""',
-           *f.input_view()]
+    calls = []
     for layer in body:
-        out.append(f"        {nodecode.forward(layer, f)}")
+        calls.append(f"        {nodecode.forward(layer, f)}")
         if f.folds and f.folded(layer.index):
             continue  # Why: its buffer is never written
-        out.append(f"        if not np.isfinite({f.ys[layer.index]}).all():")
-        out.append(f"            return {layer.index}")
-    return out + ["        return None"]
+        calls.append(f"        if not np.isfinite({f.ys[layer.index]}).all():")
+        calls.append(f"            return {layer.index}")
+    return ["", "    def first_nonfinite(x, train):",
+            '        """The first layer whose output is not finite, or None (diagnostics)."""',
+            *f.input_view(reads=calls), *calls, "        return None"]
 
 
 def _allocations(body: Sequence[LayerPlan], f: Flow) -> list[str]:
     lines, seen = [], set()
     for layer in body:
+        if f.folds and f.folded(layer.index):
+            continue  # Why: a folded concat's value and gradient are never formed
         for name in (f.ys[layer.index], f.gs[layer.index]):
             if name not in seen:
                 seen.add(name)
@@ -195,8 +199,13 @@ def _allocations(body: Sequence[LayerPlan], f: Flow) -> list[str]:
 def bound_bytes(plan: NetPlan, n: int, itemsize: int) -> int:
     """Bytes of the buffers `bind` allocates for batch size `n` (as `passes_source` writes it)."""
     f = flow(plan)
-    per_row = sum(size(shape) for shape in (*f.shapes.values(), *f.input_buffers().values()))
-    scratch = [nodecode.scratch_shape(lp, b) for lp in plan.layers for b in OPS[lp.op].scratch]
+    dead = {name for lp in plan.layers[:-1] if f.folds and f.folded(lp.index)
+            for name in (f.ys[lp.index], f.gs[lp.index])}  # a folded concat's
+    per_row = sum(size(shape) for name, shape in f.shapes.items() if name not in dead)
+    per_row += sum(size(shape) for shape in f.input_buffers().values())
+    seen = [f.view(lp) for lp in plan.layers]
+    scratch = [nodecode.scratch_shape(lp, b) for lp in seen for b in OPS[lp.op].scratch
+               if b.needed is None or b.needed(lp)]
     per_row += sum(size([d for d in shape if d != "n"]) for shape in scratch if "n" in shape)
     per_row += plan.loss.n_out + 1  # `out`, and `ones` (affine) or `rows` (softmax_ce)
     fixed = sum(size(shape) for shape in scratch if "n" not in shape) + plan.loss.n_out
@@ -221,7 +230,8 @@ def scratch_lines(layer: LayerPlan) -> list[str]:
     """The buffers a layer keeps for its own backward pass (dropout's mask, batchnorm's)."""
     return [f"    {b.name}{layer.index} = np.{'zeros' if b.carried else 'empty'}("
             f"{nodecode.shape_text(nodecode.scratch_shape(layer, b))}, "
-            f"{f'np.{b.dtype}' if b.dtype else 'dtype'})" for b in OPS[layer.op].scratch]
+            f"{f'np.{b.dtype}' if b.dtype else 'dtype'})" for b in OPS[layer.op].scratch
+            if b.needed is None or b.needed(layer)]
 
 
 def _used(f: Flow, i: int) -> list[str]:
@@ -273,8 +283,8 @@ def _part(k: int, layers: Sequence[LayerPlan], f: Flow, buffers: list[str], time
         out.append("    stream = A['stream']")
     out += [f"    {name} = A[{name!r}]" for name in f.input_buffers()]
     out += _forward_fn(layers, f, timed)[:-1] + [f"        return {f.ys[layers[-1].index]}"]
-    out += ["", "    def backward(x, dx):", *f.input_view(grads=True),
-            *_backward_lines(layers, f, timed)]
+    calls = _backward_lines(layers, f, timed)
+    out += ["", "    def backward(x, dx):", *f.input_view(grads=True, reads=calls), *calls]
     out += _trace_fn(layers, f) if trace else []
     last = "first_nonfinite" if trace else "None"
     return out + ["", f"    return forward, backward, {last}", "", ""]

@@ -17,6 +17,8 @@ A chain gets exactly the names it always had: no temporaries, no additions.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from .descriptor import size
@@ -39,10 +41,19 @@ class Flow:
     # whose backward runs after another reader's: it writes this temporary, then adds it in.
     shares: dict[tuple[int, str], tuple[int, ...]] = field(default_factory=dict)
 
-    def input_view(self, grads: bool = False) -> list[str]:
+    def input_view(self, grads: bool = False, reads: Sequence[str] = ()) -> list[str]:
         """Lines that view the flat rows of the data (and of `dx`) as each input: a
         sequence's shape, the columns of each named input. Views where that is possible;
-        images are copied channel-major, `(C, n, H, W)`, the layout of every image value."""
+        images are copied channel-major, `(C, n, H, W)`, the layout of every image value.
+        With `reads` (the function's other lines), only the views they read: an unread
+        local (a token input's gradient) would fail ruff in emitted modules."""
+        lines = self._views(grads)
+        if not reads:
+            return lines
+        text = "\n".join(reads)
+        return [line for line in lines if _read(line, text)]
+
+    def _views(self, grads: bool) -> list[str]:
         lines = []
         for name, (start, stop), shape in self.parts.values():
             if name == "x" and len(shape) < 2:
@@ -99,7 +110,8 @@ class Flow:
         if fold is None:
             return layer
         shape = (*layer.in_shape[:-1], layer.in_shape[-1] - fold[1])
-        return replace(layer, in_shape=shape, n_in=size(shape))
+        return replace(layer, in_shape=shape, n_in=size(shape),
+                       attrs=(*layer.attrs, ("peek", fold[1])))
 
     # Buffers not in the network's float type: token ids sliced by a `steps` node (int64).
     dtypes: dict[str, str] = field(default_factory=dict)
@@ -128,6 +140,12 @@ class Flow:
         """The loss's view of its input (or its gradient): rows of a sequence or an image
         as flat vectors, as the elementwise losses and their targets take them."""
         return f"{name}.reshape(n, -1)" if self.loss_rank > 1 else name
+
+
+def _read(line: str, text: str) -> bool:
+    """Whether the value a view line assigns is read in `text` (other lines: kept)."""
+    target = line.split(" = ", 1)[0].strip()
+    return not target.isidentifier() or re.search(rf"\b{target}\b", text) is not None
 
 
 def _copied(name: str, shape: tuple[int, ...]) -> bool:

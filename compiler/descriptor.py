@@ -46,6 +46,9 @@ class Scratch:
     # State carried from one call to the next while the passes' `stream` flag is set (a
     # recurrent layer's last hidden state, for truncated BPTT); zeros when bound.
     carried: bool = False
+    # Allocated only for the nodes where this holds (a folded peeky vector's bias per row);
+    # None: always.
+    needed: Callable[[Any], bool] | None = None
 
 
 Template = str | Callable[[dict[str, str], Any], str]

@@ -46,7 +46,7 @@ def constants(layer: LayerPlan) -> tuple[str, ...]:
                  for c in _declared(layer))
 
 
-FOLDED = "pass  # folded into the recurrent layer that reads it (dataflow.Flow.folds)"
+FOLDED = "# folded into the recurrent layer that reads it (dataflow.Flow.folds)"
 
 
 def forward(layer: LayerPlan, f: Flow) -> str:

@@ -90,6 +90,7 @@ def steps_source(plan: NetPlan) -> str:
     decoder = [_one_step(lp, dec, answer) for lp in body if lp.index in dec]
     feed = _feed(plan, decoder)
     assert feed is not None
+    calls = [f"        {nodecode.forward(lp, f)}" for lp in encoder]
     out = ["def bind_steps(P, S, n, dtype, rng):",
            '    """Buffers for n rows; the encoder once, then the decoder a token at a time."""',
            *_bindings(plan.layers), *_allocations([*encoder, *decoder], f),
@@ -99,8 +100,7 @@ def steps_source(plan: NetPlan) -> str:
            "    idle = np.zeros(1, np.bool_)", "    train = False", "",
            "    def encode(x):",
            "        stream = idle  # the encoder starts from zeros for every question",
-           *f.input_view(),
-           *(f"        {nodecode.forward(lp, f)}" for lp in encoder), "        return None"]
+           *f.input_view(reads=calls), *calls, "        return None"]
     last = f.ys[decoder[-1].index]
     head = f"        {OPS[plan.loss.op].head}_forward({last}.reshape(n, -1), out)"
     for name, first in (("first", True), ("step", False)):
@@ -138,6 +138,8 @@ def _allocations(layers: list[LayerPlan], f: Flow) -> list[str]:
     """Each node's output buffer (a decoder node's for one step) and its scratch."""
     out, seen = [], set()
     for lp in layers:
+        if f.folds and f.folded(lp.index):
+            continue  # never formed: its reader reads its inputs
         name = f.ys[lp.index]
         if name not in seen:
             seen.add(name)

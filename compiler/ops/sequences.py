@@ -162,8 +162,8 @@ RECURRENT = {"shape": _sequence, "sets_width": True, "params": _RECURRENT_PARAMS
 
 def _per_row(name: str) -> Scratch:
     """A folded peeky vector's bias per row, or its gradient, (n, kH)."""
-    return Scratch(name, per_row=False,
-                   shape=lambda lp: ("n", GATES[lp.op] * lp.shape[-1]))
+    return Scratch(name, per_row=False, shape=lambda lp: ("n", GATES[lp.op] * lp.shape[-1]),
+                   needed=lambda lp: lp.attr("peek") is not None)
 
 
 _PEEK = (_per_row("pb"), _per_row("dpb"))
