@@ -43,6 +43,12 @@ SPECS = {
     "last_step": "input: tokens(7), steps=4\nembed(5) -> lstm(4) => h\nh.last -> affine(3) "
                  "-> softmax_ce",
     "cbow": "input: tokens(9), steps=2\nembed(4) -> mean -> ns_loss(k=3)",
+    # peeky (its concat folded into the decoder's LSTM) and attention, two token inputs
+    "seq2seq": "input: src: tokens(9, steps=4), tgt: tokens(9, steps=3)\n"
+               "src -> embed(4) -> lstm(5) => h\n"
+               "concat(tgt[:-1] -> embed(4), h.last) -> lstm(5, init=h.last) => d\n"
+               "concat(attention(d, h), d) -> affine -> softmax_ce(tgt[1:])\n"
+               "generate: greedy(tgt)",
 }
 
 DRIVER = textwrap.dedent("""
@@ -217,7 +223,7 @@ def test_standalone_module_loss_falls_on_spiral(tmp_path):
     assert losses[-1] < 0.5 * losses[0]
 
 
-@pytest.mark.parametrize("name", ["all_layers_softmax_ce", "language_model", "cbow"])
+@pytest.mark.parametrize("name", ["all_layers_softmax_ce", "language_model", "cbow", "seq2seq"])
 def test_standalone_module_has_help_and_passes_ruff(tmp_path, name):
     _, module = _emit(tmp_path, "all", SPECS[name])
     help_text = subprocess.run([sys.executable, str(module), "--help"], capture_output=True,
