@@ -35,9 +35,16 @@ def describe_run(plan: Any) -> str:
     """The run settings under the table of `netc check -v`."""
     r = plan.run
     hyper = ", ".join(f"{k}={v:g}" for k, v in r.hyper)
-    return (f"data: {r.data}\noptimizer: {r.optimizer}({hyper})\n"
+    # As a spec writes them: `dates(reverse=true)`, `corpus(path='ptb.train.txt')`
+    given = ", ".join(f"{k}={'true' if v is True else repr(v)}" for k, v in r.data_args
+                      if v is not None and v is not False)
+    text = (f"data: {r.data}{f'({given})' if given else ''}\noptimizer: {r.optimizer}({hyper})\n"
             f"train: epochs={r.epochs}, batch_size={r.batch_size}, seed={r.seed}, "
             f"dtype={r.dtype}")
+    if r.generate:  # seq2seq: which input the decoder feeds back, and how many tokens
+        k, steps, _ = r.generate
+        text += f"\ngenerate: greedy({plan.input_parts[k][0]}, steps={steps})"
+    return text
 
 
 def gradcheck_report(spec: str, *, batch: int, tol: float, seed: int) -> tuple[str, bool]:
