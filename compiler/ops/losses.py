@@ -85,7 +85,10 @@ OPS = (
     OpDef("softmax_ce", s.SoftmaxCESpec, shape=_classes,
           forward=_per_step("softmax_ce_forward({x}, {t}, {out}, rows, ones_k)"),
           backward=_per_step("softmax_ce_backward({out}, {t}, {dx}, {scale}, rows)"),
-          constants=("rows", "ones_k"), head="softmax", onnx=_head_onnx("Softmax", axis=-1)),
+          constants=("rows", "ones_k"), head="softmax", onnx=_head_onnx("Softmax", axis=-1),
+          # as written: softmax_ce(tgt[1:]) where its targets come from an input
+          label=lambda lp: f"softmax_ce({lp.attr('target')})" if lp.attr("target") else
+          "softmax_ce"),
     OpDef("sigmoid_ce", s.SigmoidCESpec, shape=_not_images,
           forward="sigmoid_ce_forward({x}, t, out)",
           backward="sigmoid_ce_backward(out, t, {dx}, scale)", head="sigmoid",
