@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .runtime.data.dataset import Dataset
 
-__all__ = ["contexts_target", "load_csv", "load_markov", "load_mnist", "load_npz",
-           "load_spiral", "load_text"]
+__all__ = ["contexts_target", "load_addition", "load_csv", "load_dates", "load_markov",
+           "load_mnist", "load_npz", "load_pairs", "load_spiral", "load_text"]
 
 Pairs = tuple[tuple[Any, Any], tuple[Any, Any]]
 
@@ -127,3 +127,34 @@ def contexts_target(ids: Any, window: int = 1) -> tuple[Any, Any]:
     from .runtime.tokens import contexts_and_targets
 
     return contexts_and_targets(np.asarray(ids), 2 * window, "contexts_target")
+
+
+def load_addition(reverse: bool = False) -> Any:
+    """The problems of `data: addition` (DLFS-2 ch. 7): 50,000 `a+b` with 0 <= a, b < 1000
+    drawn with seed 0, in the book's format. A `Pairs` record: `questions` (N, 7) and
+    `answers` (N, 5, the start symbol "_" first) int32 ids, `chars` (id -> character), the
+    last `test` rows held out; `split()` gives DLFS-2's `(x_train, t_train, x_test,
+    t_test)`, `encode(q)`/`decode(ids)` translate, and `np.concatenate([questions, answers],
+    axis=1)` are the rows a spec with `input: src: tokens, tgt: tokens` trains on
+    (`net.fit(rows)`: the targets are its answer columns)."""
+    from .runtime.data.pairs import addition_pairs
+
+    return addition_pairs(reverse)
+
+
+def load_dates(reverse: bool = False) -> Any:
+    """The dates of `data: dates` (DLFS-2 ch. 8): 50,000 days of 1970-2029 written in 13
+    human formats, answered `YYYY-MM-DD`; a `Pairs` record as `load_addition`'s."""
+    from .runtime.data.pairs import date_pairs
+
+    return date_pairs(reverse)
+
+
+def load_pairs(path: str | os.PathLike[str], reverse: bool = False, seed: int = 0) -> Any:
+    """A file of `question_answer` lines in DLFS-2's format (`addition.txt`, `date.txt`), as
+    `data: pairs(path)` reads it: shuffled with `seed`, a tenth held out; a `Pairs` record
+    as `load_addition`'s."""
+    from .runtime.data.pairs import read_pairs
+
+    return read_pairs(path, reverse, seed)
+

@@ -237,3 +237,26 @@ def test_seq2seq_peeky_concat_is_folded_into_the_decoder_lstm():
     assert "concat_forward" in net.source  # the second concat, before an affine, is not folded
     plain = netc.compile(PLAIN)
     assert flow(plain.plan).folds == {} and "peek_forward(" not in plain.source
+
+
+def test_seq2seq_datasets_are_the_runs_data(tmp_path):
+    """`netc.datasets.load_addition/load_dates/load_pairs` give the problems `netc run`
+    trains on, and their rows train a spec from Python with no targets given."""
+    import netc.datasets as datasets
+    from netc.runtime.data import load_pairs
+
+    found = datasets.load_addition(reverse=True)
+    rows = load_pairs("addition", "addition", True)
+    both = np.concatenate([found.questions, found.answers], axis=1)
+    np.testing.assert_array_equal(both[:-found.test], rows.x_train)
+    np.testing.assert_array_equal(both[-found.test:], rows.x_test)
+    assert datasets.load_dates().questions.shape[1] == 29
+    path = tmp_path / "a.txt"
+    path.write_text("1+1  _2  \n12+3 _15 \n2+2  _4  \n")
+    assert datasets.load_pairs(path).questions.shape == (3, 5)
+    net = netc.compile("data: addition\ninput: src: tokens, tgt: tokens\n"
+                       "src -> embed(3) -> lstm(4) => h\n"
+                       "tgt[:-1] -> embed(3) -> lstm(4, init=h.last) -> affine -> "
+                       "softmax_ce(tgt[1:])\ngenerate: greedy(tgt)\n")
+    history = net.fit(both[:256], epochs=1, batch_size=64, verbose=0)
+    assert np.isfinite(history.last["train_loss"])
