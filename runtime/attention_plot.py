@@ -9,13 +9,18 @@ import os
 
 from numpy.typing import NDArray
 
-from .plot import _save, require_matplotlib
+from .plot import Curves, _save, require_matplotlib
+
+
+class AttentionMap(Curves):
+    """An attention heat map: `.figure` is the matplotlib Figure; a notebook shows it."""
 
 
 def plot_attention(weights: NDArray, question: str, answer: str,
-                   path: str | os.PathLike[str]) -> None:
-    """Write the heat map of `weights` (len(answer), len(question)) to `path` (.png, .svg,
-    .pdf, ...), the characters on the axes, atomically."""
+                   path: str | os.PathLike[str] | None = None) -> AttentionMap | None:
+    """The heat map of `weights` (len(answer), len(question)), the characters on the axes:
+    written to `path` (.png, .svg, .pdf, ...) atomically, or, without one, returned as an
+    `AttentionMap`, which a notebook shows as an image."""
     figure = require_matplotlib()
     rows, cols = weights.shape
     fig = figure(figsize=(max(3.0, 0.32 * cols + 1.5), max(2.5, 0.32 * rows + 1.2)))
@@ -28,7 +33,10 @@ def plot_attention(weights: NDArray, question: str, answer: str,
     ax.set_ylabel("answer")
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     fig.tight_layout()
+    if path is None:
+        return AttentionMap(fig)
     _save(fig, os.fspath(path))
+    return None
 
 
 def _label(char: str) -> str:

@@ -215,6 +215,13 @@ class Network:
 
         return attention(self, question)
 
+    def plot_attention(self, question: str, path: str | PathLike[str] | None = None) -> Any:
+        """The heat map `netc attention` draws for `question` (extra `plot`): written to
+        `path`, or returned as an image a notebook shows."""
+        from .attention_plot import plot_attention
+
+        return plot_attention(*self.attention(question), path)
+
     def export_onnx(self, path: str | PathLike[str]) -> None:
         """Write the inference graph with the current weights as an ONNX model (netc[onnx])."""
         from .onnx_export import export_onnx

@@ -108,3 +108,13 @@ def test_export_writes_the_encoder_and_the_decoder_step(trained, capsys, tmp_pat
     assert code == 0, err
     assert "input 'src' (batch, 7), 'tgt' (batch, 5)" in text
     assert (tmp_path / "m.encoder.onnx").exists() and (tmp_path / "m.decoder.onnx").exists()
+
+
+def test_plot_attention_from_python_shows_or_writes_the_map(trained, tmp_path):
+    pytest.importorskip("matplotlib")
+    spec, ckpt = trained
+    net = netc.load(spec, checkpoint=ckpt)
+    shown = net.plot_attention("16+75")  # a notebook displays it
+    assert shown._repr_png_()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert net.plot_attention("16+75", tmp_path / "a.svg") is None
+    assert (tmp_path / "a.svg").read_text().lstrip().startswith("<?xml")
