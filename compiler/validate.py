@@ -184,6 +184,14 @@ def _run(decls: Sequence[Declaration], smap: SourceMap, problems: list[Diagnosti
     if any(v is None for v in parts.values()):
         return None
     run = s.RunSpec(**parts)
+    if run.input is not None and run.input.named and run.train.bptt:
+        problems.append(Diagnostic(
+            "bad_bptt", "bptt streams one token input through a language model, but this "
+            "spec reads several inputs by name", smap.args.get(("run", "train", "bptt"),
+                                                               seen["train"].span),
+            loc=("train", "bptt"), hint="leave bptt out: a seq2seq model trains on whole "
+            "question/answer rows"))
+        return None
     return _token_steps(run, seen.get("input"), "data" in seen, problems)
 
 

@@ -260,3 +260,11 @@ def test_seq2seq_datasets_are_the_runs_data(tmp_path):
                        "softmax_ce(tgt[1:])\ngenerate: greedy(tgt)\n")
     history = net.fit(both[:256], epochs=1, batch_size=64, verbose=0)
     assert np.isfinite(history.last["train_loss"])
+
+
+def test_seq2seq_refuses_bptt_at_its_setting():
+    with pytest.raises(SpecError) as e:
+        netc.compile(PLAIN + "train: bptt=3\n")
+    d = e.value.diagnostics[0]
+    assert d.code == "bad_bptt" and (d.span.line, d.span.column) == (5, 13)
+
