@@ -242,6 +242,7 @@ def _gradients(plan: NetPlan, f: Flow) -> None:
     """`dxs` and `adds`: backward visits the nodes last first, so the first read of a value
     it meets writes the value's gradient buffer, and every later read a temporary."""
     written: set[int] = set()
+    folded = {c for c, _ in f.folds.values()}
     dxs: list[tuple[str, ...]] = [()] * len(plan.layers)
     adds: list[list[tuple[str, str]]] = [[] for _ in plan.layers]
     for lp in reversed(plan.layers):
@@ -254,6 +255,8 @@ def _gradients(plan: NetPlan, f: Flow) -> None:
                 continue
             base = f"t{f.parts[j][0]}" if j < 0 else f"t{j}"
             temp = base + (f"_{len(adds[lp.index])}" if adds[lp.index] else "")
+            if lp.index in folded:  # its reader writes this share along with its own
+                temp = f"{base}_folded{len(adds[lp.index])}"
             adds[lp.index].append((target, temp))
             f.temps[temp] = j
             names.append(temp)

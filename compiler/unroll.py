@@ -64,6 +64,16 @@ class _Builder:
         self.names: dict[str, _Name] = {}
         self.binding: set[str] = set()  # names the pipelines being walked will bind
         self.problems: list[Diagnostic] = []
+        self.lasts: dict[int, int] = {}  # a sequence -> its `last` node: `h.last` made once
+
+    def last(self, span: Span, via: Via | None) -> None:
+        """The current value's last step (`h.last`), one node however often it is read."""
+        source = self.cur
+        assert source is not None
+        if source not in self.lasts:
+            self.emit(Call("last", (), span, span, False), via, (source,))
+            self.lasts[source] = self.cur  # type: ignore[assignment]
+        self.cur = self.lasts[source]
 
     def emit(self, call: Call, via: Via | None, inputs: tuple[int | None, ...]) -> None:
         if None in inputs:
@@ -159,7 +169,7 @@ def _stage(b: _Builder, todo: list, s: Stage, via: Via | None, env: Env, first: 
         b.emit(_substituted(s, env), via, (b.cur,))
     elif s.attr == "last" and not s.sliced and first:  # `h.last -> ...`: h's last step
         _name_ref(b, Call(s.name, (), s.name_span, s.name_span, False), first)
-        b.emit(Call("last", (), s.span, s.span, False), via, (b.cur,))
+        b.last(s.span, via)
     elif s.sliced and not s.attr and first:  # `tgt[:-1] -> ...`: some of tgt's steps
         slice_start(b, s, via, _name_ref)
     else:  # any other TensorRef: refused earlier by `check_supported`
@@ -237,7 +247,7 @@ def _start_state(b: _Builder, call: Call, via: Via | None) -> None:
     x, value = b.cur, arg.value
     if isinstance(value, TensorRef) and value.attr == "last" and not value.sliced:
         _name_ref(b, Call(value.name, (), value.name_span, value.name_span, False), True)
-        b.emit(Call("last", (), value.span, value.span, False), via, (b.cur,))
+        b.last(value.span, via)
     elif isinstance(value, Call) and not value.has_parens and value.name in b.names:
         _name_ref(b, value, True)
     else:
