@@ -32,7 +32,7 @@ def check_supported(program: Program) -> None:
 def _forms(program: Program) -> Iterator[tuple[str, Span]]:
     for decl in program.declarations:
         # Why: token ids and numbers side by side in one data row have no common type.
-        kinds = {_is_tokens(a.value) for a in decl.args if a.colon}
+        kinds = {is_tokens(a.value) for a in decl.args if a.colon}
         for arg in decl.args:
             yield from _arg_forms(arg, declaration=True, mixed=len(kinds) > 1)
     todo: list[object] = [*program.pipelines, *(d.body for d in program.definitions)]
@@ -79,14 +79,15 @@ def _takes_shapes(name: str) -> bool:
     return name in OPS and getattr(OPS[name].schema, "takes_shapes", False)
 
 
-def _is_tokens(value: object) -> bool:
+def is_tokens(value: object) -> bool:
+    """`tokens` or `tokens(V, steps=T)` in an `input:` line (validate.py reads it too)."""
     return isinstance(value, Call) and value.name == "tokens"
 
 
 def _arg_forms(arg: Arg, *, declaration: bool, shapes: bool = False, mixed: bool = False
                ) -> Iterator[tuple[str, Span]]:
     value = arg.value
-    tokens = _is_tokens(value) and not mixed  # `src: tokens, tgt: tokens`: built
+    tokens = is_tokens(value) and not mixed  # `src: tokens, tgt: tokens`: built
     if arg.colon and not isinstance(value, (int, Dims)) and not tokens:
         yield f"a named input of {_shown(value)} ('{arg.name}: ...')", arg.span
     elif isinstance(value, Dims) and not declaration and not shapes:

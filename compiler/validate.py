@@ -21,6 +21,7 @@ from . import spec as s
 from .expand import Expanded
 from .messages import describe_error
 from .registry import OPS, OPTIMIZERS, SETTINGS, OpInfo, suggest
+from .unsupported import is_tokens
 
 
 @dataclass
@@ -45,7 +46,7 @@ def validate(program: Program, calls: Sequence[Expanded]) -> tuple[s.NetSpec, So
     problems: list[Diagnostic] = []
     smap = SourceMap(tuple(calls))
     blocks = {d.name for d in program.definitions}
-    tokens = any(d.key == "input" and any(_is_tokens(a.value) for a in d.args)
+    tokens = any(d.key == "input" and any(is_tokens(a.value) for a in d.args)
                  for d in program.declarations)
     layers = [_layer(i, ex, smap, problems, blocks, tokens) for i, ex in enumerate(calls)]
     run = _run(program.declarations, smap, problems)
@@ -275,7 +276,7 @@ def _input_shape(d: Declaration) -> list[Arg]:
     `input: a: 784, b: 1x28x28` as one `named` argument of (name, shape) pairs."""
     args = list(d.args)
     head = args[0] if args and args[0].name is None else None
-    if head is not None and isinstance(head.value, Call) and head.value.name == "tokens":
+    if head is not None and is_tokens(head.value):
         # `input: tokens` (the data's vocabulary) or `input: tokens(10000)`
         sizes = [a.value for a in head.value.args]
         vocab = sizes[0] if len(sizes) == 1 else 0 if not sizes else sizes
@@ -283,7 +284,7 @@ def _input_shape(d: Declaration) -> list[Arg]:
     if any(a.colon for a in args):
         named = tuple((a.name, _named_shape(a.value)) for a in args if a.colon)
         span = args[0].span.through(args[-1].span)
-        tokens = [a for a in args if a.colon and _is_tokens(a.value)]
+        tokens = [a for a in args if a.colon and is_tokens(a.value)]
         # `src: tokens, tgt: tokens`: one vocabulary (`tokens(V)` on any of them), and each
         # input's length from the data (shape () until then) or `tokens(V, steps=7)`.
         vocab = [a.value.args[0].value for a in tokens if a.value.args and
@@ -303,16 +304,12 @@ def _input_shape(d: Declaration) -> list[Arg]:
     return args
 
 
-def _is_tokens(value: object) -> bool:
-    return isinstance(value, Call) and value.name == "tokens"
-
-
 def _named_shape(value: object) -> object:
     """A named input's row shape: `784`, `1x28x28`, or a token input's steps (`()`: the
     data's)."""
     if isinstance(value, Dims):
         return value.dims
-    if _is_tokens(value):
+    if is_tokens(value):
         steps = [a.value for a in value.args if a.name == "steps"]  # type: ignore[attr-defined]
         return tuple(steps)
     return (value,)

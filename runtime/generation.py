@@ -26,8 +26,12 @@ def answer_columns(plan: Any) -> tuple[int, int]:
     """The data row's columns (first, steps) the decoder reads: its start symbol's column
     and how many tokens greedy decoding writes after it."""
     k, steps, first = plan.run.generate
-    before = sum(math.prod(shape) for _, shape in plan.input_parts[:k])
-    return before + first, steps
+    return _column(plan, k) + first, steps
+
+
+def _column(plan: Any, k: int) -> int:
+    """Where named input k's columns start in a data row (the inputs lie side by side)."""
+    return sum(math.prod(shape) for _, shape in plan.input_parts[:k])
 
 
 def greedy(net: Any, x: NDArray) -> NDArray:
@@ -88,5 +92,5 @@ def exact_match(generated: NDArray, t: NDArray) -> float:
 def targets_of(plan: Any, x: NDArray) -> NDArray:
     """`softmax_ce(tgt[1:])`: the targets, the columns of the input they come from."""
     k, start, stop = plan.target
-    before = sum(math.prod(shape) for _, shape in plan.input_parts[:k])
+    before = _column(plan, k)
     return np.ascontiguousarray(x[:, before + start:before + stop])

@@ -2,8 +2,9 @@
 generation, the way other tools ship translation models: the encoder, run once per question,
 and one decoder step, run once per generated token.
 
-The plan is cut where the answer enters: every node that depends on the `generate:` input
-(`tgt`) is the decoder's, the rest the encoder's. The encoder model reads the other token
+The plan is cut where the answer enters, as the step decoder cuts it
+(`compiler/stepper.decoder_nodes`): every node that depends on the `generate:` input (`tgt`)
+is the decoder's, the rest the encoder's. The encoder model reads the other token
 inputs (`src`) and returns every value the decoder reads from it, as `enc_<node>`. The decoder
 step reads `token` (batch, 1), int64, the encoder's values, and, per recurrent layer of the
 decoder, its state `h<node>` (and `c<node>` for an LSTM); it returns `output`, the next
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from ..atomic import write_atomically
 from ..compiler.ops import OPS
 from ..compiler.plan import INPUT
+from ..compiler.stepper import decoder_nodes
 from ..errors import DataError
 from .onnx_export import OPSET, _add_layer, _Graph, _onnx
 
@@ -43,11 +45,7 @@ def split(net: Network) -> tuple[list[Any], list[Any], list[int]]:
     if not plan.run.generate:
         raise DataError(f"{plan.path}: a step-by-step export needs a seq2seq spec with "
                         "generate: greedy(...)")
-    answer = INPUT - plan.run.generate[0]
-    decoder: set[int] = set()
-    for lp in plan.layers:
-        if any(j == answer or j in decoder for j in lp.inputs):
-            decoder.add(lp.index)
+    answer, decoder = INPUT - plan.run.generate[0], decoder_nodes(plan)
     dec = [lp for lp in plan.layers if lp.index in decoder]
     enc = [lp for lp in plan.layers if lp.index not in decoder]
     context = sorted({j for lp in dec for j in lp.inputs if j not in decoder and j != answer})
