@@ -3,8 +3,8 @@
 Each op (`compiler/ops/*.py`) is one `OpDef`: its schema and positional forms (validate), its
 shape rule (shapes.py), its parameters, state and scratch buffers (lower, build, memory), its
 forward and backward kernel calls as small templates over value names (codegen), what may be
-overwritten in place, its ONNX mapping (runtime/onnx_export.py) and its label in the summary
-(and so in `netc graph`).
+overwritten in place, its ONNX mapping (runtime/onnx_export.py), its PyTorch form
+(runtime/torch_emit.py) and its label in the summary (and so in `netc graph`).
 No consumer switches on an op's name: each reads these fields. Plain data, no numpy, so
 `netc check` stays fast.
 """
@@ -156,6 +156,12 @@ class OpDef(SchemaFacts):
     # A recurrent layer's ONNX form for one step of generation from given state inputs:
     # (graph builder, layer, state names) -> the names of its final state.
     onnx_step: Callable[..., tuple[str, ...]] | None = None
+    # Its PyTorch form (`netc compile --emit torch`, runtime/torch_emit.py): one expression
+    # over torch tensors, a template over the forward's names (`x`, a second input `s`, a
+    # merge's `xs` as "a, b", a loss's targets `t`, its arrays, its attributes as `repr`); it
+    # may call the helpers of runtime/torch_kernels.py and reads `self.training` (dropout,
+    # batchnorm) and `self.uniform` (draws). None: no form (the emit names the op).
+    torch: Template | None = None
     label: Callable[[Any], str] | None = None  # summary label from the LayerPlan
     # Kernels its templates call that runtime/kernels.py does not hold (an op added from
     # outside netc): top-level functions over numpy, copied into emitted modules like ours.

@@ -167,7 +167,7 @@ def _parser() -> argparse.ArgumentParser:
 
     k = sub.add_parser("compile", parents=[common], help="print the generated code")
     k.add_argument("spec")
-    k.add_argument("--emit", choices=("python", "plan"), default="python")
+    k.add_argument("--emit", choices=("python", "plan", "torch"), default="python")
     k.add_argument("-o", "--output", metavar="FILE")
     k.set_defaults(func=cmd_compile)
 

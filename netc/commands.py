@@ -69,12 +69,18 @@ def gradcheck_report(spec: str, *, batch: int, tol: float, seed: int) -> tuple[s
 
 
 def emit(spec: str, what: str) -> str:
-    """`netc compile --emit`: the standalone Python module, or the plan as JSON."""
+    """`netc compile --emit`: the standalone Python module, the plan as JSON, or the PyTorch
+    module (`torch`)."""
     plan = plan_file(spec)
     if what == "plan":
         import json
 
         return json.dumps(plan_json(plan), indent=2) + "\n"
+    if what == "torch":
+        from .api import read
+        from .runtime.torch_emit import torch_module
+
+        return torch_module(plan, read(spec))
     from .runtime.generated import standalone_module
 
     return standalone_module(plan)

@@ -19,8 +19,10 @@ def _leaky_onnx(g: Any, lp: Any) -> None:
 
 
 def _own_output(name: str, schema: type, onnx_name: str, **flags: Any) -> OpDef:
-    """An activation whose backward reads only its output: `name_backward(dy, y, dx)`."""
-    return OpDef(name, schema, forward=f"{name}_forward({{x}}, {{y}})",
+    """An activation whose backward reads only its output: `name_backward(dy, y, dx)`;
+    in PyTorch `torch.<name>` (softmax over the last axis)."""
+    torch = f"torch.{name}({{x}}{', -1' if name == 'softmax' else ''})"
+    return OpDef(name, schema, forward=f"{name}_forward({{x}}, {{y}})", torch=torch,
                  backward=f"{name}_backward({{dy}}, {{y}}, {{dx}})", needs_output=True,
                  onnx=_unary(onnx_name, **({"axis": -1} if name == "softmax" else {})),
                  **flags)
@@ -49,6 +51,6 @@ OPS = (
           forward="leaky_relu_forward({x}, {y}, {alpha})",
           backward="leaky_relu_backward({dy}, {x}, {dx}, {alpha})", grad_in_place=True,
           init_hint="he",
-          onnx=_leaky_onnx),
+          onnx=_leaky_onnx, torch="torch.nn.functional.leaky_relu({x}, {alpha})"),
     _own_output("softmax", s.SoftmaxSpec, "Softmax", shape=_softmax_shape),
 )

@@ -63,9 +63,9 @@ OPS = (
           forward="affine_forward({x}, {W}, {b}, {y})",
           backward="affine_backward({dy}, {x}, {W}, {dx}, {dW}, {db}, {ones})",
           params=(W, ParamRule("b", _bias, "zeros")), constants=("ones",),
-          onnx=_affine_onnx, label=_label),
+          onnx=_affine_onnx, torch="{x} @ {W} + {b}", label=_label),
     OpDef("matmul", s.MatMulSpec, SIZED, **DENSE,
           forward="matmul_forward({x}, {W}, {y})",
           backward="matmul_backward({dy}, {x}, {W}, {dx}, {dW})",
-          params=(W,), onnx=_matmul_onnx, label=_label),
+          params=(W,), onnx=_matmul_onnx, torch="{x} @ {W}", label=_label),
 )

@@ -221,6 +221,11 @@ def _global_avg_pool_onnx(g: Any, lp: Any) -> None:
     g.node("Flatten", [], lp.label, axis=1)
 
 
+def _pool_torch(names: dict[str, str], lp: Any) -> str:
+    kind = "max" if lp.attr("mode") == "max" else "avg"
+    return f"torch.nn.functional.{kind}_pool2d({names['x']}, {names['size']}, {names['stride']})"
+
+
 OPS = (
     OpDef("conv", s.ConvSpec, ((), ("filters",), ("filters", "size")), shape=conv_shape,
           sets_width=True,
@@ -233,14 +238,15 @@ OPS = (
           # its border again).
           scratch=(Scratch("col", shape=_columns), Scratch("xpad", shape=_padded),
                    Scratch("gpad", shape=_gradient_padded)),
-          onnx=_conv_onnx, label=_call),
+          onnx=_conv_onnx, label=_call,
+          torch="torch.nn.functional.conv2d({x}, {W}, {b}, {stride}, {pad})"),
     OpDef("pool", s.PoolSpec, ((), ("size",)), shape=pool_shape, sets_width=True,
           forward=_pool_call("forward"), backward=_pool_call("backward"), needs_output=True,
           scratch=(Scratch("lower", shape=_lower, dtype="bool_"),
                    Scratch("right", shape=_right, dtype="bool_")),
-          onnx=_pool_onnx, label=_call),
+          onnx=_pool_onnx, label=_call, torch=_pool_torch),
     OpDef("global_avg_pool", s.GlobalAvgPoolSpec, shape=global_avg_pool_shape, sets_width=True,
           forward="global_avg_pool_forward({x}, {y})",
           backward="global_avg_pool_backward({dy}, {dx})",
-          onnx=_global_avg_pool_onnx),
+          onnx=_global_avg_pool_onnx, torch="{x}.mean((2, 3))"),
 )

@@ -25,5 +25,5 @@ OPS = (
     OpDef("flatten", s.FlattenSpec, shape=flatten_shape, sets_width=True,
           forward="flatten_forward({x}, {y})", backward="flatten_backward({dy}, {dx})",
           grad_in_place=False,
-          onnx=_flatten_onnx),
+          onnx=_flatten_onnx, torch="{x}.flatten(1)"),
 )

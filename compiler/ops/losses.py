@@ -86,12 +86,14 @@ OPS = (
           forward=_per_step("softmax_ce_forward({x}, {t}, {out}, rows, ones_k)"),
           backward=_per_step("softmax_ce_backward({out}, {t}, {dx}, {scale}, rows)"),
           constants=("rows", "ones_k"), head="softmax", onnx=_head_onnx("Softmax", axis=-1),
+          torch="softmax_ce({x}, {t})",
           # as written: softmax_ce(tgt[1:]) where its targets come from an input
           label=lambda lp: f"softmax_ce({lp.attr('target')})" if lp.attr("target") else
           "softmax_ce"),
     OpDef("sigmoid_ce", s.SigmoidCESpec, shape=_not_images,
           forward="sigmoid_ce_forward({x}, t, out)",
           backward="sigmoid_ce_backward(out, t, {dx}, scale)", head="sigmoid",
+          torch="sigmoid_ce({x}, {t})",
           onnx=_head_onnx("Sigmoid")),
     # ns_loss predicts the hidden vector (its output vectors only score sampled words).
     OpDef("ns_loss", s.NSLossSpec, ((), ("k",)), shape=_negative_sampling,
@@ -101,8 +103,10 @@ OPS = (
                             lambda x, y, op: x[-1]),),
           state=(ParamRule("table", lambda x, y, op: (op.vocab,), "zeros"),),
           scratch=_NS_SCRATCH,
+          torch="ns_loss({x}, {t}, {W}, {table}, {k}, self.uniform)",
           label=lambda lp: f"ns_loss(k={lp.attr('k')}, power={lp.attr('power')})"),
     # mse predicts its input as it is: no head, and the identity in ONNX.
     OpDef("mse", s.MSESpec, shape=_not_images, forward="mse_forward({x}, t, out)",
-          backward="mse_backward(out, t, {dx}, scale)", onnx=_head_onnx(None)),
+          backward="mse_backward(out, t, {dx}, scale)", onnx=_head_onnx(None),
+          torch="mse({x}, {t})"),
 )

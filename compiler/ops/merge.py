@@ -105,10 +105,10 @@ def _repeat_vectors(g: Any, lp: Any, shapes: tuple[Shape, ...]) -> None:
 OPS = (
     OpDef("add", s.AddSpec, shape=add_shape, variadic=True, sets_width=True, stepwise=True,
           forward="add_forward({xs}, {y})", backward="add_backward({dy}, {dxs})",
-          onnx=_add_onnx),
+          onnx=_add_onnx, torch="add({xs})"),
     # Why xs in the backward: a dx may be None, and the slices of dy need every width.
     OpDef("concat", s.ConcatSpec, shape=concat_shape, variadic=True, sets_width=True,
           stepwise=True,
           forward="concat_forward({xs}, {y})", backward="concat_backward({dy}, {xs}, {dxs})",
-          onnx=_concat_onnx),
+          onnx=_concat_onnx, torch="concat({xs})"),
 )

@@ -39,7 +39,8 @@ OPS = (
     OpDef("dropout", s.DropoutSpec, ((), ("p",)),
           forward="dropout_forward({x}, {y}, {mask}, {p}, rng, train)",
           backward="dropout_backward({dy}, {mask}, {dx})", scratch=(Scratch("mask"),),
-          grad_in_place=True, onnx=lambda g, lp: None, init_hint="pass"),
+          grad_in_place=True, onnx=lambda g, lp: None, init_hint="pass",
+          torch="dropout({x}, {p}, self.training, self.uniform)"),
     OpDef("batchnorm", s.BatchNormSpec, shape=_features_or_channels,
           forward="batchnorm_forward({x}, {gamma}, {beta}, {running_mean}, {running_var}, "
                   "{y}, {xhat}, {inv_std}, {momentum}, {eps}, train)",
@@ -53,5 +54,7 @@ OPS = (
                    Scratch("inv_std", shape=lambda lp: (_channels(lp.shape),))),
           grad_in_place=True,
           init_hint="pass",
-          onnx=_batchnorm_onnx),
+          onnx=_batchnorm_onnx,
+          torch="batchnorm({x}, {gamma}, {beta}, {running_mean}, {running_var}, {momentum}, "
+                "{eps}, self.training)"),
 )

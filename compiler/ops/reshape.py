@@ -41,9 +41,12 @@ def _sum_shape(shapes: tuple[Shape, ...], op: Any) -> Shape:
     return (x[0] // op.n,)
 
 
+# PyTorch: n copies side by side (Tensor.repeat tiles so), and the sum of the n blocks.
+_TORCH = {"repeat": "{x}.repeat(1, {n})", "sum": "{x}.reshape(len({x}), {n}, -1).sum(1)"}
+
 OPS = tuple(
     OpDef(name, schema, ((), ("n",)), forward=f"{name}_forward({{x}}, {{y}}, {{n}})",
           backward=f"{name}_backward({{dy}}, {{dx}}, {{n}})", onnx=onnx, shape=shape,
-          sets_width=True)
+          sets_width=True, torch=_TORCH[name])
     for name, schema, onnx, shape in (("repeat", s.RepeatSpec, _repeat_onnx, _repeat_shape),
                                       ("sum", s.SumSpec, _sum_onnx, _sum_shape)))

@@ -100,7 +100,7 @@ OPS = (
           backward="steps_backward({dy}, {start}, {stop}, {dx})",
           label=lambda lp: f"{lp.op}[{'' if lp.attr('start') is None else lp.attr('start')}:"
                            f"{'' if lp.attr('stop') is None else lp.attr('stop')}]",
-          onnx=_steps_onnx),
+          onnx=_steps_onnx, torch="{x}[:, {start}:{stop}]"),
     # Two inputs, not a variadic merge: the keys reach the templates as the second
     # operand `s`/`ds`, as a recurrent layer's `init=` state does.
     OpDef("attention", AttentionSpec, shape=_attention_shape, sets_width=True, stepwise=True,
@@ -108,5 +108,5 @@ OPS = (
           backward="attention_backward({dy}, {x}, {s}, {a}, {dx}, {ds}, {da})",
           scratch=(Scratch("a", per_row=False, shape=_weights),
                    Scratch("da", per_row=False, shape=_weights)),
-          onnx=_attention_onnx),
+          onnx=_attention_onnx, torch="attention({x}, {s})"),
 )

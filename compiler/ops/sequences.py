@@ -155,7 +155,14 @@ def _flags(lp: Any) -> tuple[str, ...]:
     return ("stream", "start") if len(lp.inputs) > 1 else ("stream",)
 
 
+def _recurrent_torch(names: dict[str, str], lp: Any) -> str:
+    """`lstm(x, Wx, Wh, b)`, and the state it starts from where `init=` gives one."""
+    start = f", {names['s']}" if len(lp.inputs) > 1 else ""
+    return f"{lp.op}({names['x']}, {names['Wx']}, {names['Wh']}, {names['b']}{start})"
+
+
 RECURRENT = {"shape": _sequence, "sets_width": True, "params": _RECURRENT_PARAMS,
+             "torch": _recurrent_torch,
              "constants": _flags, "label": _recurrent_label, "onnx": recurrent_onnx,
              "onnx_step": recurrent_step_onnx, "stepwise": True, "peeky": True}
 
@@ -175,7 +182,7 @@ OPS = (
           params=(ParamRule("W", lambda x, y, op: (op.vocab, op.dim), "weight",
                             lambda x, y, op: op.dim),),
           label=lambda lp: f"embed({lp.attr('vocab')}, {lp.shape[-1]})",
-          onnx=embed_onnx),
+          onnx=embed_onnx, torch="{W}[{x}]"),
     OpDef("rnn", s.RNNSpec, ((), ("hidden",)), **RECURRENT,
           **_starts("rnn_forward({x}, {Wx}, {Wh}, {b}, {y}, {h0}, {flag}, {xt}, {Hs})",
                     "rnn_backward({dy}, {Wx}, {Wh}, {xt}, {Hs}, {dx}, {dWx}, {dWh}, {db}, {dG})"),
@@ -194,8 +201,8 @@ OPS = (
                     "{dG}, {G2})", gives_dh0=True),
           scratch=(_state("h0"), _XT, _G, _H1, _DG, _named(_time_major("h"), "G2"), *_PEEK)),
     OpDef("last", s.LastSpec, shape=_steps_out, forward="last_forward({x}, {y})",
-          backward="last_backward({dy}, {dx})", onnx=last_onnx),
+          backward="last_backward({dy}, {dx})", onnx=last_onnx, torch="{x}[:, -1]"),
     OpDef("mean", s.MeanSpec, ((), ("axis",)), shape=_steps_out,
           forward="seq_mean_forward({x}, {y})", backward="seq_mean_backward({dy}, {dx})",
-          onnx=mean_onnx),
+          onnx=mean_onnx, torch="{x}.mean(1)"),
 )
