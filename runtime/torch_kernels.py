@@ -14,10 +14,15 @@ from __future__ import annotations
 TORCH_KERNELS: dict[str, str] = {
     "dropout": '''
 def dropout(x, p, training, uniform):
-    """Inverted dropout, as netc's: mask = (u >= p) / (1 - p) from `uniform`'s draws."""
+    """Inverted dropout, as netc's: mask = (u >= p) / (1 - p) from `uniform`'s draws (an
+    image's drawn channel-major, (c, n, h, w), in the order netc draws them)."""
     if not training:
         return x
-    mask = (uniform(tuple(x.shape)) >= p).to(x.dtype) * (1.0 / (1.0 - p))
+    if x.dim() == 4:
+        u = uniform((x.shape[1], x.shape[0], *x.shape[2:])).permute(1, 0, 2, 3)
+    else:
+        u = uniform(tuple(x.shape))
+    mask = (u >= p).to(x.dtype) * (1.0 / (1.0 - p))
     return x * mask
 ''',
     "batchnorm": '''

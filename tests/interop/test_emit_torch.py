@@ -37,7 +37,7 @@ SMALL = {
     "graph": "input: 1x2x2\nflatten -> affine(6)@E => h\nh -> residual(tanh -> affine(6)) "
              "-> concat(h, affine(tied=E) -> affine(2), tanh) -> affine(6) -> affine(6)@F -> "
              "add(tanh, affine(6)@F) -> affine(3) -> softmax_ce",
-    "images": "input: 2x8x8\nconv(3, 3, pad=1) -> tanh -> conv(3, 3, pad=1) -> pool(2) "
+    "images": "input: 2x8x8\nconv(3, 3, pad=1) -> tanh -> dropout(0.5) -> conv(3, 3, pad=1) -> pool(2) "
               "-> batchnorm -> conv(4, 2, stride=2) -> pool(2, stride=1) -> "
               "pool(1, mode=\"avg\") -> global_avg_pool -> affine(3) -> softmax_ce",
     "recurrent": "input: tokens(7), steps=4\nembed(5)@E -> lstm(4) -> gru(5) -> rnn(5) "
@@ -175,6 +175,19 @@ def test_emit_torch_trains_from_the_command_line(tmp_path):
     assert len(losses) == 30 and losses[-1] < 0.5 * losses[0]
     with np.load(tmp_path / "p.npz") as saved:
         assert sorted(saved.files) == ["0.affine.W", "0.affine.b", "2.affine.W", "2.affine.b"]
+
+
+def test_emit_torch_seq2seq_trains_on_inputs_alone(tmp_path):
+    """Its targets are columns of the inputs (`softmax_ce(tgt[1:])`): x_train is enough."""
+    out = tmp_path / "model.py"
+    spec = _spec(tmp_path, "seq2seq")
+    assert main(["compile", str(spec), "--emit", "torch", "-o", str(out)]) == 0
+    x = np.random.default_rng(0).integers(0, 9, (40, 7))
+    np.savez(tmp_path / "d.npz", x_train=x, x_test=x[:8])
+    run = subprocess.run([sys.executable, str(out), "--data", "d.npz", "--epochs", "2"],
+                         capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert "epoch 2/2" in run.stdout and "test loss" in run.stdout
 
 
 @pytest.mark.parametrize("spec", [*SHIPPED[:1], ROOT / "specs" / "mnist_deep_convnet.net"],
