@@ -37,9 +37,10 @@ SMALL = {
     "graph": "input: 1x2x2\nflatten -> affine(6)@E => h\nh -> residual(tanh -> affine(6)) "
              "-> concat(h, affine(tied=E) -> affine(2), tanh) -> affine(6) -> affine(6)@F -> "
              "add(tanh, affine(6)@F) -> affine(3) -> softmax_ce",
-    "images": "input: 2x8x8\nconv(3, 3, pad=1) -> tanh -> dropout(0.5) -> conv(3, 3, pad=1) -> pool(2) "
-              "-> batchnorm -> conv(4, 2, stride=2) -> pool(2, stride=1) -> "
-              "pool(1, mode=\"avg\") -> global_avg_pool -> affine(3) -> softmax_ce",
+    "images": "input: 2x8x8\nconv(3, 3, pad=1) -> tanh -> dropout(0.5) -> conv(3, 3, pad=1) "
+              "-> pool(2) -> batchnorm -> concat(tanh, relu) -> conv(4, 2, stride=2) -> "
+              "pool(2, stride=1) -> pool(1, mode=\"avg\") -> global_avg_pool -> affine(3) "
+              "-> softmax_ce",
     "recurrent": "input: tokens(7), steps=4\nembed(5)@E -> lstm(4) -> gru(5) -> rnn(5) "
                  "=> h\nh -> affine(tied=E) -> softmax_ce",
     "seq2seq": "input: src: tokens(9, steps=4), tgt: tokens(9, steps=3)\n"
@@ -77,12 +78,14 @@ def _same_draws(net: object, model: object) -> None:
     model.uniform = lambda shape: torch.from_numpy(draws.random(shape))
 
 
-def _check_loss_and_gradients(tmp_path: Path, spec: Path) -> None:
+def _check_loss_and_gradients(tmp_path: Path, spec: Path, onehot: bool = False) -> None:
     net = netc.load(spec, dtype="float64")
     for key, table in net.buffers.items():  # ns_loss: a unigram table, drawn by searchsorted
         if key.endswith(".table"):
             table[...] = np.cumsum(np.random.default_rng(3).random(len(table)))
     x, t = random_batch(net, 3, seed=1)
+    if onehot:  # softmax_ce's other form of targets: rows of k values
+        t = np.eye(net.plan.n_outputs)[t]
     module = _emit(tmp_path, spec)
     model = module.Net.from_netc(net)
     state, buffers = net.rng.bit_generator.state, {k: v.copy() for k, v in net.buffers.items()}
@@ -116,8 +119,15 @@ def test_emit_torch_every_op_matches_netc(tmp_path, name):
     _check_loss_and_gradients(tmp_path, _spec(tmp_path, name))
 
 
-def test_emit_torch_every_op_has_a_form():
+def test_emit_torch_one_hot_targets_match_netc(tmp_path):
+    _check_loss_and_gradients(tmp_path, _spec(tmp_path, "activations"), onehot=True)
+
+
+def test_emit_torch_every_op_has_a_form_and_a_test(tmp_path):
     assert [name for name, op in OPS.items() if op.torch is None] == []
+    tested = {lp.op for spec in [*SHIPPED, *(_spec(tmp_path, name) for name in SMALL)]
+              for lp in netc.plan_file(spec).layers}
+    assert tested == set(OPS)
 
 
 @pytest.mark.parametrize("name", list(OPTIMIZERS))
