@@ -145,6 +145,7 @@ def _run(spec: NetSpec) -> RunPlan:
     r = spec.run
     return RunPlan(r.data.source, r.optimizer.name, tuple(r.optimizer.hyper().items()),
                    r.train.epochs, r.train.batch_size, r.train.seed, r.train.dtype,
+                   backend=r.train.backend,
                    callbacks=tuple((k, getattr(r.train, k)) for k in CALLBACK_SETTINGS),
                    fit=tuple((k, getattr(r.train, k)) for k in FIT_SETTINGS),
                    data_args=_data_args(r.data))

@@ -117,6 +117,7 @@ class RunPlan:
     batch_size: int = 100
     seed: int = 0
     dtype: str = "float32"
+    backend: str = "numpy"  # `train: backend=numba`: the compiled training loop
     # The `train:` settings that add callbacks (`runtime/callbacks.py`'s `from_settings`).
     callbacks: tuple[tuple[str, float], ...] = ()
     # The `train:` settings the Trainer takes as they are (`rules.FIT_SETTINGS`).

@@ -362,7 +362,10 @@ def _model(model_name: str, base: type[SettingSpec], description: str, **fields:
 # Why built from the rules: `fit(...)` and the `netc run` flags check the same bounds.
 TrainSpec = _model("TrainSpec", SettingSpec, "the training loop", **_fields(*rules.TRAIN.values()),
                    dtype=(Literal["float32", "float64"],
-                          Field("float32", description="floating point type")))
+                          Field("float32", description="floating point type")),
+                   backend=(Literal["numpy", "numba"],
+                            Field("numpy", description="numba: a compiled training loop "
+                                  "(pip install 'netc[jit]')")))
 
 
 class GenerateSpec(SettingSpec):

@@ -144,25 +144,27 @@ def plan_file(path: str | PathLike[str]) -> NetPlan:
 # Why the name: `netc.compile` is the product's verb; it shadows the builtin only here.
 def compile(  # noqa: A001
     text: str | Source, *, seed: int | None = None, dtype: str | None = None,
-    path: str | None = None,
+    path: str | None = None, backend: str | None = None,
 ) -> Network:
     """Spec text -> a ready `Network` (generated forward/backward code, initialised weights).
 
-    `seed` and `dtype` default to the spec's `train:` settings (seed 0, float32).
+    `seed`, `dtype` and `backend` ("numpy" or "numba": what `fit` trains on) default to the
+    spec's `train:` settings (seed 0, float32, numpy).
     """
     from .runtime.build import build
 
-    return build(plan(text, path=path), seed=_seed(seed, "compile"), dtype=dtype)
+    return build(plan(text, path=path), seed=_seed(seed, "compile"), dtype=dtype,
+                 backend=backend)
 
 
 def load(
     path: str | PathLike[str], *, seed: int | None = None, dtype: str | None = None,
-    checkpoint: str | PathLike[str] | None = None,
+    checkpoint: str | PathLike[str] | None = None, backend: str | None = None,
 ) -> Network:
     """A spec file -> `Network`; with `checkpoint`, its trained parameters are loaded."""
     from .runtime.build import build
 
-    net = build(plan(read(path)), seed=_seed(seed, "load"), dtype=dtype)
+    net = build(plan(read(path)), seed=_seed(seed, "load"), dtype=dtype, backend=backend)
     if checkpoint is not None:
         net.load_checkpoint(checkpoint)
     return net

@@ -140,6 +140,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--optimizer", choices=_optimizers())
     r.add_argument("--seed", type=flags.seed)
     r.add_argument("--dtype", choices=("float32", "float64"))
+    r.add_argument("--backend", choices=("numpy", "numba"),
+                   help="numba: a compiled training loop (pip install 'netc[jit]')")
     r.add_argument("--data", help="spiral, mnist, or a .npz/.csv file")
     r.add_argument("--data-dir", help="folder with the MNIST files (default $NETC_DATA_DIR)")
     r.add_argument("--metrics-json", metavar="PATH", help="write the history as JSON")
@@ -167,7 +169,7 @@ def _parser() -> argparse.ArgumentParser:
 
     k = sub.add_parser("compile", parents=[common], help="print the generated code")
     k.add_argument("spec")
-    k.add_argument("--emit", choices=("python", "plan", "torch"), default="python")
+    k.add_argument("--emit", choices=("python", "plan", "torch", "numba"), default="python")
     k.add_argument("-o", "--output", metavar="FILE")
     k.set_defaults(func=cmd_compile)
 
@@ -181,6 +183,9 @@ def _parser() -> argparse.ArgumentParser:
     from .cli_seq2seq import add_commands as add_seq2seq
 
     add_seq2seq(sub, common)
+    from .cli_jit import add_commands as add_jit
+
+    add_jit(sub, common)
     return p
 
 

@@ -81,6 +81,10 @@ def emit(spec: str, what: str) -> str:
         from .runtime.torch_emit import torch_module
 
         return torch_module(plan, read(spec))
+    if what == "numba":
+        from .runtime.jit import spec_module
+
+        return spec_module(plan)
     from .runtime.generated import standalone_module
 
     return standalone_module(plan)

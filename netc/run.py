@@ -36,6 +36,7 @@ def settings(plan: Any, args: Namespace) -> dict[str, Any]:
     return {
         **{k: opts.pop(k) for k in fixed if k in opts},
         "dtype": args.dtype or run.dtype,
+        "backend": getattr(args, "backend", None) or run.backend,
         "data": args.data or run.data,
         "hyper": opts,  # lr and the optimizer's other hyper-parameters
         "callbacks": dict(run.callbacks),  # early_stop, lr_decay, ... (see `from_settings`)
@@ -61,7 +62,7 @@ def run(args: Namespace) -> int:
     # word2vec: CBOW's contexts (a seq2seq spec's targets are among its inputs instead)
     if plan.vocab and not cfg["bptt"] and data.t_train is None and plan.target is None:
         data = _contexts(data, plan.input_width)
-    net = build(plan, seed=cfg["seed"], dtype=cfg["dtype"])
+    net = build(plan, seed=cfg["seed"], dtype=cfg["dtype"], backend=cfg["backend"])
     progress = Progress(cfg["epochs"], quiet=args.quiet,
                         log_every=getattr(args, "log_every", None))
     # Why not both: a validation_split holds out part of the training data instead.

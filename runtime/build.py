@@ -25,9 +25,15 @@ from .network import Network
 DTYPES = ("float32", "float64")
 
 
-def build(plan: NetPlan, *, seed: int | None = None, dtype: str | None = None) -> Network:
-    """Allocate and initialise every array of `plan` and load its generated passes."""
+def build(plan: NetPlan, *, seed: int | None = None, dtype: str | None = None,
+          backend: str | None = None) -> Network:
+    """Allocate and initialise every array of `plan` and load its generated passes;
+    `backend` ("numpy", "numba"; default the spec's) is what `fit` trains on."""
     dtype = dtype or plan.run.dtype
+    if backend is not None:
+        from .jit import check_backend
+
+        backend = check_backend(backend, "compile")
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {DTYPES}, not {dtype!r}")
     seed = plan.run.seed if seed is None else int(seed)
@@ -48,7 +54,10 @@ def build(plan: NetPlan, *, seed: int | None = None, dtype: str | None = None) -
     # only needed after a divergence; `_guarded` compiles it then.
     source = passes_source(plan, trace=len(plan.layers) <= PART + 1)
     bind = _guarded(plan, dtype, load(source, plan.path)["bind"])
-    return Network(plan, flat, params, buffers, np.dtype(dtype), rng, source, bind)
+    net = Network(plan, flat, params, buffers, np.dtype(dtype), rng, source, bind)
+    if backend is not None:
+        net.backend = backend
+    return net
 
 
 def physical_memory() -> int | None:

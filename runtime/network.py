@@ -30,7 +30,8 @@ class Network:
     """A compiled network: `params`, `predict`, `loss`, `gradients`, `accuracy`, `fit`."""
 
     __slots__ = ("plan", "flat_params", "flat_grads", "params", "grads", "buffers", "dtype",
-                 "rng", "source", "eval_rows", "_bind", "_bound", "_steps")
+                 "rng", "source", "eval_rows", "_bind", "_bound", "_steps", "backend",
+                 "_jit_warned")
 
     def __init__(self, plan: NetPlan, flat_params: NDArray, params: dict[str, NDArray],
                  buffers: dict[str, NDArray], dtype: np.dtype, rng: np.random.Generator,
@@ -50,6 +51,9 @@ class Network:
         self._bound: OrderedDict[int, tuple[Callable[..., Any], ...]] = OrderedDict()
         # A seq2seq decoder's (encode, first, step) for one batch size (runtime/generation.py)
         self._steps: dict[int, tuple[Callable[..., Any], ...]] = {}
+        # What `fit` trains on: "numpy" (the reference) or "numba" (runtime/jit.py)
+        self.backend = plan.run.backend
+        self._jit_warned = False  # the numba backend's fallback note is given once
 
     def passes(self, n: int) -> tuple[Callable[..., Any], ...]:
         """(forward, loss, backward, predict) over buffers for batch size `n`."""

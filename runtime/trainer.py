@@ -27,6 +27,8 @@ from .build import check_training
 from .checkpoint import lock_checkpoint
 from .fitsettings import held_out, switch, weights_mask, with_decay
 from .generated import bind_update
+from .jit import check_backend, compiled_steps
+from .jit_epoch import jit_epoch
 from .metrics import accuracy
 from .network import Network
 from .restore_check import saved_position
@@ -108,7 +110,7 @@ class Trainer:
                  subset: int = 0, validation_split: float = 0.0, wd_all: bool = False,
                  keep_best: bool = False, resume_anyway: bool = False,
                  callbacks: Sequence[Any] = (), bptt: int = 0, clip: float = 0.0,
-                 **hyper: float) -> None:
+                 backend: str | None = None, **hyper: float) -> None:
         # Why the shared rules: `fit(epochs=2.5)` or `batch_size=True` would otherwise fail
         # deep in NumPy; the spec's `train:` and the CLI flags obey the same bounds.
         epochs, batch_size, seed = (rules.TRAIN[k].check(v, "fit") for k, v in
@@ -155,6 +157,10 @@ class Trainer:
         if resume is not None:
             restore(resume, self, anyway=resume_anyway)
         self._flat_state = flat_state
+        # "numba": the epochs run in the compiled loop (runtime/jit.py) where it covers the net
+        self.backend = net.backend if backend is None else check_backend(backend, "fit")
+        self._jit: Any = None
+        self._jit_chunk = 1  # steps per compiled call, grown by `jit_epoch`
         self._rebind()
 
     def carried(self) -> dict[str, NDArray]:
@@ -235,12 +241,17 @@ class Trainer:
                                         else self.hyper)
         self._step = bind_update(net.plan, self.update, net.flat_params, net.flat_grads,
                                  self._flat_state)
+        decay = None
         if masked:
             decay = weights_mask(net.params, net.dtype) * (wd * self.update.grad_scale)
             self._step = with_decay(self._step, net.flat_params, net.flat_grads, decay)
+        if self.backend == "numba" and not self.bptt:
+            self._jit = compiled_steps(net, self.update, self._flat_state, decay)
         self._bound_hyper = dict(self.hyper)
 
     def _epoch(self, stop: Any) -> None:
+        if self._jit is not None:
+            return jit_epoch(self, stop)
         st, bs, n = self.state, self.batch_size, len(self.x)
         steps = math.ceil(n / bs)
         x, t, perm, on_step, update = self.x, self.t, st.perm, self.on_step, self._step

@@ -108,7 +108,8 @@ def test_layout_runtime_imports_no_lark_or_pydantic(module):
     # Plan data types, the pure source generators (the passes; a seq2seq decoder's steps),
     # and the op catalogue both read (one description per op: kernel templates, ONNX mapping).
     assert compiler <= {"netc.compiler", "netc.compiler.plan", "netc.compiler.codegen",
-                        "netc.compiler.stepper", "netc.compiler.ops"}, module
+                        "netc.compiler.stepper", "netc.compiler.jit_codegen",
+                        "netc.compiler.ops"}, module
     assert not [m for m in imports if m.startswith("netc.dsl")], module
 
 

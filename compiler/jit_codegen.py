@@ -1,0 +1,89 @@
+"""Stage 6a, generate (the compiled backend): `NetPlan` -> source of a whole-epoch training loop.
+
+A second emitter over the same lines as the NumPy one: `codegen.pass_lines` renders each
+node's calls from its op descriptor, and this module wraps them in `train_steps`, a loop
+over mini-batches (gather, forward, loss, backward, clip, decay, update) that Numba compiles
+as one function (`runtime/jit.py`). Why one function for many steps: a small network's
+step is a few microseconds of arithmetic, and every return to Python costs as much.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from .codegen import pass_lines
+from .plan import NetPlan
+
+
+def steps_source(plan: NetPlan, kernel: str, state: int, hyper: int,
+                 counts_steps: bool) -> str:
+    """`train_steps(P, G, S, X, T, perm, first, last, n, bs, scale, flat, grads, M, hyper,
+    count, clip, decay, losses, preds, hits)`.
+
+    It takes steps `first`..`last - 1` of an epoch, step s training on the `n` rows
+    `X[perm[s * bs:s * bs + n]]`, and returns the step after the last it took: a step whose
+    loss is not finite stops the loop before its update (the trainer then diagnoses it with
+    the NumPy passes). P, G and S are the parameter, gradient and buffer arrays in the
+    plan's order; `flat`, `grads` and the optimizer state `M` the flat buffers they view;
+    `hyper` the update's hyper-parameters (`kernel`'s order, wd last) and `count` the
+    updates before this call. Each step's loss goes to `losses`, its argmax rows to `preds`
+    (when not empty), its sigmoid hits to `hits[0]` (likewise).
+    """
+    allocations, forward, loss, backward = pass_lines(plan)
+    out = ["def train_steps(P, G, S, X, T, perm, first, last, n, bs, scale, flat, grads, M,",
+           "                hyper, count, clip, decay, losses, preds, hits):",
+           '    """Steps first..last-1 of an epoch over n rows each; see compiler/jit_codegen."""',
+           "    dtype = F",
+           *_bindings(plan),
+           *allocations,
+           "    x = np.empty((n,) + X.shape[1:], X.dtype)  # the mini-batch",
+           "    t = np.empty((n,) + T.shape[1:], T.dtype)",
+           "    dx = None  # no gradient for the data",
+           "    for step in range(first, last):",
+           "        gather(X, perm, step * bs, x)",
+           "        gather(T, perm, step * bs, t)",
+           *forward,
+           f"        value = {loss}",
+           "        losses[step - first] = value",
+           "        if not np.isfinite(value):",
+           "            return step",
+           "        if preds.size:",
+           "            argmax_rows(out, preds, step * bs)",
+           "        if hits.size:",
+           "            hits[0] += count_hits(out, t)",
+           *(_ADD.sub(r"accumulate(\1, \2)", line) for line in backward),
+           "        if clip > 0:",
+           "            clip_norm(grads, clip)",
+           "        if decay.size:",
+           "            add_decay(flat, grads, decay)",
+           f"        {_update(kernel, state, hyper, counts_steps)}",
+           "    return last", ""]
+    return "\n".join(out)
+
+
+# A value read twice gets its gradients added up (`np.add(g, t, out=g)`, nodecode.backward);
+# Numba's ufuncs take no `out=`, so the loop calls its kernel for that.
+_ADD = re.compile(r"np\.add\((\w+), (\w+), out=\1\)")
+
+
+def _bindings(plan: NetPlan) -> list[str]:
+    """Each parameter, its gradient and each buffer by the names the calls use."""
+    out, k, b = [], 0, 0
+    for layer in plan.layers:
+        for p in layer.params:
+            out.append(f"    {p.name}{layer.index} = P[{k}]")
+            out.append(f"    d{p.name}{layer.index} = G[{k}]")
+            k += 1
+        for buf in layer.buffers:
+            out.append(f"    {buf.name}{layer.index} = S[{b}]")
+            b += 1
+    return out
+
+
+def _update(kernel: str, state: int, hyper: int, counts_steps: bool) -> str:
+    args: list[str] = ["flat", "grads", *(f"M[{i}]" for i in range(state))]
+    values: Sequence[str] = [f"hyper[{i}]" for i in range(hyper)]
+    if counts_steps:
+        values = [*values[:-1], "count + step - first + 1", *values[-1:]]
+    return f"{kernel}({', '.join([*args, *values])})"

@@ -1,0 +1,360 @@
+"""Runtime stage 6b, the compiled backend's kernels: loop forms of the NumPy kernels for Numba.
+
+Each function has the name, arguments and meaning of its NumPy twin in `kernels.py` or
+`optim.py`, so the calls `compiler/codegen.py` renders from the op descriptors are the calls
+the compiled step makes: one emitter's lines, two kernel libraries. They are plain Python
+here (this module never imports Numba, so `netc check` stays fast); `runtime/jit.py` copies
+the source of the ones a network uses into its generated module, where each is compiled.
+
+Why loops: inside one compiled function a loop costs nothing per call, and it fuses what
+NumPy does in several passes (a bias add, an activation and its mask). `F` is the network's
+float type, set by the generated module: a bare Python float constant would turn float32
+arithmetic into float64 and halve the SIMD width. BLAS (`np.dot`) takes the products big
+enough to pay its call; smaller ones run as loops.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+F = np.float64  # the generated module rebinds it to the network's dtype
+
+
+def _blas(rows: int, inner: int, cols: int) -> bool:
+    """Whether a product is big enough for BLAS. Why a count of multiply-adds: below a few
+    thousand, BLAS's call costs more than scalar loops (the spiral's 30x2 @ 2x10 is several
+    times faster as loops); above, BLAS's kernels win by far, however narrow one side is
+    (a 100x50 @ 50x10 product is 10x faster in BLAS than in loops)."""
+    return rows * inner * cols >= 8192
+
+
+def mm(a, b, out):  # noqa: ANN001, ANN201 - compiled by Numba, typed by its callers
+    """out = a @ b (a (n, k), b (k, m)); a or b may be a transposed view."""
+    n, k = a.shape
+    m = b.shape[1]
+    if _blas(n, k, m):
+        np.dot(a, b, out)
+        return
+    for i in range(n):
+        for j in range(m):
+            out[i, j] = 0
+        for p in range(k):
+            v = a[i, p]
+            for j in range(m):
+                out[i, j] += v * b[p, j]
+
+
+def gather(src, perm, lo, out):  # noqa: ANN001, ANN201
+    """out[r] = src[perm[lo + r]]: a mini-batch's rows (the NumPy trainer's `take`)."""
+    rows, width = out.shape[0], out.size // max(out.shape[0], 1)
+    flat_src, flat_out = src.reshape(src.shape[0], width), out.reshape(rows, width)
+    for r in range(rows):
+        row = perm[lo + r]
+        for j in range(width):  # Why a loop: a row slice's assignment costs ~100 ns
+            flat_out[r, j] = flat_src[row, j]
+
+
+def affine_forward(x, W, b, y):  # noqa: ANN001, ANN201
+    """y = x @ W + b."""
+    mm(x, W, y)
+    for i in range(y.shape[0]):
+        for j in range(y.shape[1]):
+            y[i, j] += b[j]
+
+
+def affine_backward(dy, x, W, dx, dW, db, ones):  # noqa: ANN001, ANN201
+    """dW = x.T @ dy;  db = sum_n dy;  dx = dy @ W.T (`ones` is the NumPy form's)."""
+    mm(x.T, dy, dW)
+    for j in range(db.shape[0]):
+        db[j] = 0
+    for i in range(dy.shape[0]):
+        for j in range(dy.shape[1]):
+            db[j] += dy[i, j]
+    if dx is not None:
+        mm(dy, W.T, dx)
+
+
+def matmul_forward(x, W, y):  # noqa: ANN001, ANN201
+    """y = x @ W."""
+    mm(x, W, y)
+
+
+def matmul_backward(dy, x, W, dx, dW):  # noqa: ANN001, ANN201
+    """dW = x.T @ dy;  dx = dy @ W.T."""
+    mm(x.T, dy, dW)
+    if dx is not None:
+        mm(dy, W.T, dx)
+
+
+def sigmoid_forward(x, y):  # noqa: ANN001, ANN201
+    """y = 1 / (1 + exp(-x)). Why not NumPy's tanh form: exp is twice as fast here, and its
+    overflow (x < -88 in float32) gives 1 / inf = 0 exactly, with no warning to avoid."""
+    xs, ys = x.reshape(x.size), y.reshape(y.size)
+    for i in range(xs.size):
+        ys[i] = F(1) / (F(1) + np.exp(-xs[i]))
+
+
+def sigmoid_backward(dy, y, dx):  # noqa: ANN001, ANN201
+    """dx = dy * y * (1 - y)."""
+    if dx is not None:
+        dys, ys, dxs = dy.reshape(dy.size), y.reshape(y.size), dx.reshape(dx.size)
+        for i in range(dxs.size):
+            dxs[i] = dys[i] * ys[i] * (F(1) - ys[i])
+
+
+def tanh_forward(x, y):  # noqa: ANN001, ANN201
+    """y = tanh(x)."""
+    xs, ys = x.reshape(x.size), y.reshape(y.size)
+    for i in range(xs.size):
+        ys[i] = np.tanh(xs[i])
+
+
+def tanh_backward(dy, y, dx):  # noqa: ANN001, ANN201
+    """dx = dy * (1 - y^2)."""
+    if dx is not None:
+        dys, ys, dxs = dy.reshape(dy.size), y.reshape(y.size), dx.reshape(dx.size)
+        for i in range(dxs.size):
+            dxs[i] = dys[i] * (F(1) - ys[i] * ys[i])
+
+
+def relu_forward(x, y):  # noqa: ANN001, ANN201
+    """y = max(x, 0); a NaN stays NaN, as in NumPy (the divergence check must see it)."""
+    xs, ys = x.reshape(x.size), y.reshape(y.size)
+    for i in range(xs.size):
+        ys[i] = F(0) if xs[i] <= 0 else xs[i]
+
+
+def relu_backward(dy, y, dx):  # noqa: ANN001, ANN201
+    """dx = dy where y > 0 else 0."""
+    if dx is not None:
+        dys, ys, dxs = dy.reshape(dy.size), y.reshape(y.size), dx.reshape(dx.size)
+        for i in range(dxs.size):
+            dxs[i] = dys[i] * F(ys[i] > 0)  # NumPy's form: a NaN in dy stays NaN
+
+
+def leaky_relu_forward(x, y, alpha):  # noqa: ANN001, ANN201
+    """y = x if x > 0 else alpha * x."""
+    a = F(alpha)
+    xs, ys = x.reshape(x.size), y.reshape(y.size)
+    for i in range(xs.size):
+        ys[i] = xs[i] if xs[i] > 0 else a * xs[i]
+
+
+def leaky_relu_backward(dy, x, dx, alpha):  # noqa: ANN001, ANN201
+    """dx = dy if x > 0 else alpha * dy."""
+    if dx is not None:
+        a = F(alpha)
+        dys, xs, dxs = dy.reshape(dy.size), x.reshape(x.size), dx.reshape(dx.size)
+        for i in range(dxs.size):
+            dxs[i] = dys[i] if xs[i] > 0 else a * dys[i]
+
+
+def add_forward(xs, y):  # noqa: ANN001, ANN201
+    """y = the sum of xs (a residual merge)."""
+    ys = y.reshape(y.size)
+    first = xs[0].reshape(y.size)
+    for i in range(ys.size):
+        ys[i] = first[i]
+    for k in range(1, len(xs)):
+        other = xs[k].reshape(y.size)
+        for i in range(ys.size):
+            ys[i] += other[i]
+
+
+def add_backward(dy, dxs):  # noqa: ANN001, ANN201
+    """dx = dy for every input that wants one (a dx may be dy itself)."""
+    for dx in dxs:
+        if dx is not None:
+            if dx.ctypes.data != dy.ctypes.data:
+                dx[...] = dy
+
+
+def softmax_ce_forward(x, t, y, rows, ones):  # noqa: ANN001, ANN201
+    """y = softmax(x); the mean cross-entropy against class ids t (n,) or rows t (n, k)."""
+    n, k = x.shape
+    total = 0.0
+    for i in range(n):
+        top = x[i, 0]
+        for j in range(1, k):
+            top = max(top, x[i, j])
+        s = F(0)
+        for j in range(k):
+            e = np.exp(x[i, j] - top)
+            y[i, j] = e
+            s += e
+        for j in range(k):
+            y[i, j] /= s
+        if t.ndim == 1:
+            total += math.log(s) - (x[i, t[i]] - top)
+        else:
+            mass, picked = 0.0, 0.0
+            for j in range(k):
+                mass += t[i, j]
+                picked += t[i, j] * (x[i, j] - top)
+            total += math.log(s) * mass - picked
+    return total / n
+
+
+def softmax_ce_backward(y, t, dx, scale, rows):  # noqa: ANN001, ANN201
+    """dx = scale * (y - onehot(t))."""
+    c = F(scale)
+    n, k = y.shape
+    for i in range(n):
+        for j in range(k):
+            dx[i, j] = y[i, j] * c if t.ndim == 1 else (y[i, j] - t[i, j]) * c
+        if t.ndim == 1:
+            dx[i, t[i]] -= c
+
+
+def sigmoid_ce_forward(x, t, y):  # noqa: ANN001, ANN201
+    """y = sigmoid(x); sum_k mean_n of the stable binary cross-entropy."""
+    xs, ys, ts = x.reshape(x.size), y.reshape(y.size), t.reshape(x.size)
+    total = 0.0
+    for i in range(xs.size):
+        v = xs[i]
+        ys[i] = F(1) / (F(1) + np.exp(-v))
+        total += max(v, F(0)) - v * ts[i] + np.log1p(np.exp(-abs(v)))
+    return total / x.shape[0]
+
+
+def sigmoid_ce_backward(y, t, dx, scale):  # noqa: ANN001, ANN201
+    """dx = scale * (y - t)."""
+    c = F(scale)
+    ys, ts, dxs = y.reshape(y.size), t.reshape(y.size), dx.reshape(dx.size)
+    for i in range(dxs.size):
+        dxs[i] = (ys[i] - ts[i]) * c
+
+
+def mse_forward(x, t, y):  # noqa: ANN001, ANN201
+    """y = x; 0.5 * sum((x - t)^2) / n."""
+    xs, ys, ts = x.reshape(x.size), y.reshape(y.size), t.reshape(x.size)
+    total = 0.0
+    for i in range(xs.size):
+        ys[i] = xs[i]
+        d = xs[i] - ts[i]
+        total += d * d
+    return 0.5 * total / x.shape[0]
+
+
+def mse_backward(y, t, dx, scale):  # noqa: ANN001, ANN201
+    """dx = scale * (y - t). (Each kernel calls only the helpers, which every module has.)"""
+    c = F(scale)
+    ys, ts, dxs = y.reshape(y.size), t.reshape(y.size), dx.reshape(dx.size)
+    for i in range(dxs.size):
+        dxs[i] = (ys[i] - ts[i]) * c
+
+
+# Optimizer updates over the flat buffers (`optim.py`'s formulas; `g` is scratch after).
+def sgd_prescaled_update(p, g):  # noqa: ANN001, ANN201
+    """W <- W - g (lr already folded into g)."""
+    for i in range(p.size):
+        p[i] -= g[i]
+
+
+def sgd_update(p, g, lr, wd):  # noqa: ANN001, ANN201
+    """W <- W - lr * (g + wd * W)."""
+    a, d = F(lr), F(wd)
+    for i in range(p.size):
+        p[i] -= (g[i] + d * p[i]) * a
+
+
+def momentum_update(p, g, v, lr, momentum, wd):  # noqa: ANN001, ANN201
+    """v <- momentum * v - lr * dW;  W <- W + v."""
+    a, m, d = F(lr), F(momentum), F(wd)
+    for i in range(p.size):
+        v[i] = v[i] * m - (g[i] + d * p[i]) * a
+        p[i] += v[i]
+
+
+def nesterov_update(p, g, v, lr, momentum, wd):  # noqa: ANN001, ANN201
+    """v <- momentum * v - lr * dW;  W <- W + momentum^2 * v - (1 + momentum) * lr * dW."""
+    a, m, d = F(lr), F(momentum), F(wd)
+    for i in range(p.size):
+        step = (g[i] + d * p[i]) * a
+        v[i] = v[i] * m - step
+        p[i] += v[i] * (m * m) - step * (F(1) + m)
+
+
+def adagrad_update(p, g, h, lr, eps, wd):  # noqa: ANN001, ANN201
+    """h <- h + dW^2;  W <- W - lr * dW / (sqrt(h) + eps)."""
+    a, e, d = F(lr), F(eps), F(wd)
+    for i in range(p.size):
+        gi = g[i] + d * p[i]
+        h[i] += gi * gi
+        p[i] -= gi * a / (np.sqrt(h[i]) + e)
+
+
+def rmsprop_update(p, g, h, lr, decay, eps, wd):  # noqa: ANN001, ANN201
+    """h <- decay * h + (1 - decay) * dW^2;  W <- W - lr * dW / (sqrt(h) + eps)."""
+    a, r, e, d = F(lr), F(decay), F(eps), F(wd)
+    for i in range(p.size):
+        gi = g[i] + d * p[i]
+        h[i] = h[i] * r + gi * gi * (F(1) - r)
+        p[i] -= gi * a / (np.sqrt(h[i]) + e)
+
+
+def adam_update(p, g, m, v, lr, beta1, beta2, eps, step, wd):  # noqa: ANN001, ANN201
+    """Adam with the bias correction folded into the step size (optim.py's form)."""
+    lr_t = F(lr * (1.0 - beta2**step) ** 0.5 / (1.0 - beta1**step))
+    b1, b2, e, d = F(1 - beta1), F(1 - beta2), F(eps), F(wd)
+    for i in range(p.size):
+        gi = g[i] + d * p[i]
+        m[i] += (gi - m[i]) * b1
+        v[i] += (gi * gi - v[i]) * b2
+        p[i] -= m[i] * lr_t / (np.sqrt(v[i]) + e)
+
+
+def clip_norm(g, limit):  # noqa: ANN001, ANN201
+    """Scale g down to global norm `limit` when larger (optim.clip_norm)."""
+    total = 0.0
+    for i in range(g.size):
+        total += g[i] * g[i]
+    norm = math.sqrt(total)
+    if norm > limit:
+        c = F(limit / (norm + 1e-6))
+        for i in range(g.size):
+            g[i] *= c
+
+
+def add_decay(p, g, decay):  # noqa: ANN001, ANN201
+    """g += decay * p: DLFS's weight decay on the weights only (fitsettings.with_decay)."""
+    for i in range(p.size):
+        g[i] += decay[i] * p[i]
+
+
+def accumulate(g, t):  # noqa: ANN001, ANN201
+    """g += t: the gradients of a value read twice add up (NumPy: np.add(g, t, out=g))."""
+    gs, ts = g.reshape(g.size), t.reshape(t.size)
+    for i in range(gs.size):
+        gs[i] += ts[i]
+
+
+def argmax_rows(y, preds, lo):  # noqa: ANN001, ANN201
+    """preds[lo + r] = argmax of row r: the epoch's predictions, for train_acc."""
+    for r in range(y.shape[0]):
+        preds[lo + r] = np.argmax(y[r])
+
+
+def count_hits(y, t):  # noqa: ANN001, ANN201
+    """Rows' worth of sigmoid hits, (y > 0.5) == (t > 0.5) summed over units / units: what
+    `metrics.accuracy` times the batch size gives."""
+    ys, ts = y.reshape(y.size), t.reshape(y.size)
+    hits = 0
+    for i in range(ys.size):
+        hits += (ys[i] > 0.5) == (ts[i] > 0.5)
+    return hits / y.shape[1]
+
+
+# name -> function: what the compiled backend covers. An op whose kernels are not all here
+# trains on NumPy (runtime/jit.py says so once).
+JIT_KERNELS = {f.__name__: f for f in (
+    affine_forward, affine_backward, matmul_forward, matmul_backward, sigmoid_forward,
+    sigmoid_backward, tanh_forward, tanh_backward, relu_forward, relu_backward,
+    leaky_relu_forward, leaky_relu_backward, add_forward, add_backward, softmax_ce_forward,
+    softmax_ce_backward, sigmoid_ce_forward, sigmoid_ce_backward, mse_forward, mse_backward,
+    sgd_prescaled_update, sgd_update, momentum_update, nesterov_update, adagrad_update,
+    rmsprop_update, adam_update)}
+# Helpers the kernels or the step call; copied into every generated module.
+HELPERS = (_blas, mm, gather, clip_norm, add_decay, accumulate, argmax_rows, count_hits)
