@@ -12,6 +12,7 @@ Numba is imported only here, and only when the backend is used (`netc check` sta
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import inspect
@@ -33,7 +34,7 @@ from ..compiler.codegen import header
 from ..compiler.jit_codegen import steps_source
 from ..compiler.plan import NetPlan
 from ..errors import MissingDependencyError, NetcError, NetcWarning
-from . import jit_kernels
+from . import jit_blas, jit_kernels
 from .optim import UpdatePlan
 
 BACKENDS = ("numpy", "numba")
@@ -46,6 +47,14 @@ MISSING = ("the numba backend needs Numba and SciPy: pip install 'netc[jit]' "
 _OPTIONS = ('cache=True, nogil=True, error_model="numpy", '
             'fastmath={"nsz", "arcp", "contract", "reassoc"}')
 _modules: dict[str, ModuleType] = {}
+# The head of a module that calls NumPy's own BLAS (runtime/jit_blas.py).
+_CBLAS = ["import ctypes", "import glob", "import math", "import os", "",
+          "import numpy as np", "from numba import njit", "",
+          f"ROW_MAJOR, NO_TRANS, TRANS = {jit_blas.ROW_MAJOR}, {jit_blas.NO_TRANS}, "
+          f"{jit_blas.TRANS}", "", "",
+          inspect.getsource(jit_blas.numpy_cblas), "",
+          inspect.getsource(jit_blas.bind_cblas).replace("  # noqa: ANN001, ANN201", ""), "",
+          "_sgemm, _dgemm = bind_cblas(numpy_cblas())"]
 # The NumPy functions the loop may call as they are (allocations, the divergence check).
 _NUMPY_CALLS = {"empty", "zeros", "ones", "arange", "isfinite", "float32", "float64", "int64",
                 "bool_"}
@@ -89,6 +98,7 @@ def kernels_of(source: str) -> list[str]:
     return list(dict.fromkeys(n for n in re.findall(r"\b(\w+)\(", source) if n in known))
 
 
+@functools.lru_cache(maxsize=32)
 def unsupported(plan: NetPlan) -> str | None:
     """Why `plan` cannot train compiled (the first node using a kernel without a loop form,
     or a form the loop does not drive), or None when it can."""
@@ -113,19 +123,35 @@ def unsupported(plan: NetPlan) -> str | None:
 
 def module_source(plan: NetPlan, update: UpdatePlan, dtype: str) -> str:
     """The whole compiled module, standalone: imports numpy and numba only."""
-    loop = steps_source(plan, update.kernel.__name__, len(update.state), len(update.hyper),
-                        update.counts_steps)
-    names = [*(f.__name__ for f in jit_kernels.HELPERS), *kernels_of(loop)]
+    return _module_text(plan, update.kernel.__name__, len(update.state), len(update.hyper),
+                        update.counts_steps, dtype)
+
+
+# Why cached: every `fit` asks again, and reading the kernels' source takes milliseconds,
+# a tenth of a small network's whole run.
+@functools.lru_cache(maxsize=32)
+def _module_text(plan: NetPlan, kernel: str, state: int, hyper: int, counts_steps: bool,
+                 dtype: str) -> str:
+    loop = steps_source(plan, kernel, state, hyper, counts_steps)
+    names = ["fast_exp", *(f.__name__ for f in jit_kernels.HELPERS), *kernels_of(loop)]
     names = list(dict.fromkeys(names))
-    funcs = {**jit_kernels.JIT_KERNELS, **{f.__name__: f for f in jit_kernels.HELPERS}}
-    kernels = "\n\n".join(inspect.getsource(funcs[n]) for n in names)
+    funcs = {**jit_kernels.JIT_KERNELS, **{f.__name__: f for f in jit_kernels.HELPERS},
+             "fast_exp": jit_kernels.exp32 if dtype == "float32" else jit_kernels.exp64}
+    blas = jit_blas.numpy_cblas()
+    gemm = inspect.getsource(jit_blas.gemm_cblas if blas else jit_blas.gemm_numba)
+    kernels = "\n\n".join([re.sub(r"def \w+\(", "def gemm(", gemm, count=1),
+                            *(re.sub(r"def \w+\(", f"def {n}(", inspect.getsource(funcs[n]),
+                                     count=1) for n in names)])
     kernels = re.sub(r"  # noqa: ANN001, ANN201( - [^\n]*)?", "", kernels)
+    names.insert(0, "gemm")
     return "\n".join([
         header(plan, "The compiled backend's training loop (`netc run --backend numba`):\n"
                "`train_steps` takes many mini-batch steps in one call. Edit the spec, not "
                "this file.\n"),
-        "import math", "", "import numpy as np", "from numba import njit", "",
-        f"F = np.{dtype}  # the network's float type",
+        *(_CBLAS if blas else ["import math", "", "import numpy as np", "from numba import njit"]),
+        "", f"F = np.{dtype}  # the network's float type",
+        *([f"GEMM = {'_sgemm' if dtype == 'float32' else '_dgemm'}  # NumPy's BLAS"]
+          if blas else []),
         f"_jit = njit({_OPTIONS})", "", "",
         kernels, "", "",
         loop,
