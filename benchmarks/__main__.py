@@ -17,16 +17,20 @@ import sys
 from datetime import date
 
 from .cases import CASES, LMCase
+from .compiled import compiled_reason, numba_runner, start_costs
 from .contenders import gemm_runner, netc_runner, numpy_runner, torch_runner
 from .extras import cold_start, compile_scaling, peak_memory
 from .measure import interleaved, median, median_ratio, ratio_range
 
 
-def training(names: list[str], rounds: int, threads: int) -> dict:
+def training(names: list[str], rounds: int, threads: int, jit: bool = True) -> dict:
     results = {}
     for name in names:
         case = CASES[name]
         runners = {"netc": netc_runner(case), "gemm": gemm_runner(case)}
+        compiled = numba_runner(case) if jit else None
+        if compiled is not None:
+            runners["numba"] = compiled
         if case.numpy_loop:  # the DLFS-style loop has no residual blocks, no images
             runners["numpy"] = numpy_runner(case)
         try:
@@ -51,6 +55,13 @@ def training(names: list[str], rounds: int, threads: int) -> dict:
             row["ceiling_over_torch"] = median_ratio(times["torch"], times["gemm"])
         if "torch" in times and "numpy" in times:
             row["numpy_over_torch"] = median_ratio(times["torch"], times["numpy"])
+        if "numba" in times:  # the compiled backend against the NumPy one and PyTorch
+            row["numba_over_netc"] = median_ratio(times["netc"], times["numba"])
+            if "torch" in times:
+                row["numba_over_torch"] = median_ratio(times["torch"], times["numba"])
+                row["numba_over_torch_range"] = ratio_range(times["torch"], times["numba"])
+        elif jit:
+            row["numba_fallback"] = compiled_reason(case)
         results[name] = row
         _print_case(name, row)
     return results
@@ -69,6 +80,13 @@ def _print_case(name: str, row: dict) -> None:
         line += f"  netc/plain-NumPy {row['netc_over_numpy']:.2f}x"
     if "numpy_over_torch" in row:
         line += f" (plain-NumPy/torch {row['numpy_over_torch']:.2f}x)"
+    if "numba_over_netc" in row:
+        line += f"\n      numba backend: {row['numba_over_netc']:.2f}x the NumPy backend"
+        if "numba_over_torch" in row:
+            low, high = row["numba_over_torch_range"]
+            line += f", {row['numba_over_torch']:.2f}x torch [{low:.2f}-{high:.2f}]"
+    elif row.get("numba_fallback"):
+        line += f"\n      numba backend: trains on NumPy ({row['numba_fallback']})"
     print(line, flush=True)
 
 
@@ -78,6 +96,8 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=7)
     p.add_argument("--json", metavar="FILE")
     p.add_argument("--skip-extras", action="store_true")
+    p.add_argument("--no-numba", action="store_true",
+                   help="leave out the compiled backend (backend=numba)")
     args = p.parse_args()
     from threadpoolctl import threadpool_info
 
@@ -88,7 +108,16 @@ def main() -> None:
             "blas": [{k: i.get(k) for k in ("internal_api", "version", "num_threads",
                                            "architecture")} for i in blas]}
     print(json.dumps(info))
-    out = {"info": info, "training": training(args.cases.split(","), args.rounds, threads)}
+    names = args.cases.split(",")
+    out = {"info": info, "training": training(names, args.rounds, threads, not args.no_numba)}
+    if not args.no_numba:  # what compiling costs, and a cached run's start
+        out["numba_start"] = {}
+        for name in (n for n in names if compiled_reason(CASES[n]) is None):
+            costs = out["numba_start"][name] = start_costs(name)
+            print(f"{name:5s} numba start: first run compiles in {costs['compile_fit_s']:.2f} s;"
+                  f" cached, the first fit takes {costs['cached_fit_s']:.3f} s (NumPy "
+                  f"{costs['numpy_fit_s']:.3f} s), a process {costs['cached_process_s']:.2f} s "
+                  f"(NumPy {costs['numpy_process_s']:.2f} s)", flush=True)
     if not args.skip_extras:
         out["cold_start"] = cold_start()
         out["compile"] = compile_scaling()

@@ -54,17 +54,18 @@ def passes_source(plan: NetPlan, *, timed: bool = False, trace: bool = True) -> 
     return "\n".join(out)
 
 
-def pass_lines(plan: NetPlan) -> tuple[list[str], list[str], str, list[str]]:
+def pass_lines(plan: NetPlan) -> tuple[list[str], list[str], list[str], str, list[str]]:
     """The pieces of `bind` another emitter reassembles (compiler/jit_codegen.py): buffer
-    allocations and per-batch constants (indented for a function body), and the forward
-    calls, the loss's call and the backward calls (indented for a function nested in it)."""
+    allocations and per-batch constants (indented for a function body), and the data's
+    views as the inputs, the forward calls, the loss's call and the backward calls (indented
+    for a function nested in it)."""
     body, f = plan.layers[:-1], flow(plan)
     allocations = [*_allocations(body, f),
                    f"    out = np.empty((n, {plan.loss.n_out}), dtype)  # the loss's prediction",
                    *scratch_lines(plan.loss), *_constants(plan)]
     forward = [f"        {nodecode.forward(layer, f)}{nodecode.where(layer)}" for layer in body]
     backward = [*_loss_backward(plan.loss, f, False), *_backward_lines(body, f, False)]
-    return (allocations, [*f.input_view(reads=forward), *forward],
+    return (allocations, f.input_view(reads=forward), forward,
             _loss_call(plan.loss, f.flat(f.last())), backward)
 
 

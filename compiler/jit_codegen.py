@@ -30,18 +30,19 @@ def steps_source(plan: NetPlan, kernel: str, state: int, hyper: int,
     updates before this call. Each step's loss goes to `losses`, its argmax rows to `preds`
     (when not empty), its sigmoid hits to `hits[0]` (likewise).
     """
-    allocations, forward, loss, backward = pass_lines(plan)
+    allocations, views, forward, loss, backward = pass_lines(plan)
     out = ["def train_steps(P, G, S, X, T, perm, first, last, n, bs, scale, flat, grads, M,",
            "                hyper, count, clip, decay, losses, preds, hits):",
            '    """Steps first..last-1 of an epoch over n rows each; see compiler/jit_codegen."""',
            "    dtype = F",
            *_bindings(plan),
            *allocations,
-           "    x = np.empty((n,) + X.shape[1:], X.dtype)  # the mini-batch",
+           "    xb = np.empty((n,) + X.shape[1:], X.dtype)  # the mini-batch",
            "    t = np.empty((n,) + T.shape[1:], T.dtype)",
            "    dx = None  # no gradient for the data",
            "    for step in range(first, last):",
-           "        gather(X, perm, step * bs, x)",
+           "        gather(X, perm, step * bs, xb)",
+           *_views(views),
            "        gather(T, perm, step * bs, t)",
            *forward,
            f"        value = {loss}",
@@ -65,6 +66,17 @@ def steps_source(plan: NetPlan, kernel: str, state: int, hyper: int,
 # A value read twice gets its gradients added up (`np.add(g, t, out=g)`, nodecode.backward);
 # Numba's ufuncs take no `out=`, so the loop calls its kernel for that.
 _ADD = re.compile(r"np\.add\((\w+), (\w+), out=\1\)")
+
+
+def _views(views: list[str]) -> list[str]:
+    """The data's views as the inputs, read from the gathered rows `xb`. Why not gather into
+    `x` as NumPy does: an image input rebinds `x` to its channel-major copy, and Numba gives
+    a name one type."""
+    out = [re.sub(r"= (.*)", lambda m: "= " + re.sub(r"\bx\b", "xb", m.group(1)), line,
+                  count=1) for line in views]
+    if not any(line.lstrip().startswith("x = ") for line in out):
+        out.insert(0, "        x = xb")
+    return out
 
 
 def _bindings(plan: NetPlan) -> list[str]:

@@ -57,7 +57,7 @@ _CBLAS = ["import ctypes", "import glob", "import math", "import os", "",
           "_sgemm, _dgemm = bind_cblas(numpy_cblas())"]
 # The NumPy functions the loop may call as they are (allocations, the divergence check).
 _NUMPY_CALLS = {"empty", "zeros", "ones", "arange", "isfinite", "float32", "float64", "int64",
-                "bool_"}
+                "bool_", "ascontiguousarray"}
 
 
 def cache_dir() -> Path:

@@ -51,6 +51,10 @@ OPS = {
                     "affine(5) -> block * 2 -> affine(3) -> softmax_ce",
     "wide (BLAS products)": "input: 40\naffine(64) -> relu -> affine(48) -> relu -> affine(3) "
                             "-> softmax_ce",
+    "conv+pool2+flatten": "input: 2x8x8\nconv(3, 3) -> relu -> pool(2) -> flatten -> "
+                          "affine(3) -> softmax_ce",
+    "conv pad, stride": "input: 1x9x9\nconv(4, 3, pad=1) -> tanh -> conv(2, 3, stride=2) -> "
+                        "flatten -> affine(3) -> softmax_ce",
     "sigmoid_ce": "input: 5\naffine(6) -> tanh -> affine(2) -> sigmoid_ce",
     "mse": "input: 5\naffine(6) -> tanh -> affine(2) -> mse",
 }
@@ -88,7 +92,8 @@ def _assert_same(nets, histories, rtol=1e-9):
 @pytest.mark.parametrize("name", OPS)
 def test_jit_each_op_trains_as_numpy_does(name):
     spec = OPS[name]
-    nets, histories = _fit_both(spec, 40 if "wide" in name else 5, optimizer="sgd", lr=0.1)
+    width = {"wide (BLAS products)": 40, "conv+pool2+flatten": 128, "conv pad, stride": 81}
+    nets, histories = _fit_both(spec, width.get(name, 5), optimizer="sgd", lr=0.1)
     _assert_same(nets, histories)
 
 
