@@ -111,14 +111,21 @@ def unsupported(plan: NetPlan) -> str | None:
             continue
         for name in re.findall(r"\b(\w+_(?:forward|backward\w*))\(", line):
             if name not in jit_kernels.JIT_KERNELS:
-                where = line.split("# ", 1)[1] if "# " in line else name
-                return f"{name} ({where}) has no compiled kernel yet"
+                return f"{name} ({_place(plan, line)}) has no compiled kernel yet"
         for call in re.findall(r"\bnp\.(\w+)", line):
             if call not in _NUMPY_CALLS:  # an image's channel-major copy, ...
                 return f"np.{call} in `{line.strip()}` is not compiled yet"
     if any(layer.uses for layer in plan.layers):
         return "shared weights (@A, tied=) are not compiled yet"
     return None
+
+
+def _place(plan: NetPlan, line: str) -> str:
+    """`1.dropout at spec.net:3:5` from a call's comment (`# 1.dropout (6 -> 6) at 3:5`)."""
+    found = re.search(r"# (\S+) \(.*\) at (\d+:\d+)", line)
+    if found is None:
+        return line.strip()
+    return f"{found[1]} at {plan.path or '<spec>'}:{found[2]}"
 
 
 def module_source(plan: NetPlan, update: UpdatePlan, dtype: str) -> str:

@@ -38,10 +38,20 @@ def mm(a, b, out):  # noqa: ANN001, ANN201 - compiled by Numba, typed by its cal
     if _blas(n, k, m):
         gemm(a, b, out)  # NumPy's BLAS where found (runtime/jit_blas.py), else np.dot
         return
-    for i in range(n):
-        for j in range(m):
-            out[i, j] = 0
-        for p in range(k):
+    # Loop orders measured on the spiral net's products: dot products for an output a few
+    # columns wide, otherwise rows of out accumulated in the order of the inner dimension
+    # (2-3x faster than one order for all; 30x10 @ 10x3: 0.34 us against 1.05).
+    if m < 8:
+        for i in range(n):
+            for j in range(m):
+                total = F(0)
+                for p in range(k):
+                    total += a[i, p] * b[p, j]
+                out[i, j] = total
+        return
+    out[...] = 0
+    for p in range(k):
+        for i in range(n):
             v = a[i, p]
             for j in range(m):
                 out[i, j] += v * b[p, j]
