@@ -19,7 +19,7 @@ from .plan import NetPlan
 def steps_source(plan: NetPlan, kernel: str, state: int, hyper: int,
                  counts_steps: bool) -> str:
     """`train_steps(P, G, S, X, T, perm, first, last, n, bs, scale, flat, grads, M, hyper,
-    count, clip, decay, losses, preds, hits)`.
+    count, clip, decay, losses, preds, hits, rng)`.
 
     It takes steps `first`..`last - 1` of an epoch, step s training on the `n` rows
     `X[perm[s * bs:s * bs + n]]`, and returns the step after the last it took: a step whose
@@ -28,11 +28,12 @@ def steps_source(plan: NetPlan, kernel: str, state: int, hyper: int,
     plan's order; `flat`, `grads` and the optimizer state `M` the flat buffers they view;
     `hyper` the update's hyper-parameters (`kernel`'s order, wd last) and `count` the
     updates before this call. Each step's loss goes to `losses`, its argmax rows to `preds`
-    (when not empty), its sigmoid hits to `hits[0]` (likewise).
+    (when not empty), its sigmoid hits to `hits[0]` (likewise). `rng` is the network's
+    Generator, which dropout draws from as the NumPy passes do.
     """
     allocations, views, forward, loss, backward = pass_lines(plan)
     out = ["def train_steps(P, G, S, X, T, perm, first, last, n, bs, scale, flat, grads, M,",
-           "                hyper, count, clip, decay, losses, preds, hits):",
+           "                hyper, count, clip, decay, losses, preds, hits, rng):",
            '    """Steps first..last-1 of an epoch over n rows each; see compiler/jit_codegen."""',
            "    dtype = F",
            *_bindings(plan),
@@ -40,6 +41,7 @@ def steps_source(plan: NetPlan, kernel: str, state: int, hyper: int,
            "    xb = np.empty((n,) + X.shape[1:], X.dtype)  # the mini-batch",
            "    t = np.empty((n,) + T.shape[1:], T.dtype)",
            "    dx = None  # no gradient for the data",
+           "    train = True  # dropout drops, from `rng`, the network's Generator",
            "    for step in range(first, last):",
            "        gather(X, perm, step * bs, xb)",
            *_views(views),

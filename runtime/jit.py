@@ -102,10 +102,6 @@ def kernels_of(source: str) -> list[str]:
 def unsupported(plan: NetPlan) -> str | None:
     """Why `plan` cannot train compiled (the first node using a kernel without a loop form,
     or a form the loop does not drive), or None when it can."""
-    if plan.run.generate or plan.loss.op not in ("softmax_ce", "sigmoid_ce", "mse"):
-        return f"its loss {plan.loss.op} is not compiled yet"
-    if len(plan.loss.in_shape) != 1:
-        return "a loss over sequences is not compiled yet"
     for line in steps_source(plan, "sgd_prescaled_update", 0, 0, False).splitlines():
         if "= P[" in line or "= G[" in line:
             continue
@@ -117,6 +113,10 @@ def unsupported(plan: NetPlan) -> str | None:
                 return f"np.{call} in `{line.strip()}` is not compiled yet"
     if any(layer.uses for layer in plan.layers):
         return "shared weights (@A, tied=) are not compiled yet"
+    if plan.run.generate or plan.loss.op not in ("softmax_ce", "sigmoid_ce", "mse"):
+        return f"its loss {plan.loss.op} is not compiled yet"
+    if len(plan.loss.in_shape) != 1:
+        return "a loss over sequences is not compiled yet"
     return None
 
 
@@ -216,6 +216,7 @@ class CompiledSteps:
         self.G = tuple(net.grads.values())
         self.S = tuple(net.buffers.values())
         self.flat, self.grads, self.M = net.flat_params, net.flat_grads, tuple(state)
+        self.rng = net.rng  # dropout's draws, shared with the NumPy passes
         self.hyper = np.array(update.hyper, np.float64)
         self.decay = decay if decay is not None else np.zeros(0, net.dtype)
 
@@ -229,7 +230,7 @@ class CompiledSteps:
                   "cached after)...", file=sys.stderr, flush=True)
         done = self.module.train_steps(self.P, self.G, self.S, x, t, perm, first, last, n, bs,
                                        scale, self.flat, self.grads, self.M, self.hyper, count,
-                                       clip, self.decay, losses, preds, hits)
+                                       clip, self.decay, losses, preds, hits, self.rng)
         if not self.compiled:
             self.compiled = True
             marker = Path(self.module.__file__ or "").with_suffix(".ok")

@@ -282,6 +282,30 @@ def mse_backward(y, t, dx, scale):  # noqa: ANN001, ANN201
         dxs[i] = (ys[i] - ts[i]) * c
 
 
+def dropout_forward(x, y, mask, p, rng, train):  # noqa: ANN001, ANN201
+    """Inverted dropout drawing from the network's own Generator in NumPy's order (Numba's
+    Generator methods reproduce NumPy's streams and advance the same state), so both
+    backends drop the same units and the rest of the run's draws stay in step."""
+    xs, ys = x.reshape(x.size), y.reshape(y.size)
+    if not train:
+        for i in range(xs.size):
+            ys[i] = xs[i]
+        return
+    ms = mask.reshape(mask.size)
+    keep, cut = F(1.0 / (1.0 - p)), F(p)
+    for i in range(ms.size):
+        ms[i] = keep if rng.random(dtype=F) >= cut else F(0)
+        ys[i] = xs[i] * ms[i]
+
+
+def dropout_backward(dy, mask, dx):  # noqa: ANN001, ANN201
+    """dx = dy * mask."""
+    if dx is not None:
+        dys, ms, dxs = dy.reshape(dy.size), mask.reshape(mask.size), dx.reshape(dx.size)
+        for i in range(dxs.size):
+            dxs[i] = dys[i] * ms[i]
+
+
 # Images: channel-major (c, n, h, w) values, as the NumPy kernels (runtime/image_kernels.py).
 def _im2col(x, cols, kh, kw, sh, sw, ph, pw, oh, ow):  # noqa: ANN001, ANN201
     """cols[(ci, i, j), (s, a, b)] = x[ci, s, a*sh + i - ph, b*sw + j - pw], 0 off the image:
@@ -534,12 +558,11 @@ fast_exp = exp32  # the generated module binds exp32 or exp64 by its dtype
 JIT_KERNELS = {f.__name__: f for f in (
     affine_forward, affine_backward, matmul_forward, matmul_backward, sigmoid_forward,
     sigmoid_backward, tanh_forward, tanh_backward, relu_forward, relu_backward,
-    leaky_relu_forward, leaky_relu_backward, add_forward, add_backward, conv_forward,
-    conv_backward, conv_backward_stride1, pool2_forward, pool2_backward, flatten_forward,
-    flatten_backward, softmax_ce_forward,
-    softmax_ce_backward, sigmoid_ce_forward, sigmoid_ce_backward, mse_forward, mse_backward,
-    sgd_prescaled_update, sgd_update, momentum_update, nesterov_update, adagrad_update,
-    rmsprop_update, adam_update)}
+    leaky_relu_forward, leaky_relu_backward, dropout_forward, dropout_backward, add_forward,
+    add_backward, conv_forward, conv_backward, conv_backward_stride1, pool2_forward,
+    pool2_backward, flatten_forward, flatten_backward, softmax_ce_forward, softmax_ce_backward,
+    sigmoid_ce_forward, sigmoid_ce_backward, mse_forward, mse_backward, sgd_prescaled_update,
+    sgd_update, momentum_update, nesterov_update, adagrad_update, rmsprop_update, adam_update)}
 # Helpers the kernels or the step call; copied into every generated module.
 HELPERS = (_blas, mm, _im2col, _conv_grads, gather, clip_norm, add_decay, accumulate,
            argmax_rows, count_hits)

@@ -55,6 +55,9 @@ OPS = {
                           "affine(3) -> softmax_ce",
     "conv pad, stride": "input: 1x9x9\nconv(4, 3, pad=1) -> tanh -> conv(2, 3, stride=2) -> "
                         "flatten -> affine(3) -> softmax_ce",
+    "dropout": "input: 5\naffine(8) -> relu -> dropout(0.3) -> affine(3) -> softmax_ce",
+    "dropout on images": "input: 2x6x6\nconv(3, 3) -> dropout(0.5) -> flatten -> affine(3) -> "
+                         "softmax_ce",
     "sigmoid_ce": "input: 5\naffine(6) -> tanh -> affine(2) -> sigmoid_ce",
     "mse": "input: 5\naffine(6) -> tanh -> affine(2) -> mse",
 }
@@ -92,7 +95,8 @@ def _assert_same(nets, histories, rtol=1e-9):
 @pytest.mark.parametrize("name", OPS)
 def test_jit_each_op_trains_as_numpy_does(name):
     spec = OPS[name]
-    width = {"wide (BLAS products)": 40, "conv+pool2+flatten": 128, "conv pad, stride": 81}
+    width = {"wide (BLAS products)": 40, "conv+pool2+flatten": 128, "conv pad, stride": 81,
+             "dropout on images": 72}
     nets, histories = _fit_both(spec, width.get(name, 5), optimizer="sgd", lr=0.1)
     _assert_same(nets, histories)
 
@@ -139,7 +143,7 @@ def test_jit_checkpoints_move_between_backends(tmp_path):
 
 
 def test_jit_falls_back_to_numpy_for_an_op_it_does_not_compile_and_says_so_once():
-    spec = "input: 5\naffine(6) -> dropout(0.3) -> affine(3) -> softmax_ce"
+    spec = "input: 5\naffine(6) -> batchnorm -> affine(3) -> softmax_ce"
     x, t = _data(5, 3)
     ref = netc.compile(spec)
     ref.fit(x, t, epochs=2, batch_size=16, verbose=0)
@@ -149,7 +153,7 @@ def test_jit_falls_back_to_numpy_for_an_op_it_does_not_compile_and_says_so_once(
         net.fit(x, t, epochs=2, batch_size=16, verbose=0)
         net.fit(x, t, epochs=1, batch_size=16, verbose=0)
     notes = [str(w.message) for w in caught if issubclass(w.category, NetcWarning)]
-    assert len(notes) == 1 and "dropout_forward (1.dropout at <string>:2:" in notes[0]
+    assert len(notes) == 1 and "batchnorm_forward (1.batchnorm at <string>:2:" in notes[0]
     assert "trains this network on NumPy" in notes[0]
     net2 = netc.compile(spec, backend="numba")
     with warnings.catch_warnings():
@@ -245,7 +249,7 @@ def test_jit_emit_numba_is_the_module_that_trains(tmp_path):
                                     x, t, perm, 0, 10, 30, 30, 1.0 / 30, net.flat_params,
                                     net.flat_grads, (), np.zeros(0), 0, 0.0,
                                     np.zeros(0, np.float32), losses, np.zeros(0, np.intp),
-                                    np.zeros(0))
+                                    np.zeros(0), np.random.default_rng(0))
     assert done_steps == 10
     forward, loss, backward = ref.passes(30)[:3]
     for s in range(10):
@@ -261,3 +265,26 @@ def test_jit_emit_numba_refuses_a_network_it_does_not_cover_with_the_place():
     done = _cli("compile", "specs/mnist_deep.net", "--emit", "numba")
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert "batchnorm_forward (1.batchnorm at specs/mnist_deep.net:9:25)" in done.stderr
+
+
+SPECS = sorted((ROOT / "specs").glob("*.net"))
+
+
+@pytest.mark.parametrize("path", SPECS, ids=[p.stem for p in SPECS])
+def test_jit_shipped_spec_trains_as_numpy_does_or_says_why_not(path):
+    from netc.runtime.jit import unsupported
+
+    plan = netc.plan(path.read_text(), path=f"specs/{path.name}")
+    reason = unsupported(plan)
+    if reason is not None:  # it trains on NumPy; the reason points into the spec
+        assert f"at specs/{path.name}:" in reason and "has no compiled kernel yet" in reason
+        return
+    rng = np.random.default_rng(3)
+    x = rng.random((48, plan.input_width))
+    t = rng.integers(0, plan.loss.n_out, 48)
+    nets, histories = {}, {}
+    for backend in ("numpy", "numba"):
+        net = netc.load(path, dtype="float64", backend=backend)
+        histories[backend] = net.fit(x, t, epochs=2, batch_size=16, verbose=0)
+        nets[backend] = net
+    _assert_same(nets, histories)
