@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ..compiler.codegen import header
+from ..compiler.codegen import bound_bytes, header
 from ..compiler.jit_codegen import steps_source
 from ..compiler.plan import NetPlan
 from ..errors import MissingDependencyError, NetcError, NetcWarning
@@ -47,6 +47,9 @@ MISSING = ("the numba backend needs Numba and SciPy: pip install 'netc[jit]' "
 _OPTIONS = ('cache=True, nogil=True, error_model="numpy", '
             'fastmath={"nsz", "arcp", "contract", "reassoc"}')
 _modules: dict[str, ModuleType] = {}
+# Buffers larger than this are made once per batch size and kept (`jit_codegen`): below,
+# the loop's own allocation is cheaper than passing them in.
+_KEEP_BYTES = 1 << 20
 # The head of a module that calls NumPy's own BLAS (runtime/jit_blas.py).
 _CBLAS = ["import ctypes", "import glob", "import math", "import os", "",
           "import numpy as np", "from numba import njit", "",
@@ -163,7 +166,7 @@ def _module_text(plan: NetPlan, kernel: str, state: int, hyper: int, counts_step
         kernels, "", "",
         loop,
         "",
-        *(f"{n} = _jit({n})" for n in [*names, "train_steps"]), ""])
+        *(f"{n} = _jit({n})" for n in [*names, "make_buffers", "train_steps"]), ""])
 
 
 def spec_module(plan: NetPlan) -> str:
@@ -210,13 +213,18 @@ class CompiledSteps:
     """The compiled loop bound to one network's arrays and one update's settings."""
 
     def __init__(self, module: ModuleType, compiled: bool, net: Any, update: UpdatePlan,
-                 state: Sequence[NDArray], decay: NDArray | None, quiet: bool) -> None:
+                 state: Sequence[NDArray], decay: NDArray | None, quiet: bool,
+                 source: str) -> None:
         self.module, self.compiled, self.quiet = module, compiled, quiet
         self.P = tuple(net.params.values())
         self.G = tuple(net.grads.values())
         self.S = tuple(net.buffers.values())
         self.flat, self.grads, self.M = net.flat_params, net.flat_grads, tuple(state)
-        self.rng = net.rng  # dropout's draws, shared with the NumPy passes
+        # Dropout's draws, shared with the NumPy passes. None where no kernel draws: Numba
+        # takes a Generator apart on every call, 5 us, most of a small network's epoch.
+        self.rng = net.rng if re.search(r"\w+_forward\([^)\n]*\brng\b", source) else None
+        self.buffers: dict[int, tuple | None] = {}
+        self.plan, self.itemsize = net.plan, net.dtype.itemsize
         self.hyper = np.array(update.hyper, np.float64)
         self.decay = decay if decay is not None else np.zeros(0, net.dtype)
 
@@ -228,9 +236,13 @@ class CompiledSteps:
         if not self.compiled and not self.quiet:
             print("netc: compiling the numba backend's training loop (the first run only; "
                   "cached after)...", file=sys.stderr, flush=True)
-        done = self.module.train_steps(self.P, self.G, self.S, x, t, perm, first, last, n, bs,
-                                       scale, self.flat, self.grads, self.M, self.hyper, count,
-                                       clip, self.decay, losses, preds, hits, self.rng)
+        if n not in self.buffers:  # None: small enough for the loop to make its own
+            big = bound_bytes(self.plan, n, self.itemsize) > _KEEP_BYTES
+            self.buffers[n] = self.module.make_buffers(n, x, t) if big else None
+        buffers = self.buffers[n]
+        done = self.module.train_steps(buffers, n, self.P, self.G, self.S, x, t, perm, first, last,
+                                       bs, scale, self.flat, self.grads, self.M, self.hyper,
+                                       count, clip, self.decay, losses, preds, hits, self.rng)
         if not self.compiled:
             self.compiled = True
             marker = Path(self.module.__file__ or "").with_suffix(".ok")
@@ -252,5 +264,6 @@ def compiled_steps(net: Any, update: UpdatePlan, state: Sequence[NDArray],
                           NetcWarning, stacklevel=4)
             net._jit_warned = True
         return None
-    module, compiled = load_module(module_source(net.plan, update, net.dtype.name))
-    return CompiledSteps(module, compiled, net, update, state, decay, quiet)
+    source = module_source(net.plan, update, net.dtype.name)
+    module, compiled = load_module(source)
+    return CompiledSteps(module, compiled, net, update, state, decay, quiet, source)

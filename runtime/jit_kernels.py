@@ -307,22 +307,45 @@ def dropout_backward(dy, mask, dx):  # noqa: ANN001, ANN201
 
 
 # Images: channel-major (c, n, h, w) values, as the NumPy kernels (runtime/image_kernels.py).
+def _inside(j, sw, pw, w, ow):  # noqa: ANN001, ANN201
+    """The output columns q whose input column q*sw + j - pw lies on the image: [lo, hi)."""
+    lo = max(0, -(-(pw - j) // sw))
+    hi = min(ow, (w - 1 + pw - j) // sw + 1)
+    return lo, max(lo, hi)
+
+
 def _im2col(x, cols, kh, kw, sh, sw, ph, pw, oh, ow):  # noqa: ANN001, ANN201
     """cols[(ci, i, j), (s, a, b)] = x[ci, s, a*sh + i - ph, b*sw + j - pw], 0 off the image:
-    the padding is read as zeros, no padded copy is made."""
+    the padding is read as zeros, no padded copy is made.
+
+    Why flat views and unsigned offsets: Numba checks every signed index for a negative
+    (Python's wrap-around), which kept these short copies from vectorizing; with unsigned
+    ones it does not (SimpleConvNet's 16-channel im2col: 7.7 ms against 2.3, NumPy's 2.5).
+    An offset below zero wraps, and adding the column, which is past the padding, wraps it
+    back: unsigned arithmetic is modular."""
     c, n, h, w = x.shape
+    xf, cf = x.reshape(x.size), cols.reshape(cols.size)
+    m, usw = n * oh * ow, np.uint64(sw)
     for ci in range(c):
         for i in range(kh):
             for j in range(kw):
                 row = (ci * kh + i) * kw + j
+                lo, hi = _inside(j, sw, pw, w, ow)
                 for s in range(n):
                     for a in range(oh):
                         yy = a * sh + i - ph
-                        base = (s * oh + a) * ow
-                        for q in range(ow):
-                            xx = q * sw + j - pw
-                            inside = 0 <= yy < h and 0 <= xx < w
-                            cols[row, base + q] = x[ci, s, yy, xx] if inside else F(0)
+                        d = np.uint64(row * m + (s * oh + a) * ow)
+                        if yy < 0 or yy >= h:
+                            for q in range(np.uint64(ow)):
+                                cf[d + q] = F(0)
+                            continue
+                        src = np.uint64(((ci * n + s) * h + yy) * w + j - pw)
+                        for q in range(np.uint64(lo)):
+                            cf[d + q] = F(0)
+                        for q in range(np.uint64(lo), np.uint64(hi)):
+                            cf[d + q] = xf[src + q * usw]
+                        for q in range(np.uint64(hi), np.uint64(ow)):
+                            cf[d + q] = F(0)
 
 
 def conv_forward(x, W, b, y, col, xpad, stride, pad):  # noqa: ANN001, ANN201
@@ -356,19 +379,20 @@ def _conv_grads(dy, col, W, dx, dW, db, sh, sw, ph, pw):  # noqa: ANN001, ANN201
         mm(W.reshape((f, k)).T, dy2, cols)
         h, w = dx.shape[2], dx.shape[3]
         dx[...] = 0
+        xf, cf, usw = dx.reshape(dx.size), cols.reshape(cols.size), np.uint64(sw)
         for ci in range(c):
             for i in range(kh):
                 for j in range(kw):
                     row = (ci * kh + i) * kw + j
+                    lo, hi = _inside(j, sw, pw, w, ow)
                     for s in range(n):
                         for a in range(oh):
                             yy = a * sh + i - ph
-                            if 0 <= yy < h:
-                                base = (s * oh + a) * ow
-                                for q in range(ow):
-                                    xx = q * sw + j - pw
-                                    if 0 <= xx < w:
-                                        dx[ci, s, yy, xx] += cols[row, base + q]
+                            if 0 <= yy < h:  # unsigned offsets, as in _im2col
+                                d = np.uint64(row * m + (s * oh + a) * ow)
+                                src = np.uint64(((ci * n + s) * h + yy) * w + j - pw)
+                                for q in range(np.uint64(lo), np.uint64(hi)):
+                                    xf[src + q * usw] += cf[d + q]
 
 
 def conv_backward(dy, col, W, dx, dW, db, xpad, stride, pad):  # noqa: ANN001, ANN201
@@ -564,5 +588,5 @@ JIT_KERNELS = {f.__name__: f for f in (
     sigmoid_ce_forward, sigmoid_ce_backward, mse_forward, mse_backward, sgd_prescaled_update,
     sgd_update, momentum_update, nesterov_update, adagrad_update, rmsprop_update, adam_update)}
 # Helpers the kernels or the step call; copied into every generated module.
-HELPERS = (_blas, mm, _im2col, _conv_grads, gather, clip_norm, add_decay, accumulate,
+HELPERS = (_blas, mm, _inside, _im2col, _conv_grads, gather, clip_norm, add_decay, accumulate,
            argmax_rows, count_hits)

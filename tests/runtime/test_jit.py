@@ -245,8 +245,10 @@ def test_jit_emit_numba_is_the_module_that_trains(tmp_path):
     x = x.astype(np.float32)
     perm = np.arange(300)
     losses = np.empty(10)
-    done_steps = module.train_steps(tuple(net.params.values()), tuple(net.grads.values()), (),
-                                    x, t, perm, 0, 10, 30, 30, 1.0 / 30, net.flat_params,
+    buffers = module.make_buffers(30, x, t)
+    done_steps = module.train_steps(buffers, 30, tuple(net.params.values()),
+                                    tuple(net.grads.values()), (), x, t, perm, 0, 10, 30,
+                                    1.0 / 30, net.flat_params,
                                     net.flat_grads, (), np.zeros(0), 0, 0.0,
                                     np.zeros(0, np.float32), losses, np.zeros(0, np.intp),
                                     np.zeros(0), np.random.default_rng(0))
