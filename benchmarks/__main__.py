@@ -1,11 +1,14 @@
-"""`python -m benchmarks [--cases mlp,...,seq2seq] [--rounds N] [--json FILE] [--skip-extras]`.
+"""`python -m benchmarks [--cases mlp,...,seq2seq] [--rounds N] [--json FILE] [--skip-extras]
+[--no-numba]`.
 
-Trains each case with netc, PyTorch (CPU, eager, same threads), a plain NumPy loop (affine
-chains only) and the GEMM-only bound, interleaved, and prints medians, ratios and the share
-of netc's step outside the matrix products; then the startup,
-compile-time and memory measurements. The cases are in cases.py (all by default); `rnnlm`
-counts tokens/s, `seq2seq` question/answer pairs. Needs the `bench` extra
-(`pip install -e '.[bench]'`).
+Trains each case with netc (the NumPy backend, and the compiled `backend="numba"` where it
+covers the case), PyTorch (CPU, eager, same threads), a plain NumPy loop (affine chains
+only) and the GEMM-only bound, interleaved, and prints medians, ratios and the share of
+netc's step outside the matrix products; then the startup, compile-time and memory
+measurements, and the compiled backend's compile and cached-start costs. `--no-numba`
+leaves the compiled backend out. The cases are in cases.py (all by default); `rnnlm` counts
+tokens/s, `seq2seq` question/answer pairs. Needs the `bench` extra (`pip install -e
+'.[bench]'`) and, for the compiled backend, the `jit` extra.
 """
 
 from __future__ import annotations
@@ -110,7 +113,7 @@ def main() -> None:
     print(json.dumps(info))
     names = args.cases.split(",")
     out = {"info": info, "training": training(names, args.rounds, threads, not args.no_numba)}
-    if not args.no_numba:  # what compiling costs, and a cached run's start
+    if not args.no_numba and not args.skip_extras:  # compiling, and a cached run's start
         out["numba_start"] = {}
         for name in (n for n in names if compiled_reason(CASES[n]) is None):
             costs = out["numba_start"][name] = start_costs(name)

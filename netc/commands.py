@@ -40,7 +40,7 @@ def describe_run(plan: Any) -> str:
                       if v is not None and v is not False)
     text = (f"data: {r.data}{f'({given})' if given else ''}\noptimizer: {r.optimizer}({hyper})\n"
             f"train: epochs={r.epochs}, batch_size={r.batch_size}, seed={r.seed}, "
-            f"dtype={r.dtype}")
+            f"dtype={r.dtype}" + (f", backend={r.backend}" if r.backend != "numpy" else ""))
     if r.generate:  # seq2seq: which input the decoder feeds back, and how many tokens
         k, steps, _ = r.generate
         text += f"\ngenerate: greedy({plan.input_parts[k][0]}, steps={steps})"
