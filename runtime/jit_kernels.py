@@ -306,6 +306,66 @@ def dropout_backward(dy, mask, dx):  # noqa: ANN001, ANN201
             dxs[i] = dys[i] * ms[i]
 
 
+def _columns(x):  # noqa: ANN001, ANN201
+    """x as (rows, features): a vector batch as it is, channel-major images (c, n, h, w) as
+    each channel's n*h*w values in one column (a transposed view: no copy)."""
+    if x.ndim == 4:
+        return x.reshape((x.shape[0], x.size // x.shape[0])).T
+    return x.reshape((x.shape[0], x.size // x.shape[0]))
+
+
+def batchnorm_forward(x, gamma, beta, running_mean, running_var, y, xhat, inv_std,  # noqa: ANN001, ANN201
+                      momentum, eps, train):
+    """xhat = (x - mu) / sqrt(var + eps), y = gamma * xhat + beta, per feature or channel;
+    training uses the batch's mean and biased variance and moves the running ones."""
+    v, out, xh = _columns(x), _columns(y), _columns(xhat)
+    m, d = v.shape
+    keep, move = F(momentum), F(1 - momentum)
+    for j in range(d):
+        if train:
+            total = 0.0
+            for i in range(m):
+                total += v[i, j]
+            mu = F(total / m)
+            total = 0.0
+            for i in range(m):
+                e = v[i, j] - mu
+                xh[i, j] = e
+                total += e * e
+            var = F(total / m)
+            running_mean[j] = running_mean[j] * keep + move * mu
+            running_var[j] = running_var[j] * keep + move * var
+        else:
+            for i in range(m):
+                xh[i, j] = v[i, j] - running_mean[j]
+            var = running_var[j]
+        inv = F(1) / np.sqrt(var + F(eps))
+        inv_std[j] = inv
+        g, b = gamma[j], beta[j]
+        for i in range(m):
+            xh[i, j] *= inv
+            out[i, j] = xh[i, j] * g + b
+
+
+def batchnorm_backward(dy, xhat, inv_std, gamma, dx, dgamma, dbeta):  # noqa: ANN001, ANN201
+    """dbeta = sum dy, dgamma = sum dy*xhat; dx = gamma*inv_std/m * (m*dy - dbeta -
+    xhat*dgamma), per feature or channel (dx may be dy: the sums come first)."""
+    g2, xh = _columns(dy), _columns(xhat)
+    m, d = g2.shape
+    for j in range(d):
+        total, cross = F(0), F(0)
+        for i in range(m):
+            total += g2[i, j]
+            cross += g2[i, j] * xh[i, j]
+        dbeta[j], dgamma[j] = total, cross
+    if dx is not None:
+        out = _columns(dx)
+        for j in range(d):
+            c = gamma[j] * inv_std[j] / F(m)
+            for i in range(m):
+                out[i, j] = (g2[i, j] * F(m) - dbeta[j] - xh[i, j] * dgamma[j]) * c
+
+
 # Images: channel-major (c, n, h, w) values, as the NumPy kernels (runtime/image_kernels.py).
 def _inside(j, sw, pw, w, ow):  # noqa: ANN001, ANN201
     """The output columns q whose input column q*sw + j - pw lies on the image: [lo, hi)."""
@@ -582,11 +642,12 @@ fast_exp = exp32  # the generated module binds exp32 or exp64 by its dtype
 JIT_KERNELS = {f.__name__: f for f in (
     affine_forward, affine_backward, matmul_forward, matmul_backward, sigmoid_forward,
     sigmoid_backward, tanh_forward, tanh_backward, relu_forward, relu_backward,
-    leaky_relu_forward, leaky_relu_backward, dropout_forward, dropout_backward, add_forward,
+    leaky_relu_forward, leaky_relu_backward, dropout_forward, dropout_backward,
+    batchnorm_forward, batchnorm_backward, add_forward,
     add_backward, conv_forward, conv_backward, conv_backward_stride1, pool2_forward,
     pool2_backward, flatten_forward, flatten_backward, softmax_ce_forward, softmax_ce_backward,
     sigmoid_ce_forward, sigmoid_ce_backward, mse_forward, mse_backward, sgd_prescaled_update,
     sgd_update, momentum_update, nesterov_update, adagrad_update, rmsprop_update, adam_update)}
 # Helpers the kernels or the step call; copied into every generated module.
-HELPERS = (_blas, mm, _inside, _im2col, _conv_grads, gather, clip_norm, add_decay, accumulate,
-           argmax_rows, count_hits)
+HELPERS = (_blas, mm, _columns, _inside, _im2col, _conv_grads, gather, clip_norm, add_decay,
+           accumulate, argmax_rows, count_hits)

@@ -58,6 +58,9 @@ OPS = {
     "dropout": "input: 5\naffine(8) -> relu -> dropout(0.3) -> affine(3) -> softmax_ce",
     "dropout on images": "input: 2x6x6\nconv(3, 3) -> dropout(0.5) -> flatten -> affine(3) -> "
                          "softmax_ce",
+    "batchnorm": "input: 5\naffine(8) -> batchnorm -> relu -> affine(3) -> softmax_ce",
+    "batchnorm on images": "input: 2x5x5\nconv(3, 3) -> batchnorm -> relu -> flatten -> "
+                           "affine(3) -> softmax_ce",
     "sigmoid_ce": "input: 5\naffine(6) -> tanh -> affine(2) -> sigmoid_ce",
     "mse": "input: 5\naffine(6) -> tanh -> affine(2) -> mse",
 }
@@ -96,7 +99,7 @@ def _assert_same(nets, histories, rtol=1e-9):
 def test_jit_each_op_trains_as_numpy_does(name):
     spec = OPS[name]
     width = {"wide (BLAS products)": 40, "conv+pool2+flatten": 128, "conv pad, stride": 81,
-             "dropout on images": 72}
+             "dropout on images": 72, "batchnorm on images": 50}
     nets, histories = _fit_both(spec, width.get(name, 5), optimizer="sgd", lr=0.1)
     _assert_same(nets, histories)
 
@@ -143,7 +146,7 @@ def test_jit_checkpoints_move_between_backends(tmp_path):
 
 
 def test_jit_falls_back_to_numpy_for_an_op_it_does_not_compile_and_says_so_once():
-    spec = "input: 5\naffine(6) -> batchnorm -> affine(3) -> softmax_ce"
+    spec = "input: 5\naffine(6) -> repeat(2) -> sum(2) -> affine(3) -> softmax_ce"
     x, t = _data(5, 3)
     ref = netc.compile(spec)
     ref.fit(x, t, epochs=2, batch_size=16, verbose=0)
@@ -153,7 +156,7 @@ def test_jit_falls_back_to_numpy_for_an_op_it_does_not_compile_and_says_so_once(
         net.fit(x, t, epochs=2, batch_size=16, verbose=0)
         net.fit(x, t, epochs=1, batch_size=16, verbose=0)
     notes = [str(w.message) for w in caught if issubclass(w.category, NetcWarning)]
-    assert len(notes) == 1 and "batchnorm_forward (1.batchnorm at <string>:2:" in notes[0]
+    assert len(notes) == 1 and "repeat_forward (1.repeat at <string>:2:" in notes[0]
     assert "trains this network on NumPy" in notes[0]
     net2 = netc.compile(spec, backend="numba")
     with warnings.catch_warnings():
