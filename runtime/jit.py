@@ -34,7 +34,7 @@ from ..compiler.codegen import bound_bytes, header
 from ..compiler.jit_codegen import steps_source
 from ..compiler.plan import NetPlan
 from ..errors import MissingDependencyError, NetcError, NetcWarning
-from . import jit_blas, jit_kernels
+from . import jit_base, jit_blas, jit_kernels
 from .optim import UpdatePlan
 
 BACKENDS = ("numpy", "numba")
@@ -146,7 +146,7 @@ def _module_text(plan: NetPlan, kernel: str, state: int, hyper: int, counts_step
     names = ["fast_exp", *(f.__name__ for f in jit_kernels.HELPERS), *kernels_of(loop)]
     names = list(dict.fromkeys(names))
     funcs = {**jit_kernels.JIT_KERNELS, **{f.__name__: f for f in jit_kernels.HELPERS},
-             "fast_exp": jit_kernels.exp32 if dtype == "float32" else jit_kernels.exp64}
+             "fast_exp": jit_base.exp32 if dtype == "float32" else jit_base.exp64}
     blas = jit_blas.numpy_cblas()
     gemm = inspect.getsource(jit_blas.gemm_cblas if blas else jit_blas.gemm_numba)
     kernels = "\n\n".join([re.sub(r"def \w+\(", "def gemm(", gemm, count=1),
