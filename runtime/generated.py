@@ -301,7 +301,9 @@ def _with_decay(update, net, wd):
     return step
 """
 
-_MAIN = """
+# The standalone modules' command line up to the data read: the `--emit torch` module
+# (runtime/torch_text.py) takes the same flags.
+MAIN_HEAD = """
 def main(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -315,7 +317,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     with np.load(args.data, allow_pickle=False) as data:
         arrays = {k: data[k] for k in data.files}
-    missing = [k for k in ("x_train", "t_train") if k not in arrays]
+"""
+
+_MAIN = MAIN_HEAD + """    missing = [k for k in ("x_train", "t_train") if k not in arrays]
     if missing:
         parser.exit(1, f"{args.data}: no {' or '.join(missing)} array\\n")
     net = Net(seed=args.seed)

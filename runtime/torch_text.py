@@ -10,6 +10,8 @@ netc never imports torch.
 
 from __future__ import annotations
 
+from .generated import MAIN_HEAD
+
 NET_HEAD = '''
 class Net(nn.Module):
     """The network as a PyTorch module; its parameters and state buffers carry netc's keys
@@ -253,21 +255,7 @@ class Optimizer:
             p -= lr_t * s["m"] / (torch.sqrt(s["v"]) + h["eps"])
 '''
 
-MAIN = '''
-def main(argv=None):
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", required=True, help="an .npz with x_train and t_train")
-    parser.add_argument("--epochs", type=int, default=SETTINGS["epochs"], help="%(default)s")
-    parser.add_argument("--batch-size", type=int, default=SETTINGS["batch_size"],
-                        help="%(default)s")
-    parser.add_argument("--seed", type=int, default=SETTINGS["seed"], help="%(default)s")
-    parser.add_argument("--lr", type=float, help="learning rate (default: the spec's)")
-    parser.add_argument("--save", help="write the trained parameters to this .npz")
-    args = parser.parse_args(argv)
-    with np.load(args.data, allow_pickle=False) as data:
-        arrays = {k: data[k] for k in data.files}
-    needed = ("x_train",) if TARGET else ("x_train", "t_train")
+MAIN = MAIN_HEAD + '''    needed = ("x_train",) if TARGET else ("x_train", "t_train")
     missing = [k for k in needed if k not in arrays]
     if missing:
         parser.exit(1, f"{args.data}: no {' or '.join(missing)} array\\n")
