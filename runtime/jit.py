@@ -254,10 +254,13 @@ class CompiledSteps:
 
 
 def compiled_steps(net: Any, update: UpdatePlan, state: Sequence[NDArray],
-                   decay: NDArray | None, *, quiet: bool = False) -> CompiledSteps | None:
+                   decay: NDArray | None, *, quiet: bool = False,
+                   streams: bool = False) -> CompiledSteps | None:
     """The compiled loop for `net` and `update`, or None (with one `NetcWarning` per
-    network) when the network has a node the backend does not compile yet."""
-    reason = unsupported(net.plan)
+    network) when the network has a node the backend does not compile yet, or trains on
+    truncated-BPTT `streams`, which only the NumPy trainer drives."""
+    reason = "truncated BPTT (train: bptt=) is not compiled yet" if streams else None
+    reason = reason or unsupported(net.plan)
     if reason is not None:
         if not getattr(net, "_jit_warned", False):
             warnings.warn(f"the numba backend trains this network on NumPy: {reason}",

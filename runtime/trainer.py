@@ -245,8 +245,9 @@ class Trainer:
         if masked:
             decay = weights_mask(net.params, net.dtype) * (wd * self.update.grad_scale)
             self._step = with_decay(self._step, net.flat_params, net.flat_grads, decay)
-        if self.backend == "numba" and not self.bptt:
-            self._jit = compiled_steps(net, self.update, self._flat_state, decay)
+        if self.backend == "numba":  # None, with a warning, where it trains on NumPy
+            self._jit = compiled_steps(net, self.update, self._flat_state, decay,
+                                       streams=bool(self.bptt))
         self._bound_hyper = dict(self.hyper)
 
     def _epoch(self, stop: Any) -> None:

@@ -165,6 +165,18 @@ def test_jit_falls_back_to_numpy_for_an_op_it_does_not_compile_and_says_so_once(
     assert np.array_equal(net2.flat_params, ref.flat_params)  # NumPy's run, bit for bit
 
 
+def test_jit_language_model_on_streams_trains_on_numpy_and_says_why():
+    spec = ("input: tokens(40)\ntrain: bptt=5, batch_size=4\noptimizer: sgd(lr=1)\n"
+            "embed(8) -> lstm(8) -> affine(40) -> softmax_ce\n")
+    ids = np.random.default_rng(0).integers(0, 40, 400)
+    ref = netc.compile(spec)
+    ref.fit(ids, epochs=1, verbose=0)
+    net = netc.compile(spec, backend="numba")
+    with pytest.warns(NetcWarning, match=r"truncated BPTT \(train: bptt=\) is not compiled"):
+        net.fit(ids, epochs=1, verbose=0)
+    assert np.array_equal(net.flat_params, ref.flat_params)
+
+
 @pytest.mark.parametrize("case", ["bad input", "diverged"])
 def test_jit_divergence_is_reported_as_numpy_reports_it(case):
     spec = OPS["wide (BLAS products)"].replace("affine(3) -> softmax_ce", "affine(2) -> mse")
