@@ -1,7 +1,9 @@
 """Runtime stage 6b, the compiled backend: a network's training loop as a Numba module on disk.
 
 `module_source` assembles one standalone module: the loop `compiler/jit_codegen.py` emits,
-the loop kernels it calls (`jit_kernels.py`), and the lines that compile each with Numba.
+the loop kernels it calls (registered in `jit_kernels.py`; written there and in
+`jit_base.py`, `jit_images.py`, `jit_updates.py`), NumPy's BLAS bound by name
+(`jit_blas.py`), and the lines that compile each with Numba.
 `load_module` writes it to netc's cache folder under the hash of its text and imports it.
 Why a file and not `exec`: Numba caches only functions it can find in a file, and with the
 cache a second run starts in a fraction of a second instead of compiling for seconds. The
