@@ -31,7 +31,7 @@ _FENCE = re.compile(r"^```net\n(.*?)^```", re.S | re.M)
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 BLOCKS = [(f"{path.name}#{i}", text) for path in DOCS
           for i, text in enumerate(_FENCE.findall(path.read_text(encoding="utf-8")))]
-GRAMMAR = ROOT / "editors" / "net.tmLanguage.json"
+GRAMMAR = ROOT / "editors" / "vscode" / "syntaxes" / "net.tmLanguage.json"
 SAMPLES = {path.name: path.read_text(encoding="utf-8") for path in SPECS} | dict(BLOCKS)
 
 
@@ -138,7 +138,7 @@ def _names(key: str) -> set[str]:
 
 
 def test_grammar_lists_exactly_the_registry_names() -> None:
-    """A new op, optimizer or setting fails here until editors/net.tmLanguage.json lists it."""
+    """A new op, optimizer or setting fails here until editors/vscode/syntaxes/net.tmLanguage.json lists it."""
     assert _names("ops") == set(OPS)
     assert _names("combinators") == set(COMBINATORS) - set(OPS)
     assert _names("optimizers") == set(OPTIMIZERS)
