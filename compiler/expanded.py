@@ -40,6 +40,9 @@ class Expanded:
     call: Call
     via: Via | None = None
     inputs: tuple[int, ...] = ()
+    # `-> expect(30, 12, 12)` after it: the shapes its value must have, and where each was
+    # written (compiler/expectations.py); checked by shape inference.
+    expects: tuple[tuple[tuple[int, ...], Span], ...] = ()
 
     def notes(self) -> tuple[str, ...]:
         """One note per block use, outermost first; deep nests show only both ends."""

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import Diagnostic
+from . import expectations
 from .descriptor import ShapeError, shown, size, vectors_only
 from .ops import OPS
 from .registry import suggest
@@ -95,6 +96,12 @@ def infer(spec: NetSpec, smap: SourceMap, start: Chain | dict[int, Chain],
         if chain is None:
             break
         values[i] = chain
+        for dims, span in smap.layers[i].expects if i < len(smap.layers) else ():
+            if dims != tuple(chain.shape):
+                message, hint = expectations.mismatch(dims, tuple(chain.shape),
+                                                      f"{op.op} at {_where(smap, i)}")
+                problems.append(Diagnostic("expect_mismatch", message, span, hint=hint, notes=(
+                    *smap.notes(i), "shapes: " + " -> ".join(chain.steps))))
         steps = in_shape[0] if OPS[op.op].per_step and len(in_shape) == 2 else 0
         out.append(NodeShape(chain.shape, n_in, in_shape, steps))
         tied.seen(i, op, in_shape[-1], chain.shape)

@@ -19,6 +19,7 @@ from typing import Any
 from ..dsl.nodes import Arg, Call, Definition, Pipeline, Repeat, Stage, TensorRef, Value
 from ..errors import Diagnostic, SpecStructureError
 from ..source import Source, Span
+from . import expectations
 from .expanded import Expanded, Via
 from .references import TARGETED, loss_target, slice_start
 from .registry import OPS, suggest
@@ -147,6 +148,8 @@ def _stage(b: _Builder, todo: list, s: Stage, via: Via | None, env: Env, first: 
     elif isinstance(s, Call) and not s.has_parens and s.name in env:
         b.fail("bad_block_arg", f"'{s.name}' is a parameter of the block, not a layer", s.span,
                hint="parameters stand for values in a layer's arguments, e.g. affine(n)")
+    elif isinstance(s, Call) and s.name == expectations.NAME and s.name not in b.defs:
+        expectations.attach(b, _substituted(s, env))  # an assertion, not a layer
     elif isinstance(s, Call) and not s.has_parens and s.name not in b.defs and \
             s.name not in OPS and s.name not in COMBINATORS:
         _name_ref(b, s, first)

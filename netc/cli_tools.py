@@ -15,7 +15,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from . import flags
 from .atomic import write_atomically
@@ -82,6 +82,10 @@ def add_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParse
                    help="write nothing; exit 1 and name each file that would change")
     f.add_argument("--diff", action="store_true",
                    help="write nothing; print what would change as a unified diff (exit 1 if any)")
+    shapes = f.add_mutually_exclusive_group()
+    shapes.add_argument("--annotate", action="store_true",
+                        help="write the inferred shape after each stage as a `#:` comment")
+    shapes.add_argument("--strip", action="store_true", help="remove the `#:` shape comments")
     f.set_defaults(func=cmd_fmt)
 
 
@@ -202,7 +206,6 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 def cmd_fmt(args: argparse.Namespace) -> int:
     from .commands import write_text
-    from .dsl.printer import format_source
     from .source import Source, read_spec_bytes
 
     changed = 0
@@ -210,7 +213,7 @@ def cmd_fmt(args: argparse.Namespace) -> int:
         # Read once: the bytes formatted are the bytes compared (a second read of a FIFO or
         # of a file changed in between would not be).
         raw = read_spec_bytes(path)
-        new = format_source(Source.from_bytes(raw, path))
+        new = _formatted(Source.from_bytes(raw, path), args)
         old = raw.decode("utf-8")  # from_bytes has checked it decodes
         if new == old:
             continue
@@ -225,6 +228,17 @@ def cmd_fmt(args: argparse.Namespace) -> int:
     if (args.check or getattr(args, "diff", False)) and changed:
         return 1
     return 0
+
+
+def _formatted(source: Any, args: argparse.Namespace) -> str:
+    """The spec as `netc fmt` writes it: with its shapes annotated, stripped, or as it is."""
+    if getattr(args, "annotate", False) or getattr(args, "strip", False):
+        from .annotate import annotate, strip
+
+        return annotate(source) if args.annotate else strip(source)
+    from .dsl.printer import format_source
+
+    return format_source(source)
 
 
 def _unified_diff(old: str, new: str, path: str) -> str:

@@ -37,12 +37,13 @@ def name_kinds() -> dict[str, _TokenType]:
 
     Imported on first use, not when Pygments loads the plugin: Pygments imports every
     plugin lexer to look one up, and the registry pulls in pydantic."""
+    from netc.compiler import expectations
     from netc.compiler.registry import OPS, OPTIMIZERS, SETTINGS
     from netc.compiler.unroll import COMBINATORS
 
     kinds: dict[str, _TokenType] = {name: Keyword for name in SETTINGS}
     kinds.update({name: Keyword.Type for name in OPTIMIZERS})
-    kinds.update({name: Name.Builtin for name in (*OPS, *COMBINATORS)})
+    kinds.update({name: Name.Builtin for name in (*OPS, *COMBINATORS, expectations.NAME)})
     return kinds
 
 
