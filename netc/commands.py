@@ -109,7 +109,7 @@ def layers_table() -> str:
         for name, info in table.items():
             lines.append(f"  {_signature(name, info.schema):<44} {info.description}")
         sections.append("\n".join(lines))
-    from .compiler.unroll import FORMS
+    from .compiler.forms import FORMS
 
     sections.insert(2, "\n".join(["graphs:", *(f"  {form:<44} {what}" for form, what in FORMS)]))
     return "\n\n".join(sections)

@@ -148,7 +148,8 @@ def test_lint_follows_what_the_loss_reads_in_a_graph() -> None:
 
 def test_netc_layers_lists_the_graph_forms() -> None:
     from netc.commands import layers_table
-    from netc.compiler.unroll import COMBINATORS, FORMS
+    from netc.compiler.forms import FORMS
+    from netc.compiler.unroll import COMBINATORS
 
     table = layers_table()
     assert table.index("layers:") < table.index("losses") < table.index("graphs:")
