@@ -186,6 +186,9 @@ def _parser() -> argparse.ArgumentParser:
     from .cli_jit import add_commands as add_jit
 
     add_jit(sub, common)
+    from .cli_lsp import add_commands as add_lsp
+
+    add_lsp(sub, common)
     return p
 
 
