@@ -148,7 +148,8 @@ def _stage(b: _Builder, todo: list, s: Stage, via: Via | None, env: Env, first: 
     elif isinstance(s, Call) and not s.has_parens and s.name in env:
         b.fail("bad_block_arg", f"'{s.name}' is a parameter of the block, not a layer", s.span,
                hint="parameters stand for values in a layer's arguments, e.g. affine(n)")
-    elif isinstance(s, Call) and s.name == expectations.NAME and s.name not in b.defs:
+    elif isinstance(s, Call) and s.name == expectations.NAME and s.name not in b.defs and \
+            s.name not in b.names:  # a block or tensor of that name is the name
         expectations.attach(b, _substituted(s, env))  # an assertion, not a layer
     elif isinstance(s, Call) and not s.has_parens and s.name not in b.defs and \
             s.name not in OPS and s.name not in COMBINATORS:
