@@ -15,6 +15,7 @@ from numpy.typing import NDArray
 from .. import rules
 from ..compiler.plan import RunPlan
 from ..errors import DataError
+from . import optim
 
 # The `train:` integers every run takes from the spec unless given.
 _TRAIN = ("epochs", "batch_size", "seed")
@@ -86,6 +87,15 @@ def weights_mask(params: dict[str, NDArray], dtype: np.dtype) -> NDArray:
     parts = [np.full(p.size, 1 if k.endswith(WEIGHTS) else 0, dtype)
              for k, p in params.items()]
     return np.concatenate(parts) if parts else np.zeros(0, dtype)
+
+
+def decayed_update(info: Any, hyper: dict[str, float],
+                   wd_all: bool) -> tuple[optim.UpdatePlan, bool]:
+    """The update a run takes for `hyper`, and whether weight decay is added apart from it
+    (masked): the kernels decay every parameter, so unless `wd_all` they get wd=0 and the
+    trainer adds the decay of the weights only (`weights_mask`, `with_decay`)."""
+    masked = bool(hyper.get("wd", 0.0)) and not wd_all
+    return optim.plan_update(info, {**hyper, "wd": 0.0} if masked else hyper), masked
 
 
 def with_decay(update: Any, params: NDArray, grads: NDArray, decay: NDArray) -> Any:

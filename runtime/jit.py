@@ -38,6 +38,7 @@ from ..compiler.plan import NetPlan
 from ..errors import MissingDependencyError, NetcError, NetcWarning
 from . import jit_base, jit_blas, jit_kernels
 from .optim import UpdatePlan
+from .user_cache import user_cache
 
 BACKENDS = ("numpy", "numba")
 MISSING = ("the numba backend needs Numba and SciPy: pip install 'netc[jit]' "
@@ -69,10 +70,7 @@ def cache_dir() -> Path:
     """Where compiled modules live: `$NETC_CACHE_DIR`, else `$XDG_CACHE_HOME/netc/jit`
     (~/.cache/netc/jit), beside the MNIST download."""
     given = os.environ.get("NETC_CACHE_DIR")
-    if given:
-        return Path(given) / "jit"
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "netc" / "jit"
+    return Path(given) / "jit" if given else user_cache("jit")
 
 
 def clear_cache() -> tuple[Path, int]:
@@ -97,10 +95,14 @@ def require_numba() -> None:
         raise MissingDependencyError(MISSING)
 
 
+# Every loop function a module may copy: the ops' kernels and the helpers, by name.
+_LOOP_FUNCS = {**jit_kernels.JIT_KERNELS, **{f.__name__: f for f in jit_kernels.HELPERS}}
+
+
 def kernels_of(source: str) -> list[str]:
     """The names of the loop kernels and helpers `source` calls, in order of first call."""
-    known = {**jit_kernels.JIT_KERNELS, **{f.__name__: f for f in jit_kernels.HELPERS}}
-    return list(dict.fromkeys(n for n in re.findall(r"\b(\w+)\(", source) if n in known))
+    return list(dict.fromkeys(n for n in re.findall(r"\b(\w+)\(", source)
+                              if n in _LOOP_FUNCS))
 
 
 @functools.lru_cache(maxsize=32)
@@ -147,7 +149,7 @@ def _module_text(plan: NetPlan, kernel: str, state: int, hyper: int, counts_step
     loop = steps_source(plan, kernel, state, hyper, counts_steps)
     names = ["fast_exp", *(f.__name__ for f in jit_kernels.HELPERS), *kernels_of(loop)]
     names = list(dict.fromkeys(names))
-    funcs = {**jit_kernels.JIT_KERNELS, **{f.__name__: f for f in jit_kernels.HELPERS},
+    funcs = {**_LOOP_FUNCS,
              "fast_exp": jit_base.exp32 if dtype == "float32" else jit_base.exp64}
     blas = jit_blas.numpy_cblas()
     gemm = inspect.getsource(jit_blas.gemm_cblas if blas else jit_blas.gemm_numba)
@@ -174,16 +176,15 @@ def _module_text(plan: NetPlan, kernel: str, state: int, hyper: int, counts_step
 def spec_module(plan: NetPlan) -> str:
     """`netc compile --emit numba`: the module `netc run --backend numba` would compile for
     the spec's own optimizer and dtype; a `NetcError` for a network it does not cover."""
-    from .optim import OPTIMIZERS, plan_update
+    from .fitsettings import decayed_update
+    from .optim import OPTIMIZERS
 
     reason = unsupported(plan)
     if reason is not None:
         raise NetcError(f"{plan.path or 'spec'}: the numba backend cannot compile this "
                         f"network: {reason}\n  hint: netc run trains it on NumPy")
-    hyper = dict(plan.run.hyper)
-    if hyper.get("wd") and not dict(plan.run.fit).get("wd_all"):
-        hyper["wd"] = 0.0  # as the trainer runs it: the decay of the weights only is added apart
-    update = plan_update(OPTIMIZERS[plan.run.optimizer], hyper)
+    update, _ = decayed_update(OPTIMIZERS[plan.run.optimizer], dict(plan.run.hyper),
+                               bool(dict(plan.run.fit).get("wd_all")))
     return module_source(plan, update, plan.run.dtype)
 
 
@@ -264,7 +265,7 @@ def compiled_steps(net: Any, update: UpdatePlan, state: Sequence[NDArray],
     reason = "truncated BPTT (train: bptt=) is not compiled yet" if streams else None
     reason = reason or unsupported(net.plan)
     if reason is not None:
-        if not getattr(net, "_jit_warned", False):
+        if not net._jit_warned:
             warnings.warn(f"the numba backend trains this network on NumPy: {reason}",
                           NetcWarning, stacklevel=4)
             net._jit_warned = True

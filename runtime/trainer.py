@@ -25,7 +25,7 @@ from . import optim
 from .buffers import views
 from .build import check_training
 from .checkpoint import lock_checkpoint
-from .fitsettings import held_out, switch, weights_mask, with_decay
+from .fitsettings import decayed_update, held_out, switch, weights_mask, with_decay
 from .generated import bind_update
 from .jit import check_backend, compiled_steps
 from .jit_epoch import jit_epoch
@@ -236,9 +236,7 @@ class Trainer:
         lr into the loss gradient), so a schedule costs one rebinding per change, no step time."""
         self.hyper = optim.hyper_values(self.info, None, self.hyper)
         wd, net = self.hyper.get("wd", 0.0), self.net
-        masked = bool(wd) and not self.wd_all  # the kernel decays all: give it wd=0 instead
-        self.update = optim.plan_update(self.info, {**self.hyper, "wd": 0.0} if masked
-                                        else self.hyper)
+        self.update, masked = decayed_update(self.info, self.hyper, self.wd_all)
         self._step = bind_update(net.plan, self.update, net.flat_params, net.flat_grads,
                                  self._flat_state)
         decay = None

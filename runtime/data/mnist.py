@@ -14,6 +14,7 @@ import numpy as np
 
 from ...errors import DataError
 from ...reading import open_regular
+from ..user_cache import user_cache
 from . import download
 from .dataset import Dataset
 from .idx import IMAGES_MAGIC, LABELS_MAGIC, parse_idx, read_bytes, sha256_of
@@ -45,8 +46,7 @@ def default_dir() -> Path:
     env = os.environ.get(DATA_DIR_ENV)
     if env:
         return Path(env).expanduser()
-    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(cache) / "netc" / "mnist"
+    return user_cache("mnist")
 
 
 def read_mnist_file(path: str | os.PathLike[str], *, verify: bool = True) -> np.ndarray:
