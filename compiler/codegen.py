@@ -40,10 +40,7 @@ def passes_source(plan: NetPlan, *, timed: bool = False, trace: bool = True) -> 
     out = ["def bind(P, G, S, n, dtype, rng):",
            '    """Allocate the buffers for batch size n; return the passes over them."""']
     out += _bindings(plan.layers, f)
-    out += _allocations(body, f)
-    out.append(f"    out = np.empty((n, {plan.loss.n_out}), dtype)  # the loss's prediction")
-    out += scratch_lines(plan.loss)
-    out += _constants(plan)
+    out += _bound_buffers(plan, body, f)
     out += _forward_fn(body, f, timed)
     out += _loss_fn(plan.loss, f.flat(f.last()), timed)
     out += _backward_fn(plan.loss, body, f, timed)
@@ -60,13 +57,22 @@ def pass_lines(plan: NetPlan) -> tuple[list[str], list[str], list[str], str, lis
     views as the inputs, the forward calls, the loss's call and the backward calls (indented
     for a function nested in it)."""
     body, f = plan.layers[:-1], flow(plan)
-    allocations = [*_allocations(body, f),
-                   f"    out = np.empty((n, {plan.loss.n_out}), dtype)  # the loss's prediction",
-                   *scratch_lines(plan.loss), *_constants(plan)]
+    allocations = _bound_buffers(plan, body, f)
     forward = [f"        {nodecode.forward(layer, f)}{nodecode.where(layer)}" for layer in body]
     backward = [*_loss_backward(plan.loss, f, False), *_backward_lines(body, f, False)]
     return (allocations, f.input_view(reads=forward), forward,
             _loss_call(plan.loss, f.flat(f.last())), backward)
+
+
+def _bound_buffers(plan: NetPlan, body: Sequence[LayerPlan], f: Flow) -> list[str]:
+    """What `bind` allocates for batch size n: the values and gradients, then `_loss_buffers`."""
+    return [*_allocations(body, f), *_loss_buffers(plan)]
+
+
+def _loss_buffers(plan: NetPlan) -> list[str]:
+    """The loss's prediction and scratch, and the per-batch constants."""
+    return [f"    out = np.empty((n, {plan.loss.n_out}), dtype)  # the loss's prediction",
+            *scratch_lines(plan.loss), *_constants(plan)]
 
 
 def _tick(layer: LayerPlan, phase: int, timed: bool) -> list[str]:
@@ -329,9 +335,7 @@ def _parted_bind(plan: NetPlan, body: Sequence[LayerPlan], f: Flow, parts: int, 
            '    """Allocate the buffers for batch size n; return the passes over them."""',
            "    A = {}  # the buffers that cross from one part to the next"]
     out += _bindings([plan.loss], f)  # a loss's own arrays (ns_loss's output vectors)
-    out.append(f"    out = np.empty((n, {plan.loss.n_out}), dtype)  # the loss's prediction")
-    out += scratch_lines(plan.loss)
-    out += _constants(plan)
+    out += _loss_buffers(plan)
     if "ones" in _used_constants(body):
         out.append("    A['ones'] = ones")
     if "stream" in _used_constants(body):
