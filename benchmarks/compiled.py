@@ -13,10 +13,12 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
+from typing import Any
 
 import netc
+
+from .contenders import netc_runner
 
 # One step of a case in a fresh process: the seconds from before `import netc` to the end of
 # a one-batch fit, and of the fit alone.
@@ -43,20 +45,9 @@ def compiled_reason(case: object) -> str | None:
     return unsupported(netc.plan(case.spec))  # type: ignore[attr-defined]
 
 
-def numba_runner(case: object) -> Callable[[], float] | None:
-    if compiled_reason(case) is not None:
-        return None
-    x, t = case.data()
-    net = netc.compile(case.spec, seed=0, backend="numba")
-    net.fit(x[:case.batch], t[:case.batch], epochs=1, batch_size=case.batch, verbose=0)
-
-    def run() -> float:
-        start = time.perf_counter()
-        net.fit(x, t, epochs=case.epochs, batch_size=case.batch, optimizer="sgd", lr=case.lr,
-                seed=0, eval_train=False, verbose=0)
-        return time.perf_counter() - start
-
-    return run
+def numba_runner(case: Any) -> Callable[[], float] | None:
+    """netc's runner on the compiled backend; None where it would train on NumPy."""
+    return None if compiled_reason(case) is not None else netc_runner(case, "numba")
 
 
 def start_costs(name: str) -> dict:

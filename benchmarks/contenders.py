@@ -25,13 +25,16 @@ if TYPE_CHECKING:
     from torch import nn
 
 
-def netc_runner(case: AnyCase) -> Callable[[], float]:
+def netc_runner(case: AnyCase, backend: str = "numpy") -> Callable[[], float]:
+    """netc's `fit` over the case; `backend="numba"` compiles first (one batch), untimed."""
     if isinstance(case, LMCase):
         return lm.netc_lm_runner(case)
     if isinstance(case, Seq2seqCase):
         return seq2seq.netc_seq2seq_runner(case)
     x, t = case.data()
-    net = netc.compile(case.spec, seed=0)
+    net = netc.compile(case.spec, seed=0, backend=backend)
+    if backend != "numpy":
+        net.fit(x[:case.batch], t[:case.batch], epochs=1, batch_size=case.batch, verbose=0)
 
     def run() -> float:
         start = time.perf_counter()
