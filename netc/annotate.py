@@ -29,14 +29,12 @@ def strip(source: Source) -> str:
 def annotate(source: Source) -> str:
     """The spec with the inferred shape after each pipeline stage, formatted. A spec that
     does not compile raises its `SpecError`, as `netc check` would report it."""
-    from .api import _validated, vocabulary
-    from .compiler.lower import lower
+    from .api import _planned
     from .dsl.parser import parse
     from .dsl.printer import format_source
 
     clean = Source.from_text(_ANNOTATION.sub("", source.text), source.path)
-    spec, smap = _validated(clean)
-    plan = lower(vocabulary(spec, smap, clean), smap, clean)
+    plan, smap = _planned(clean)
     tops = [_top_span(ex) for ex in smap.layers]
     inserts = []
     for pipeline in parse(clean).pipelines:

@@ -58,11 +58,16 @@ def _validated(source: Source) -> tuple[Any, Any]:
 
 def plan(text: str | Source, *, path: str | None = None) -> NetPlan:
     """Stages 1-5: spec text -> `NetPlan` (widths checked, parameters named; no numpy)."""
+    return _planned(_source(text, path))[0]
+
+
+def _planned(source: Source) -> tuple[NetPlan, Any]:
+    """`plan`, and the source map that says where each of its nodes was written (tooling
+    that points back into the text: `netc fmt --annotate`)."""
     from .compiler.lower import lower
 
-    source = _source(text, path)
     spec, smap = _validated(source)
-    return lower(vocabulary(spec, smap, source), smap, source)
+    return lower(vocabulary(spec, smap, source), smap, source), smap
 
 
 def vocabulary(spec: Any, smap: Any, source: Source) -> Any:
